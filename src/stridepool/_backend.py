@@ -1,0 +1,30 @@
+"""Backend selection: ``STRIDEPOOL_BACKEND`` = ``auto`` (default), ``compiled`` or ``reference``."""
+import os
+import warnings
+
+from . import reference
+
+_CHOICES = ("auto", "compiled", "reference")
+
+
+def load():
+    """Return ``(name, module)`` of the backend the environment asks for."""
+    choice = os.environ.get("STRIDEPOOL_BACKEND", "auto").strip().lower() or "auto"
+    if choice not in _CHOICES:
+        raise ValueError(f"`STRIDEPOOL_BACKEND` must be one of {', '.join(_CHOICES)}, got {choice!r}")
+    if choice == "reference":
+        return "reference", reference
+    try:
+        from . import _compiled
+    except ImportError as e:
+        if choice == "compiled":
+            raise ImportError(
+                "STRIDEPOOL_BACKEND=compiled but the compiled extension stridepool._kernels cannot be "
+                f"imported ({e}). Reinstall stridepool from a wheel, or build it with a C compiler "
+                "(pip install --no-binary stridepool stridepool).") from e
+        warnings.warn(
+            f"stridepool: the compiled extension cannot be imported ({e}); using the slow pure-NumPy "
+            "reference backend. Set STRIDEPOOL_BACKEND=reference to silence this warning.",
+            RuntimeWarning, stacklevel=3)
+        return "reference", reference
+    return "compiled", _compiled

@@ -1,0 +1,387 @@
+# Private compiled kernels of stridepool. Compiler directives are set once, in setup.py.
+#
+# Contract: the Python layer (stridepool._compiled) hands every kernel C-contiguous, native-order,
+# correctly shaped arrays of the right dtypes, a window table from stridepool._params.window_table and a
+# positive thread count, and never calls a kernel on an empty output. Kernels do no allocation and take
+# no Python objects in their loops; they release the GIL and split work so that every output element is
+# written by exactly one thread (results never depend on the thread count).
+#
+# Layout: every array is seen as (B, H, W, C) with C innermost. C == 1 is the planar (..., H, W) case
+# and has its own loops; C > 1 is channels-last and vectorises over C.
+#
+# Window table `tab` (int64, shape (2, 4, L)): tab[0] rows, tab[1] columns; for window o,
+# tab[a, 0, o] = start (input coordinate of tap 0), tab[a, 1, o] = t0, tab[a, 2, o] = t1 (taps t0 <= t < t1
+# are inside the input, at start + t * dilation), tab[a, 3, o] = taps inside the padded extent.
+
+from cython.parallel cimport prange
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define SP_HAVE_OPENMP 1
+    #else
+    #define SP_HAVE_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    static void omp_set_num_threads(int n) { (void)n; }
+    #endif
+    """
+    const int SP_HAVE_OPENMP
+    int omp_get_max_threads() noexcept nogil
+    void omp_set_num_threads(int) noexcept nogil
+
+ctypedef fused num_t:
+    float
+    double
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+ctypedef fused real_t:
+    float
+    double
+
+HAVE_OPENMP = bool(SP_HAVE_OPENMP)
+
+
+def openmp_max_threads():
+    """omp_get_max_threads() of the calling thread (1 without OpenMP)."""
+    return omp_get_max_threads()
+
+
+def openmp_set_num_threads(int n):
+    """omp_set_num_threads(n) for the calling thread (no-op without OpenMP)."""
+    omp_set_num_threads(n)
+
+
+# ------------------------------------------------------------------------------------------- max forward
+
+cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
+    # v replaces the running maximum: strictly greater (ties keep the first), or the first NaN.
+    return v > best or (v != v and best == best)
+
+
+def max_pool(const num_t[:, :, :, ::1] x not None, num_t[:, :, :, ::1] y not None,
+             int64_t[:, :, :, ::1] idx, const int64_t[:, :, ::1] tab not None,
+             Py_ssize_t dh, Py_ssize_t dw, int num_threads):
+    """y, idx (B, OH, OW, C) <- max over the windows of x (B, H, W, C). idx may be None."""
+    cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t OH = y.shape[1], OW = y.shape[2], L = tab.shape[2]
+    cdef bint with_idx = idx is not None
+    cdef const num_t* xp = &x[0, 0, 0, 0]
+    cdef num_t* yp = &y[0, 0, 0, 0]
+    cdef int64_t* ip = &idx[0, 0, 0, 0] if with_idx else NULL
+    cdef const int64_t* rt = &tab[0, 0, 0]
+    cdef const int64_t* ct = &tab[1, 0, 0]
+    cdef Py_ssize_t r
+    for r in prange(B * OH, nogil=True, num_threads=num_threads, schedule="static"):
+        if C == 1:
+            if with_idx:
+                _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, W, OW,
+                                rt, ct, L, r % OH, dh, dw, True)
+            else:
+                _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, NULL, W, OW,
+                                rt, ct, L, r % OH, dh, dw, False)
+        else:
+            if with_idx:
+                _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, ip + r * OW * C, W, OW, C,
+                              rt, ct, L, r % OH, dh, dw, True)
+            else:
+                _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, NULL, W, OW, C,
+                              rt, ct, L, r % OH, dh, dw, False)
+
+
+cdef inline void _max_row_planar(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t W, Py_ssize_t OW,
+                                 const int64_t* rt, const int64_t* ct, Py_ssize_t L, Py_ssize_t oh,
+                                 Py_ssize_t dh, Py_ssize_t dw, bint with_idx) noexcept nogil:
+    cdef Py_ssize_t rs = rt[oh], r0 = rt[L + oh], r1 = rt[2 * L + oh]
+    cdef Py_ssize_t ow, i, j, cs, c0, c1, base, pos, bi
+    cdef num_t v, best
+    for ow in range(OW):
+        cs = ct[ow]
+        c0 = ct[L + ow]
+        c1 = ct[2 * L + ow]
+        bi = (rs + r0 * dh) * W + cs + c0 * dw
+        best = xp[bi]
+        for i in range(r0, r1):
+            base = (rs + i * dh) * W + cs
+            for j in range(c0, c1):
+                pos = base + j * dw
+                v = xp[pos]
+                if _takes(v, best):
+                    best = v
+                    bi = pos
+        yp[ow] = best
+        if with_idx:
+            ip[ow] = bi
+
+
+cdef inline void _max_row_last(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t W, Py_ssize_t OW,
+                               Py_ssize_t C, const int64_t* rt, const int64_t* ct, Py_ssize_t L,
+                               Py_ssize_t oh, Py_ssize_t dh, Py_ssize_t dw, bint with_idx) noexcept nogil:
+    cdef Py_ssize_t rs = rt[oh], r0 = rt[L + oh], r1 = rt[2 * L + oh]
+    cdef Py_ssize_t ow, i, j, c, cs, c0, c1, pos, first
+    cdef const num_t* src
+    cdef num_t* yo
+    cdef int64_t* io
+    cdef num_t v, best
+    cdef bint take
+    for ow in range(OW):
+        cs = ct[ow]
+        c0 = ct[L + ow]
+        c1 = ct[2 * L + ow]
+        yo = yp + ow * C
+        io = ip + ow * C if with_idx else NULL
+        first = (rs + r0 * dh) * W + cs + c0 * dw
+        src = xp + first * C
+        for c in range(C):
+            yo[c] = src[c]
+        if with_idx:
+            for c in range(C):
+                io[c] = first
+        for i in range(r0, r1):
+            for j in range(c0, c1):
+                pos = (rs + i * dh) * W + cs + j * dw
+                if pos == first:
+                    continue
+                src = xp + pos * C
+                if with_idx:
+                    for c in range(C):
+                        v = src[c]
+                        best = yo[c]
+                        take = _takes(v, best)
+                        yo[c] = v if take else best
+                        io[c] = pos if take else io[c]
+                else:
+                    for c in range(C):
+                        v = src[c]
+                        best = yo[c]
+                        yo[c] = v if _takes(v, best) else best
+
+
+# ------------------------------------------------------------------------------------------ max backward
+
+def max_unpool_add(const num_t[:, :, :, ::1] gy not None, const int64_t[:, :, :, ::1] idx not None,
+                   num_t[:, :, :, ::1] gx not None, Py_ssize_t chunks, int num_threads):
+    """gx (B, H, W, C) <- zeros, then gx.flat-plane[idx] += gy, in row-major output order.
+
+    Each unit (one b and one of `chunks` channel ranges) first checks all its indices against [0, H*W);
+    a unit with a bad index writes no gradient. Returns -1, or a bad index value.
+    """
+    cdef Py_ssize_t B = gx.shape[0], HW = gx.shape[1] * gx.shape[2], C = gx.shape[3]
+    cdef Py_ssize_t OHW = gy.shape[1] * gy.shape[2]
+    cdef const num_t* gyp = &gy[0, 0, 0, 0]
+    cdef const int64_t* ip = &idx[0, 0, 0, 0]
+    cdef num_t* gxp = &gx[0, 0, 0, 0]
+    cdef int64_t bad[1]
+    cdef Py_ssize_t u
+    bad[0] = -1
+    for u in prange(B * chunks, nogil=True, num_threads=num_threads, schedule="static"):
+        if C == 1:
+            _unpool_plane(gyp + u * OHW, ip + u * OHW, gxp + u * HW, OHW, HW, bad)
+        else:
+            _unpool_last(gyp + (u // chunks) * OHW * C, ip + (u // chunks) * OHW * C,
+                         gxp + (u // chunks) * HW * C, OHW, HW, C,
+                         (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, bad)
+    return bad[0]
+
+
+cdef inline void _unpool_plane(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t HW,
+                               int64_t* bad) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef int64_t pos
+    memset(gx, 0, HW * sizeof(num_t))
+    for k in range(n):
+        pos = idx[k]
+        if pos < 0 or pos >= HW:
+            bad[0] = pos
+            return
+    for k in range(n):
+        gx[idx[k]] += gy[k]
+
+
+cdef inline void _unpool_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t HW,
+                              Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, int64_t* bad) noexcept nogil:
+    cdef Py_ssize_t k, c
+    cdef int64_t pos
+    for k in range(HW):
+        for c in range(c0, c1):
+            gx[k * C + c] = 0
+    for k in range(n):
+        for c in range(c0, c1):
+            pos = idx[k * C + c]
+            if pos < 0 or pos >= HW:
+                bad[0] = pos
+                return
+    for k in range(n):
+        for c in range(c0, c1):
+            gx[idx[k * C + c] * C + c] += gy[k * C + c]
+
+
+# ------------------------------------------------------------------------------------------- avg forward
+
+def avg_pool(const num_t[:, :, :, ::1] x not None, real_t[:, :, :, ::1] y not None,
+             const int64_t[:, :, ::1] tab not None, bint count_include_pad, Py_ssize_t divisor_override,
+             int num_threads):
+    """y (B, OH, OW, C) <- sum of each window of x, in row-major tap order, divided as PyTorch does."""
+    cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t OH = y.shape[1], OW = y.shape[2], L = tab.shape[2]
+    cdef const num_t* xp = &x[0, 0, 0, 0]
+    cdef real_t* yp = &y[0, 0, 0, 0]
+    cdef const int64_t* rt = &tab[0, 0, 0]
+    cdef const int64_t* ct = &tab[1, 0, 0]
+    cdef Py_ssize_t r
+    for r in prange(B * OH, nogil=True, num_threads=num_threads, schedule="static"):
+        _avg_row(xp + (r // OH) * H * W * C, yp + r * OW * C, W, OW, C, rt, ct, L, r % OH,
+                 count_include_pad, divisor_override)
+
+
+cdef inline Py_ssize_t _divisor(const int64_t* rt, const int64_t* ct, Py_ssize_t L, Py_ssize_t oh,
+                                Py_ssize_t ow, bint count_include_pad,
+                                Py_ssize_t divisor_override) noexcept nogil:
+    if divisor_override != 0:
+        return divisor_override
+    if count_include_pad:
+        return rt[3 * L + oh] * ct[3 * L + ow]
+    return (rt[2 * L + oh] - rt[L + oh]) * (ct[2 * L + ow] - ct[L + ow])
+
+
+cdef inline void _avg_row(const num_t* xp, real_t* yp, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t C,
+                          const int64_t* rt, const int64_t* ct, Py_ssize_t L, Py_ssize_t oh,
+                          bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
+    cdef Py_ssize_t rs = rt[oh], r0 = rt[L + oh], r1 = rt[2 * L + oh]
+    cdef Py_ssize_t ow, i, j, c, cs, c0, c1, base
+    cdef real_t acc, div
+    cdef real_t* yo
+    cdef const num_t* src
+    for ow in range(OW):
+        cs = ct[ow]
+        c0 = ct[L + ow]
+        c1 = ct[2 * L + ow]
+        div = <real_t>_divisor(rt, ct, L, oh, ow, count_include_pad, divisor_override)
+        if C == 1:
+            acc = 0
+            for i in range(r0, r1):
+                base = (rs + i) * W + cs
+                for j in range(c0, c1):
+                    acc = acc + <real_t>xp[base + j]
+            yp[ow] = acc / div
+        else:
+            yo = yp + ow * C
+            for c in range(C):
+                yo[c] = 0
+            for i in range(r0, r1):
+                for j in range(c0, c1):
+                    src = xp + ((rs + i) * W + cs + j) * C
+                    for c in range(C):
+                        yo[c] = yo[c] + <real_t>src[c]
+            for c in range(C):
+                yo[c] = yo[c] / div
+
+
+# ------------------------------------------------------------------------------------------ avg backward
+
+def avg_unpool_add(const num_t[:, :, :, ::1] gy not None, real_t[:, :, :, ::1] gx not None,
+                   const int64_t[:, :, ::1] tab not None, bint count_include_pad,
+                   Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads):
+    """gx (B, H, W, C) <- zeros, then every window of gx += gy / divisor, in row-major window order."""
+    cdef Py_ssize_t B = gx.shape[0], H = gx.shape[1], W = gx.shape[2], C = gx.shape[3]
+    cdef Py_ssize_t OH = gy.shape[1], OW = gy.shape[2], L = tab.shape[2]
+    cdef const num_t* gyp = &gy[0, 0, 0, 0]
+    cdef real_t* gxp = &gx[0, 0, 0, 0]
+    cdef const int64_t* rt = &tab[0, 0, 0]
+    cdef const int64_t* ct = &tab[1, 0, 0]
+    cdef Py_ssize_t u, b, c0, c1
+    for u in prange(B * chunks, nogil=True, num_threads=num_threads, schedule="static"):
+        b = u // chunks
+        c0 = (u % chunks) * C // chunks
+        c1 = (u % chunks + 1) * C // chunks
+        _avg_back_unit(gyp + b * OH * OW * C, gxp + b * H * W * C, H, W, OH, OW, C, c0, c1, rt, ct, L,
+                       count_include_pad, divisor_override)
+
+
+cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                                Py_ssize_t OW, Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, const int64_t* rt,
+                                const int64_t* ct, Py_ssize_t L, bint count_include_pad,
+                                Py_ssize_t divisor_override) noexcept nogil:
+    cdef Py_ssize_t oh, ow, i, j, c, k, rs, r0, r1, cs, q0, q1
+    cdef real_t div, share
+    cdef real_t* dst
+    if C == 1:
+        memset(gx, 0, H * W * sizeof(real_t))
+    else:
+        for k in range(H * W):
+            for c in range(c0, c1):
+                gx[k * C + c] = 0
+    for oh in range(OH):
+        rs = rt[oh]
+        r0 = rt[L + oh]
+        r1 = rt[2 * L + oh]
+        for ow in range(OW):
+            cs = ct[ow]
+            q0 = ct[L + ow]
+            q1 = ct[2 * L + ow]
+            div = <real_t>_divisor(rt, ct, L, oh, ow, count_include_pad, divisor_override)
+            for c in range(c0, c1):
+                share = <real_t>gy[(oh * OW + ow) * C + c] / div
+                for i in range(r0, r1):
+                    dst = gx + ((rs + i) * W + cs) * C + c
+                    for j in range(q0, q1):
+                        dst[j * C] += share
+
+
+# ------------------------------------------------------------------------------------------------- fold
+
+def fold(const num_t[:, :, :, :, :, ::1] win not None, num_t[:, :, :, ::1] gx not None,
+         const int64_t[:, :, ::1] tab not None, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t chunks,
+         int num_threads):
+    """gx (B, H, W, C) <- zeros, then every window of win (B, OH, OW, C, KH, KW) added back where it came
+    from (overlaps summed, padding cropped), in row-major window order."""
+    cdef Py_ssize_t B = gx.shape[0], H = gx.shape[1], W = gx.shape[2], C = gx.shape[3]
+    cdef Py_ssize_t OH = win.shape[1], OW = win.shape[2], KH = win.shape[4], KW = win.shape[5]
+    cdef Py_ssize_t L = tab.shape[2]
+    cdef const num_t* wp = &win[0, 0, 0, 0, 0, 0]
+    cdef num_t* gxp = &gx[0, 0, 0, 0]
+    cdef const int64_t* rt = &tab[0, 0, 0]
+    cdef const int64_t* ct = &tab[1, 0, 0]
+    cdef Py_ssize_t u, b
+    for u in prange(B * chunks, nogil=True, num_threads=num_threads, schedule="static"):
+        b = u // chunks
+        _fold_unit(wp + b * OH * OW * C * KH * KW, gxp + b * H * W * C, H, W, OH, OW, C, KH, KW,
+                   (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, rt, ct, L, dh, dw)
+
+
+cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                            Py_ssize_t OW, Py_ssize_t C, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t c0,
+                            Py_ssize_t c1, const int64_t* rt, const int64_t* ct, Py_ssize_t L,
+                            Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
+    cdef Py_ssize_t oh, ow, i, j, c, k, rs, r0, r1, cs, q0, q1
+    cdef const num_t* w
+    cdef num_t* dst
+    if C == 1:
+        memset(gx, 0, H * W * sizeof(num_t))
+    else:
+        for k in range(H * W):
+            for c in range(c0, c1):
+                gx[k * C + c] = 0
+    for oh in range(OH):
+        rs = rt[oh]
+        r0 = rt[L + oh]
+        r1 = rt[2 * L + oh]
+        for ow in range(OW):
+            cs = ct[ow]
+            q0 = ct[L + ow]
+            q1 = ct[2 * L + ow]
+            for c in range(c0, c1):
+                w = win + ((oh * OW + ow) * C + c) * KH * KW
+                for i in range(r0, r1):
+                    dst = gx + ((rs + i * dh) * W + cs) * C + c
+                    for j in range(q0, q1):
+                        dst[j * dw * C] += w[i * KW + j]
