@@ -114,7 +114,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     idx, iblock = _empty(shape, ax, moved, _INT64) if return_indices else (None, None)
     if target.block.size:
         threads = get_num_threads()
-        _MAX[work](_blocks(x, ax, moved, work), target.block, iblock, P.window_table(g), g.DH, g.DW, threads)
+        _MAX[work](_blocks(x, ax, moved, work), target.block, iblock, P.window_table(g), g.KW, g.SW, g.DH, g.DW,
+                   threads)
     y = target.done(x.dtype)
     return (y, idx) if return_indices else y
 

@@ -13,8 +13,9 @@
 # tab[a, 0, o] = start (input coordinate of tap 0), tab[a, 1, o] = t0, tab[a, 2, o] = t1 (taps t0 <= t < t1
 # are inside the input, at start + t * dilation), tab[a, 3, o] = taps inside the padded extent.
 
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 cdef extern from *:
@@ -70,7 +71,7 @@ cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
 
 def max_pool(const num_t[:, :, :, ::1] x not None, num_t[:, :, :, ::1] y not None,
              int64_t[:, :, :, ::1] idx, const int64_t[:, :, ::1] tab not None,
-             Py_ssize_t dh, Py_ssize_t dw, int num_threads):
+             Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int num_threads):
     """y, idx (B, OH, OW, C) <- max over the windows of x (B, H, W, C). idx may be None."""
     cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t OH = y.shape[1], OW = y.shape[2], L = tab.shape[2]
@@ -80,47 +81,123 @@ def max_pool(const num_t[:, :, :, ::1] x not None, num_t[:, :, :, ::1] y not Non
     cdef int64_t* ip = &idx[0, 0, 0, 0] if with_idx else NULL
     cdef const int64_t* rt = &tab[0, 0, 0]
     cdef const int64_t* ct = &tab[1, 0, 0]
-    cdef Py_ssize_t r
-    for r in prange(B * OH, nogil=True, num_threads=num_threads, schedule="static"):
-        if C == 1:
-            if with_idx:
-                _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, W, OW,
-                                rt, ct, L, r % OH, dh, dw, True)
+    cdef Py_ssize_t r, lo = 0, hi = OW
+    # columns whose windows lie wholly inside the input: [lo, hi)
+    while lo < OW and not (ct[L + lo] == 0 and ct[2 * L + lo] == kw):
+        lo += 1
+    while hi > lo and not (ct[L + hi - 1] == 0 and ct[2 * L + hi - 1] == kw):
+        hi -= 1
+    # positions are tracked as int32 in the vectorised interior when a plane is small enough (it always is
+    # in practice): SSE2 cannot select float32 and int64 lanes together
+    cdef bint narrow = with_idx and C == 1 and H * W < 2147483647
+    cdef int32_t* tmp
+    with nogil, parallel(num_threads=num_threads):
+        tmp = <int32_t*>malloc((OW + 1) * sizeof(int32_t)) if narrow else NULL
+        for r in prange(B * OH, schedule="static"):
+            if C == 1:
+                if with_idx and tmp != NULL:
+                    _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, tmp, W, OW, lo, hi,
+                                    rt, ct, L, r % OH, kw, sw, dh, dw, True)
+                elif with_idx:  # huge plane (or no memory for the scratch row): tap by tap
+                    _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, NULL, W, OW, OW, OW,
+                                    rt, ct, L, r % OH, kw, sw, dh, dw, True)
+                else:
+                    _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, NULL, NULL, W, OW, lo, hi,
+                                    rt, ct, L, r % OH, kw, sw, dh, dw, False)
             else:
-                _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, NULL, W, OW,
-                                rt, ct, L, r % OH, dh, dw, False)
-        else:
-            if with_idx:
-                _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, ip + r * OW * C, W, OW, C,
-                              rt, ct, L, r % OH, dh, dw, True)
-            else:
-                _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, NULL, W, OW, C,
-                              rt, ct, L, r % OH, dh, dw, False)
+                if with_idx:
+                    _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, ip + r * OW * C, W, OW, C,
+                                  rt, ct, L, r % OH, dh, dw, True)
+                else:
+                    _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, NULL, W, OW, C,
+                                  rt, ct, L, r % OH, dh, dw, False)
+        free(tmp)
 
 
-cdef inline void _max_row_planar(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t W, Py_ssize_t OW,
-                                 const int64_t* rt, const int64_t* ct, Py_ssize_t L, Py_ssize_t oh,
+cdef inline void _max_window(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t W, Py_ssize_t rs,
+                             Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t cs, Py_ssize_t c0, Py_ssize_t c1,
+                             Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t ow, bint with_idx) noexcept nogil:
+    """One window of a plane, tap by tap in row-major order."""
+    cdef Py_ssize_t i, j, base, pos
+    cdef Py_ssize_t bi = (rs + r0 * dh) * W + cs + c0 * dw
+    cdef num_t v, best = xp[bi]
+    for i in range(r0, r1):
+        base = (rs + i * dh) * W + cs
+        for j in range(c0, c1):
+            pos = base + j * dw
+            v = xp[pos]
+            if _takes(v, best):
+                best = v
+                bi = pos
+    yp[ow] = best
+    if with_idx:
+        ip[ow] = bi
+
+
+cdef inline void _max_row_planar(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tmp, Py_ssize_t W,
+                                 Py_ssize_t OW, Py_ssize_t lo, Py_ssize_t hi, const int64_t* rt,
+                                 const int64_t* ct, Py_ssize_t L, Py_ssize_t oh, Py_ssize_t kw, Py_ssize_t sw,
                                  Py_ssize_t dh, Py_ssize_t dw, bint with_idx) noexcept nogil:
+    """One output row of a plane: border columns window by window, interior columns [lo, hi) vectorised."""
     cdef Py_ssize_t rs = rt[oh], r0 = rt[L + oh], r1 = rt[2 * L + oh]
-    cdef Py_ssize_t ow, i, j, cs, c0, c1, base, pos, bi
+    cdef Py_ssize_t ow, k
+    for ow in range(lo):
+        _max_window(xp, yp, ip, W, rs, r0, r1, ct[ow], ct[L + ow], ct[2 * L + ow], dh, dw, ow, with_idx)
+    for ow in range(hi, OW):
+        _max_window(xp, yp, ip, W, rs, r0, r1, ct[ow], ct[L + ow], ct[2 * L + ow], dh, dw, ow, with_idx)
+    if lo >= hi:
+        return
+    # the compiler specialises the common strides, so the loads have a constant step
+    xp = xp + ct[lo]
+    if sw == 1:
+        _max_interior(xp, yp + lo, tmp, hi - lo, W, rs, r0, r1, kw, dh, dw, 1, with_idx)
+    elif sw == 2:
+        _max_interior(xp, yp + lo, tmp, hi - lo, W, rs, r0, r1, kw, dh, dw, 2, with_idx)
+    else:
+        _max_interior(xp, yp + lo, tmp, hi - lo, W, rs, r0, r1, kw, dh, dw, sw, with_idx)
+    if with_idx:
+        for k in range(hi - lo):
+            ip[lo + k] = tmp[k] + ct[lo]
+
+
+cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, Py_ssize_t W,
+                               Py_ssize_t rs, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t kw, Py_ssize_t dh,
+                               Py_ssize_t dw, Py_ssize_t step, bint with_idx) noexcept nogil:
+    """n windows wholly inside the input, the first starting at xp (column 0 of the plane's row 0 + its
+    column start): taps outside, windows inside, branch-free selects. tp gets positions relative to xp."""
+    cdef Py_ssize_t i, j, k, off
+    cdef int32_t pos
+    cdef const num_t* src
     cdef num_t v, best
-    for ow in range(OW):
-        cs = ct[ow]
-        c0 = ct[L + ow]
-        c1 = ct[2 * L + ow]
-        bi = (rs + r0 * dh) * W + cs + c0 * dw
-        best = xp[bi]
-        for i in range(r0, r1):
-            base = (rs + i * dh) * W + cs
-            for j in range(c0, c1):
-                pos = base + j * dw
-                v = xp[pos]
-                if _takes(v, best):
-                    best = v
-                    bi = pos
-        yp[ow] = best
-        if with_idx:
-            ip[ow] = bi
+    cdef bint take
+    off = (rs + r0 * dh) * W
+    src = xp + off
+    for k in range(n):
+        yp[k] = src[k * step]
+    if with_idx:
+        pos = <int32_t>off
+        for k in range(n):
+            tp[k] = pos + <int32_t>(k * step)
+    for i in range(r0, r1):
+        for j in range(kw):
+            if i == r0 and j == 0:
+                continue
+            off = (rs + i * dh) * W + j * dw
+            src = xp + off
+            pos = <int32_t>off
+            if with_idx:
+                for k in range(n):
+                    v = src[k * step]
+                    best = yp[k]
+                    take = (v > best) | ((v != v) & (best == best))
+                    yp[k] = v if take else best
+                    tp[k] = pos + <int32_t>(k * step) if take else tp[k]
+            else:
+                for k in range(n):
+                    v = src[k * step]
+                    best = yp[k]
+                    take = (v > best) | ((v != v) & (best == best))
+                    yp[k] = v if take else best
 
 
 cdef inline void _max_row_last(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t W, Py_ssize_t OW,
