@@ -433,9 +433,11 @@ def main(argv=None):
     if tty:
         print("\r\033[K", end="", file=sys.stderr)
 
+    torch_note = info["torch"] or "not installed"
+    if torch is not None and not cfg.torch:
+        torch_note += " (not run)"
     header = (f"stridepool {info['stridepool']} ({info['stridepool_backend']}, {info['stridepool_commit']}) | "
-              f"numpy {info['numpy']} | torch {info['torch'] or 'not installed'}{'' if cfg.torch or not torch else ' (not run)'}"
-              f" | threads {cfg.threads}\n"
+              f"numpy {info['numpy']} | torch {torch_note} | threads {cfg.threads}\n"
               f"{info['cpu']}, {info['cores']} cores ({info['cores_available']} available) | {info['platform']} | "
               f"Python {info['python']} | {info['date']}\n"
               f"np.copyto 256 MB float32: {copy_gbps:.2f} GB/s (read + write) | load average "
