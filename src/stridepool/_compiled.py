@@ -92,6 +92,15 @@ class _Target:
         return self.result
 
 
+#: below this many element operations a call runs on one thread: waking a pool costs more than the work
+#: (microseconds on an idle machine, milliseconds on a loaded one)
+PARALLEL_MIN_WORK = 1 << 16
+
+
+def _threads(work):
+    return get_num_threads() if work >= PARALLEL_MIN_WORK else 1
+
+
 def _chunks(B, C, threads):
     """Channel ranges per leading index for scatter kernels, so that a few big images still use all threads."""
     if C == 1 or B >= threads:
@@ -113,7 +122,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
     idx, iblock = _empty(shape, ax, moved, _INT64) if return_indices else (None, None)
     if target.block.size:
-        threads = get_num_threads()
+        threads = _threads(target.block.size * g.KH * g.KW)
         _MAX[work](_blocks(x, ax, moved, work), target.block, iblock, P.window_table(g), g.KW, g.SW, g.DH, g.DW,
                    threads)
     y = target.done(x.dtype)
@@ -132,7 +141,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out
     if target.block.size:
         if g.size:
             gb = _blocks(g, ax, moved, work)
-            threads = get_num_threads()
+            threads = _threads(target.block.size + gb.size)
             bad = _UNPOOL[work](gb, _blocks(idx, ax, moved, _INT64), target.block,
                                 _chunks(gb.shape[0], gb.shape[3], threads), threads)
             if bad != -1:
@@ -154,8 +163,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     moved = _moved(x, ax)
     target = _Target(out, shape, ax, moved, rdt, acc, (x,))
     if target.block.size:
-        _AVG[work, acc](_blocks(x, ax, moved, work), target.block, P.window_table(g), include, div,
-                        get_num_threads())
+        _AVG[work, acc](_blocks(x, ax, moved, work), target.block, P.window_table(g), g.KW, g.SW, include, div,
+                        _threads(target.block.size * g.KH * g.KW))
     return target.done(rdt)
 
 
@@ -172,8 +181,8 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     target = _Target(out, shape, ax, moved, rdt, acc, (g,))
     if target.block.size:
         gb = _blocks(g, ax, moved, work)
-        threads = get_num_threads()
-        _AVG_BACK[work, acc](gb, target.block, P.window_table(geo), include, div,
+        threads = _threads(target.block.size + gb.size * geo.KH * geo.KW)
+        _AVG_BACK[work, acc](gb, target.block, P.window_table(geo), geo.KW, geo.SW, include, div,
                              _chunks(gb.shape[0], gb.shape[3], threads), threads)
     return target.done(rdt)
 
@@ -194,7 +203,7 @@ def fold2d(windows, input_shape, stride=1, padding=0, dilation=1, *, axes=(-2, -
         else:
             a0, a1 = ax
             wb = wl.reshape(math.prod(lead[:a0]), g.OH, g.OW, math.prod(lead[a1 + 1:]), g.KH, g.KW)
-        threads = get_num_threads()
+        threads = _threads(target.block.size + wb.size)
         _FOLD[work](wb, target.block, P.window_table(g), g.DH, g.DW,
                     _chunks(wb.shape[0], wb.shape[3], threads), threads)
     return target.done(w.dtype)
