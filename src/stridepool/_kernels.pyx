@@ -73,25 +73,25 @@ def max_pool(const num_t[:, :, :, ::1] x not None, num_t[:, :, :, ::1] y not Non
              int64_t[:, :, :, ::1] idx, const int64_t[:, :, ::1] tab not None,
              Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int num_threads):
     """y, idx (B, OH, OW, C) <- max over the windows of x (B, H, W, C). idx may be None."""
-    cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
-    cdef Py_ssize_t OH = y.shape[1], OW = y.shape[2], L = tab.shape[2]
-    cdef bint with_idx = idx is not None
-    cdef const num_t* xp = &x[0, 0, 0, 0]
-    cdef num_t* yp = &y[0, 0, 0, 0]
-    cdef int64_t* ip = &idx[0, 0, 0, 0] if with_idx else NULL
-    cdef const int64_t* rt = &tab[0, 0, 0]
-    cdef const int64_t* ct = &tab[1, 0, 0]
-    cdef Py_ssize_t r, lo = 0, hi = OW
-    # columns whose windows lie wholly inside the input: [lo, hi)
-    while lo < OW and not (ct[L + lo] == 0 and ct[2 * L + lo] == kw):
-        lo += 1
-    while hi > lo and not (ct[L + hi - 1] == 0 and ct[2 * L + hi - 1] == kw):
-        hi -= 1
-    # positions are tracked as int32 in the vectorised interior when a plane is small enough (it always is
+    _max_run(&x[0, 0, 0, 0], &y[0, 0, 0, 0], &idx[0, 0, 0, 0] if idx is not None else NULL,
+             x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1], y.shape[2], &tab[0, 0, 0], tab.shape[2],
+             kw, sw, dh, dw, num_threads)
+
+
+cdef void _max_run(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W,
+                   Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW, const int64_t* tab, Py_ssize_t L, Py_ssize_t kw,
+                   Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int num_threads) noexcept nogil:
+    cdef bint with_idx = ip != NULL
+    cdef const int64_t* rt = tab
+    cdef const int64_t* ct = tab + 4 * L
+    cdef Py_ssize_t r
+    cdef Py_ssize_t lo = _interior_lo(ct, L, OW, kw)
+    cdef Py_ssize_t hi = _interior_hi(ct, L, OW, kw, lo)
+    # positions are tracked as int32 in the vectorised loops when a plane is small enough (it always is
     # in practice): SSE2 cannot select float32 and int64 lanes together
     cdef bint narrow = with_idx and H * W < 2147483647
     cdef int32_t* tmp
-    with nogil, parallel(num_threads=num_threads):
+    with parallel(num_threads=num_threads):
         tmp = <int32_t*>malloc((OW + C) * sizeof(int32_t)) if narrow else NULL
         for r in prange(B * OH, schedule="static"):
             if C == 1:
@@ -271,15 +271,16 @@ def max_unpool_add(const num_t[:, :, :, ::1] gy not None, const int64_t[:, :, :,
     Each unit (one b and one of `chunks` channel ranges) first checks all its indices against [0, H*W);
     a unit with a bad index writes no gradient. Returns -1, or a bad index value.
     """
-    cdef Py_ssize_t B = gx.shape[0], HW = gx.shape[1] * gx.shape[2], C = gx.shape[3]
-    cdef Py_ssize_t OHW = gy.shape[1] * gy.shape[2]
-    cdef const num_t* gyp = &gy[0, 0, 0, 0]
-    cdef const int64_t* ip = &idx[0, 0, 0, 0]
-    cdef num_t* gxp = &gx[0, 0, 0, 0]
+    return _unpool_run(&gy[0, 0, 0, 0], &idx[0, 0, 0, 0], &gx[0, 0, 0, 0], gx.shape[0], gx.shape[1] * gx.shape[2],
+                       gx.shape[3], gy.shape[1] * gy.shape[2], chunks, num_threads)
+
+
+cdef int64_t _unpool_run(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t B, Py_ssize_t HW,
+                         Py_ssize_t C, Py_ssize_t OHW, Py_ssize_t chunks, int num_threads) noexcept nogil:
     cdef int64_t bad[1]
     cdef Py_ssize_t u
     bad[0] = -1
-    for u in prange(B * chunks, nogil=True, num_threads=num_threads, schedule="static"):
+    for u in prange(B * chunks, num_threads=num_threads, schedule="static"):
         if C == 1:
             _unpool_plane(gyp + u * OHW, ip + u * OHW, gxp + u * HW, OHW, HW, bad)
         else:
@@ -344,16 +345,19 @@ def avg_pool(const num_t[:, :, :, ::1] x not None, real_t[:, :, :, ::1] y not No
              const int64_t[:, :, ::1] tab not None, Py_ssize_t kw, Py_ssize_t sw, bint count_include_pad,
              Py_ssize_t divisor_override, int num_threads):
     """y (B, OH, OW, C) <- sum of each window of x, in row-major tap order, divided as PyTorch does."""
-    cdef Py_ssize_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
-    cdef Py_ssize_t OH = y.shape[1], OW = y.shape[2], L = tab.shape[2]
-    cdef const num_t* xp = &x[0, 0, 0, 0]
-    cdef real_t* yp = &y[0, 0, 0, 0]
-    cdef const int64_t* rt = &tab[0, 0, 0]
-    cdef const int64_t* ct = &tab[1, 0, 0]
+    _avg_run(&x[0, 0, 0, 0], &y[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1],
+             y.shape[2], &tab[0, 0, 0], tab.shape[2], kw, sw, count_include_pad, divisor_override, num_threads)
+
+
+cdef void _avg_run(const num_t* xp, real_t* yp, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+                   Py_ssize_t OH, Py_ssize_t OW, const int64_t* tab, Py_ssize_t L, Py_ssize_t kw, Py_ssize_t sw,
+                   bint count_include_pad, Py_ssize_t divisor_override, int num_threads) noexcept nogil:
+    cdef const int64_t* rt = tab
+    cdef const int64_t* ct = tab + 4 * L
     cdef Py_ssize_t r
     cdef Py_ssize_t lo = _interior_lo(ct, L, OW, kw) if C == 1 else OW
     cdef Py_ssize_t hi = _interior_hi(ct, L, OW, kw, lo) if C == 1 else OW
-    for r in prange(B * OH, nogil=True, num_threads=num_threads, schedule="static"):
+    for r in prange(B * OH, num_threads=num_threads, schedule="static"):
         _avg_row(xp + (r // OH) * H * W * C, yp + r * OW * C, W, OW, C, lo, hi, kw, sw, rt, ct, L, r % OH,
                  count_include_pad, divisor_override)
 
@@ -438,19 +442,26 @@ def avg_unpool_add(const num_t[:, :, :, ::1] gy not None, real_t[:, :, :, ::1] g
                    const int64_t[:, :, ::1] tab not None, Py_ssize_t kw, Py_ssize_t sw, bint count_include_pad,
                    Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads):
     """gx (B, H, W, C) <- zeros, then every window of gx += gy / divisor."""
-    cdef Py_ssize_t B = gx.shape[0], H = gx.shape[1], W = gx.shape[2], C = gx.shape[3]
-    cdef Py_ssize_t OH = gy.shape[1], OW = gy.shape[2], L = tab.shape[2]
-    cdef const num_t* gyp = &gy[0, 0, 0, 0]
-    cdef real_t* gxp = &gx[0, 0, 0, 0]
-    cdef const int64_t* rt = &tab[0, 0, 0]
-    cdef const int64_t* ct = &tab[1, 0, 0]
+    if _avg_back_run(&gy[0, 0, 0, 0], &gx[0, 0, 0, 0], gx.shape[0], gx.shape[1], gx.shape[2], gx.shape[3],
+                     gy.shape[1], gy.shape[2], &tab[0, 0, 0], tab.shape[2], kw, sw, count_include_pad,
+                     divisor_override, chunks, num_threads):
+        raise MemoryError()
+
+
+cdef int _avg_back_run(const num_t* gyp, real_t* gxp, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+                       Py_ssize_t OH, Py_ssize_t OW, const int64_t* tab, Py_ssize_t L, Py_ssize_t kw,
+                       Py_ssize_t sw, bint count_include_pad, Py_ssize_t divisor_override, Py_ssize_t chunks,
+                       int num_threads) noexcept nogil:
+    """Returns 1 when a thread could not get its scratch row (nothing sensible was written), else 0."""
+    cdef const int64_t* rt = tab
+    cdef const int64_t* ct = tab + 4 * L
     cdef Py_ssize_t u, b
     cdef Py_ssize_t lo = _interior_lo(ct, L, OW, kw) if C == 1 else OW
     cdef Py_ssize_t hi = _interior_hi(ct, L, OW, kw, lo) if C == 1 else OW
     cdef real_t* share
     cdef int failed[1]
     failed[0] = 0
-    with nogil, parallel(num_threads=num_threads):
+    with parallel(num_threads=num_threads):
         share = <real_t*>malloc((OW * C + 1) * sizeof(real_t))
         if share == NULL:
             failed[0] = 1
@@ -461,8 +472,7 @@ def avg_unpool_add(const num_t[:, :, :, ::1] gy not None, real_t[:, :, :, ::1] g
                                (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, lo, hi, sw, rt, ct, L,
                                count_include_pad, divisor_override)
         free(share)
-    if failed[0]:
-        raise MemoryError()
+    return failed[0]
 
 
 cdef inline void _zero_unit(num_t* gx, Py_ssize_t HW, Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
@@ -571,3 +581,154 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t H, Py_ssize_
                         w = win + (((oh * OW + ow) * C) * KH + i) * KW + j
                         for c in range(c0, c1):
                             dst[c] += w[c * KH * KW]
+
+
+# ------------------------------------------------------------------------------------- the lean call path
+#
+# A Plan replays one call that the full Python path has already validated: same operation, same input
+# shape and dtype (native float32 or float64), same parameters, planar C-contiguous arrays, no out=. It
+# allocates the result and runs the kernel with no more than a buffer request per array, which is what
+# makes small calls in training loops cheap. stridepool._compiled makes plans and looks them up.
+
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.long cimport PyLong_CheckExact
+from cpython.tuple cimport PyTuple_CheckExact
+from cpython.unicode cimport PyUnicode_CheckExact
+
+
+def plain(obj):
+    """True for None, str, exact int (not bool) and tuples of these: values whose equality means the same call."""
+    return _plain(obj)
+
+
+cdef bint _plain(object obj):
+    if obj is None or PyLong_CheckExact(obj) or PyUnicode_CheckExact(obj):
+        return True
+    if PyTuple_CheckExact(obj):
+        for item in <tuple>obj:
+            if not _plain(item):
+                return False
+        return True
+    return False
+
+
+cdef int _acquire(object a, Py_buffer* view, Py_ssize_t nbytes, bint writable) except -1:
+    PyObject_GetBuffer(a, view, PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0))
+    if view.len != nbytes:  # never happens for a key hit; never read or write past a buffer either
+        PyBuffer_Release(view)
+        raise ValueError("array size does not match the plan")
+    return 0
+
+
+cdef class Plan:
+    """One validated planar operation, replayed: 0 max, 1 max with indices, 2 max backward, 3 avg,
+    4 avg backward."""
+    cdef readonly int op
+    cdef bint dbl, multi, incl
+    cdef Py_ssize_t B, H, W, OH, OW, L, kw, sw, dh, dw, divisor, itemsize
+    cdef object table, out_shape, in_shape, dtype, idx_dtype, empty, threads, bad_index
+    cdef const int64_t* tab
+
+    def __init__(self, int op, dtype, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                 const int64_t[:, :, ::1] table not None, tuple geometry, in_shape, out_shape, bint multi,
+                 empty, idx_dtype, threads, bad_index):
+        self.op, self.dtype, self.B, self.H, self.W, self.OH, self.OW = op, dtype, B, H, W, OH, OW
+        self.dbl = dtype.itemsize == 8
+        self.itemsize = dtype.itemsize
+        self.table = table.base if table.base is not None else table
+        self.tab = &table[0, 0, 0]
+        self.L = table.shape[2]
+        self.kw, self.sw, self.dh, self.dw, self.incl, self.divisor = geometry
+        self.in_shape, self.out_shape = in_shape, out_shape
+        self.multi, self.empty, self.threads, self.bad_index = multi, empty, threads, bad_index
+        self.idx_dtype = idx_dtype
+
+    cdef int _nt(self) except -1:
+        return self.threads() if self.multi else 1
+
+    def forward(self, x):
+        """max (op 0, 1) or avg (op 3) of x; None if x is not C-contiguous (the caller takes the full path)."""
+        cdef Py_buffer bx, by, bi
+        cdef int nt = self._nt()
+        cdef Py_ssize_t n_in = self.B * self.H * self.W, n_out = self.B * self.OH * self.OW
+        try:
+            _acquire(x, &bx, n_in * self.itemsize, False)
+        except (BufferError, ValueError):  # not C-contiguous: the full path
+            return None
+        y = self.empty(self.out_shape, self.dtype)
+        idx = self.empty(self.out_shape, self.idx_dtype) if self.op == 1 else None
+        try:
+            _acquire(y, &by, n_out * self.itemsize, True)
+            if idx is not None:
+                _acquire(idx, &bi, n_out * 8, True)
+            with nogil:
+                if self.op == 3:
+                    if self.dbl:
+                        _avg_run[double, double](<const double*>bx.buf, <double*>by.buf, self.B, self.H,
+                                                 self.W, 1, self.OH, self.OW, self.tab, self.L, self.kw, self.sw,
+                                                 self.incl, self.divisor, nt)
+                    else:
+                        _avg_run[float, float](<const float*>bx.buf, <float*>by.buf, self.B, self.H, self.W,
+                                               1, self.OH, self.OW, self.tab, self.L, self.kw, self.sw,
+                                               self.incl, self.divisor, nt)
+                elif self.dbl:
+                    _max_run[double](<const double*>bx.buf, <double*>by.buf,
+                                     <int64_t*>bi.buf if self.op == 1 else NULL, self.B, self.H, self.W, 1,
+                                     self.OH, self.OW, self.tab, self.L, self.kw, self.sw, self.dh, self.dw, nt)
+                else:
+                    _max_run[float](<const float*>bx.buf, <float*>by.buf,
+                                    <int64_t*>bi.buf if self.op == 1 else NULL, self.B, self.H, self.W, 1,
+                                    self.OH, self.OW, self.tab, self.L, self.kw, self.sw, self.dh, self.dw, nt)
+            if idx is not None:
+                PyBuffer_Release(&bi)
+            PyBuffer_Release(&by)
+        finally:
+            PyBuffer_Release(&bx)
+        return (y, idx) if idx is not None else y
+
+    def backward(self, g, idx=None):
+        """max backward (op 2, with idx) or avg backward (op 4); None if an array is not C-contiguous."""
+        cdef Py_buffer bg, bi, bx
+        cdef int nt = self._nt()
+        cdef Py_ssize_t n_in = self.B * self.H * self.W, n_out = self.B * self.OH * self.OW
+        cdef int64_t bad = -1
+        cdef int failed = 0
+        try:
+            _acquire(g, &bg, n_out * self.itemsize, False)
+        except (BufferError, ValueError):  # not C-contiguous: the full path
+            return None
+        try:
+            if self.op == 2:
+                try:
+                    _acquire(idx, &bi, n_out * 8, False)
+                except (BufferError, ValueError):  # not C-contiguous: the full path
+                    return None
+            gx = self.empty(self.in_shape, self.dtype)
+            _acquire(gx, &bx, n_in * self.itemsize, True)
+            with nogil:
+                if self.op == 2:
+                    if self.dbl:
+                        bad = _unpool_run[double](<const double*>bg.buf, <const int64_t*>bi.buf,
+                                                  <double*>bx.buf, self.B, self.H * self.W, 1, self.OH * self.OW,
+                                                  1, nt)
+                    else:
+                        bad = _unpool_run[float](<const float*>bg.buf, <const int64_t*>bi.buf, <float*>bx.buf,
+                                                 self.B, self.H * self.W, 1, self.OH * self.OW, 1, nt)
+                elif self.dbl:
+                    failed = _avg_back_run[double, double](<const double*>bg.buf, <double*>bx.buf, self.B,
+                                                           self.H, self.W, 1, self.OH, self.OW, self.tab, self.L,
+                                                           self.kw, self.sw, self.incl, self.divisor, 1, nt)
+                else:
+                    failed = _avg_back_run[float, float](<const float*>bg.buf, <float*>bx.buf, self.B, self.H,
+                                                         self.W, 1, self.OH, self.OW, self.tab, self.L, self.kw,
+                                                         self.sw, self.incl, self.divisor, 1, nt)
+            PyBuffer_Release(&bx)
+            if self.op == 2:
+                PyBuffer_Release(&bi)
+        finally:
+            PyBuffer_Release(&bg)
+        if bad != -1:
+            raise self.bad_index(bad, self.H * self.W)
+        if failed:
+            raise MemoryError()
+        return gx
