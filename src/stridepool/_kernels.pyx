@@ -65,8 +65,9 @@ def openmp_set_num_threads(int n):
 # ------------------------------------------------------------------------------------------- max forward
 
 cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
-    # v replaces the running maximum: strictly greater (ties keep the first), or the first NaN.
-    return v > best or (v != v and best == best)
+    # v replaces the running maximum: strictly greater (ties keep the first), or the first NaN (once the
+    # maximum is NaN nothing replaces it; a NaN v is 'not <=' anything).
+    return (best == best) and not (v <= best)
 
 
 def max_pool(const num_t[:, :, :, ::1] x not None, num_t[:, :, :, ::1] y not None,
@@ -91,27 +92,41 @@ cdef void _max_run(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t B, Py_ssi
     # in practice): SSE2 cannot select float32 and int64 lanes together
     cdef bint narrow = with_idx and H * W < 2147483647
     cdef int32_t* tmp
+    if num_threads <= 1:  # no parallel region at all: small calls pay nothing for OpenMP
+        tmp = <int32_t*>malloc((OW + C) * sizeof(int32_t)) if narrow else NULL
+        for r in range(B * OH):
+            _max_row(xp, yp, ip, tmp, H, W, C, OH, OW, lo, hi, rt, ct, L, r, kw, sw, dh, dw)
+        free(tmp)
+        return
     with parallel(num_threads=num_threads):
         tmp = <int32_t*>malloc((OW + C) * sizeof(int32_t)) if narrow else NULL
         for r in prange(B * OH, schedule="static"):
-            if C == 1:
-                if with_idx and tmp != NULL:
-                    _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, tmp, W, OW, lo, hi,
-                                    rt, ct, L, r % OH, kw, sw, dh, dw, True)
-                elif with_idx:  # huge plane (or no memory for the scratch row): tap by tap
-                    _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, NULL, W, OW, OW, OW,
-                                    rt, ct, L, r % OH, kw, sw, dh, dw, True)
-                else:
-                    _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, NULL, NULL, W, OW, lo, hi,
-                                    rt, ct, L, r % OH, kw, sw, dh, dw, False)
-            else:
-                if with_idx:
-                    _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, ip + r * OW * C, tmp, W, OW,
-                                  C, rt, ct, L, r % OH, dh, dw, True)
-                else:
-                    _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, NULL, NULL, W, OW, C,
-                                  rt, ct, L, r % OH, dh, dw, False)
+            _max_row(xp, yp, ip, tmp, H, W, C, OH, OW, lo, hi, rt, ct, L, r, kw, sw, dh, dw)
         free(tmp)
+
+
+cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tmp, Py_ssize_t H, Py_ssize_t W,
+                          Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t lo, Py_ssize_t hi,
+                          const int64_t* rt, const int64_t* ct, Py_ssize_t L, Py_ssize_t r, Py_ssize_t kw,
+                          Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
+    """Output row r of all B * OH rows."""
+    cdef bint with_idx = ip != NULL
+    if C == 1:
+        if with_idx and tmp != NULL:
+            _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, tmp, W, OW, lo, hi,
+                            rt, ct, L, r % OH, kw, sw, dh, dw, True)
+        elif with_idx:  # huge plane (or no memory for the scratch row): tap by tap
+            _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, NULL, W, OW, OW, OW,
+                            rt, ct, L, r % OH, kw, sw, dh, dw, True)
+        else:
+            _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, NULL, NULL, W, OW, lo, hi,
+                            rt, ct, L, r % OH, kw, sw, dh, dw, False)
+    elif with_idx:
+        _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, ip + r * OW * C, tmp, W, OW,
+                      C, rt, ct, L, r % OH, dh, dw, True)
+    else:
+        _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, NULL, NULL, W, OW, C,
+                      rt, ct, L, r % OH, dh, dw, False)
 
 
 cdef inline void _max_window(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t W, Py_ssize_t rs,
@@ -189,14 +204,14 @@ cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize
                 for k in range(n):
                     v = src[k * step]
                     best = yp[k]
-                    take = (v > best) | ((v != v) & (best == best))
+                    take = (best == best) & (not (v <= best))
                     yp[k] = v if take else best
                     tp[k] = pos + <int32_t>(k * step) if take else tp[k]
             else:
                 for k in range(n):
                     v = src[k * step]
                     best = yp[k]
-                    take = (v > best) | ((v != v) & (best == best))
+                    take = (best == best) & (not (v <= best))
                     yp[k] = v if take else best
 
 
@@ -241,21 +256,21 @@ cdef inline void _max_row_last(const num_t* xp, num_t* yp, int64_t* ip, int32_t*
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
-                        take = (v > best) | ((v != v) & (best == best))
+                        take = (best == best) & (not (v <= best))
                         yo[c] = v if take else best
                         tp[c] = p32 if take else tp[c]
                 elif with_idx:
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
-                        take = (v > best) | ((v != v) & (best == best))
+                        take = (best == best) & (not (v <= best))
                         yo[c] = v if take else best
                         io[c] = pos if take else io[c]
                 else:
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
-                        take = (v > best) | ((v != v) & (best == best))
+                        take = (best == best) & (not (v <= best))
                         yo[c] = v if take else best
         if with_idx and tp != NULL:
             for c in range(C):
@@ -268,8 +283,9 @@ def max_unpool_add(const num_t[:, :, :, ::1] gy not None, const int64_t[:, :, :,
                    num_t[:, :, :, ::1] gx not None, Py_ssize_t chunks, int num_threads):
     """gx (B, H, W, C) <- zeros, then gx.flat-plane[idx] += gy, in row-major output order.
 
-    Each unit (one b and one of `chunks` channel ranges) first checks all its indices against [0, H*W);
-    a unit with a bad index writes no gradient. Returns -1, or a bad index value.
+    Every index is checked against [0, H*W) before it is used; a unit (one b and one of `chunks` channel
+    ranges) stops at a bad one, and the call returns it (else -1): the caller then discards gx. Callers that
+    pass their own `out` array check the indices first, so that nothing is written.
     """
     return _unpool_run(&gy[0, 0, 0, 0], &idx[0, 0, 0, 0], &gx[0, 0, 0, 0], gx.shape[0], gx.shape[1] * gx.shape[2],
                        gx.shape[3], gy.shape[1] * gy.shape[2], chunks, num_threads)
@@ -280,14 +296,23 @@ cdef int64_t _unpool_run(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssi
     cdef int64_t bad[1]
     cdef Py_ssize_t u
     bad[0] = -1
-    for u in prange(B * chunks, num_threads=num_threads, schedule="static"):
-        if C == 1:
-            _unpool_plane(gyp + u * OHW, ip + u * OHW, gxp + u * HW, OHW, HW, bad)
-        else:
-            _unpool_last(gyp + (u // chunks) * OHW * C, ip + (u // chunks) * OHW * C,
-                         gxp + (u // chunks) * HW * C, OHW, HW, C,
-                         (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, bad)
+    if num_threads <= 1:
+        for u in range(B * chunks):
+            _unpool_unit(gyp, ip, gxp, HW, C, OHW, chunks, u, bad)
+    else:
+        for u in prange(B * chunks, num_threads=num_threads, schedule="static"):
+            _unpool_unit(gyp, ip, gxp, HW, C, OHW, chunks, u, bad)
     return bad[0]
+
+
+cdef inline void _unpool_unit(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t HW, Py_ssize_t C,
+                              Py_ssize_t OHW, Py_ssize_t chunks, Py_ssize_t u, int64_t* bad) noexcept nogil:
+    if C == 1:
+        _unpool_plane(gyp + u * OHW, ip + u * OHW, gxp + u * HW, OHW, HW, bad)
+    else:
+        _unpool_last(gyp + (u // chunks) * OHW * C, ip + (u // chunks) * OHW * C,
+                     gxp + (u // chunks) * HW * C, OHW, HW, C,
+                     (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, bad)
 
 
 cdef inline void _unpool_plane(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t HW,
@@ -297,29 +322,24 @@ cdef inline void _unpool_plane(const num_t* gy, const int64_t* idx, num_t* gx, P
     memset(gx, 0, HW * sizeof(num_t))
     for k in range(n):
         pos = idx[k]
-        if pos < 0 or pos >= HW:
+        if <uint64_t>pos >= <uint64_t>HW:  # also catches negative positions; the caller discards gx
             bad[0] = pos
             return
-    for k in range(n):
-        gx[idx[k]] += gy[k]
+        gx[pos] += gy[k]
 
 
 cdef inline void _unpool_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t HW,
                               Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, int64_t* bad) noexcept nogil:
     cdef Py_ssize_t k, c
     cdef int64_t pos
-    for k in range(HW):
-        for c in range(c0, c1):
-            gx[k * C + c] = 0
+    _zero_unit(gx, HW, C, c0, c1)
     for k in range(n):
         for c in range(c0, c1):
             pos = idx[k * C + c]
-            if pos < 0 or pos >= HW:
+            if <uint64_t>pos >= <uint64_t>HW:
                 bad[0] = pos
                 return
-    for k in range(n):
-        for c in range(c0, c1):
-            gx[idx[k * C + c] * C + c] += gy[k * C + c]
+            gx[pos * C + c] += gy[k * C + c]
 
 
 # ------------------------------------------------------------------------------------------- avg forward
@@ -357,9 +377,14 @@ cdef void _avg_run(const num_t* xp, real_t* yp, Py_ssize_t B, Py_ssize_t H, Py_s
     cdef Py_ssize_t r
     cdef Py_ssize_t lo = _interior_lo(ct, L, OW, kw) if C == 1 else OW
     cdef Py_ssize_t hi = _interior_hi(ct, L, OW, kw, lo) if C == 1 else OW
-    for r in prange(B * OH, num_threads=num_threads, schedule="static"):
-        _avg_row(xp + (r // OH) * H * W * C, yp + r * OW * C, W, OW, C, lo, hi, kw, sw, rt, ct, L, r % OH,
-                 count_include_pad, divisor_override)
+    if num_threads <= 1:
+        for r in range(B * OH):
+            _avg_row(xp + (r // OH) * H * W * C, yp + r * OW * C, W, OW, C, lo, hi, kw, sw, rt, ct, L, r % OH,
+                     count_include_pad, divisor_override)
+    else:
+        for r in prange(B * OH, num_threads=num_threads, schedule="static"):
+            _avg_row(xp + (r // OH) * H * W * C, yp + r * OW * C, W, OW, C, lo, hi, kw, sw, rt, ct, L, r % OH,
+                     count_include_pad, divisor_override)
 
 
 cdef inline Py_ssize_t _divisor(const int64_t* rt, const int64_t* ct, Py_ssize_t L, Py_ssize_t oh,
@@ -461,16 +486,25 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, Py_ssize_t B, Py_ssize_t H
     cdef real_t* share
     cdef int failed[1]
     failed[0] = 0
+    if num_threads <= 1:
+        share = <real_t*>malloc((OW * C + 1) * sizeof(real_t))
+        if share == NULL:
+            return 1
+        for u in range(B * chunks):
+            _avg_back_unit(gyp + (u // chunks) * OH * OW * C, gxp + (u // chunks) * H * W * C, share, H, W, OH,
+                           OW, C, (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, lo, hi, sw, rt, ct,
+                           L, count_include_pad, divisor_override)
+        free(share)
+        return 0
     with parallel(num_threads=num_threads):
         share = <real_t*>malloc((OW * C + 1) * sizeof(real_t))
         if share == NULL:
             failed[0] = 1
         for u in prange(B * chunks, schedule="static"):
-            b = u // chunks
             if share != NULL:
-                _avg_back_unit(gyp + b * OH * OW * C, gxp + b * H * W * C, share, H, W, OH, OW, C,
-                               (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, lo, hi, sw, rt, ct, L,
-                               count_include_pad, divisor_override)
+                _avg_back_unit(gyp + (u // chunks) * OH * OW * C, gxp + (u // chunks) * H * W * C, share, H, W,
+                               OH, OW, C, (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, lo, hi, sw,
+                               rt, ct, L, count_include_pad, divisor_override)
         free(share)
     return failed[0]
 
