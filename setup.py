@@ -5,6 +5,8 @@ Environment switches:
 STRIDEPOOL_DEBUG=1     Cython bounds/wraparound checks on, -O0 -g (for debugging).
 STRIDEPOOL_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer, implies STRIDEPOOL_DEBUG.
 STRIDEPOOL_OPENMP=0    build without OpenMP (single-threaded kernels).
+STRIDEPOOL_AVX2=0      skip the AVX2 + FMA variant of the kernels (x86-64 only; used at run time only on
+                       CPUs that have AVX2, the baseline module everywhere else).
 """
 import os
 import subprocess
@@ -19,6 +21,8 @@ from setuptools.command.build_ext import build_ext
 SANITIZE = os.environ.get("STRIDEPOOL_SANITIZE", "0") == "1"
 DEBUG = SANITIZE or os.environ.get("STRIDEPOOL_DEBUG", "0") == "1"
 WANT_OPENMP = os.environ.get("STRIDEPOOL_OPENMP", "1") != "0"
+WANT_AVX2 = os.environ.get("STRIDEPOOL_AVX2", "1") != "0"
+AVX2_FLAGS = ["-mavx2", "-mfma"]
 
 DIRECTIVES = {
     "language_level": 3,
@@ -66,14 +70,25 @@ def _openmp_flags(compiler):
     return None
 
 
-def _compiles(compiler, cflags, lflags):
+AVX2_TEST = textwrap.dedent(
+    """
+    #include <immintrin.h>
+    int main(void) {
+        __m256 a = _mm256_fmadd_ps(_mm256_set1_ps(1.0f), _mm256_set1_ps(2.0f), _mm256_setzero_ps());
+        return (int)_mm256_cvtss_f32(a) == 2 ? 0 : 1;
+    }
+    """
+)
+
+
+def _compiles(compiler, cflags, lflags, source=OPENMP_TEST):
     with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "omp_test.c")
+        src = os.path.join(tmp, "test.c")
         with open(src, "w") as f:
-            f.write(OPENMP_TEST)
+            f.write(source)
         try:
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
-            compiler.link_executable(objs, os.path.join(tmp, "omp_test"), extra_postargs=lflags)
+            compiler.link_executable(objs, os.path.join(tmp, "test"), extra_postargs=lflags)
         except Exception:
             return False
     return True
@@ -88,32 +103,41 @@ class BuildExt(build_ext):
                 "building WITHOUT OpenMP: kernels will run on one thread. "
                 + ("(STRIDEPOOL_OPENMP=0)" if not WANT_OPENMP else "The compiler did not accept OpenMP flags.")
             )
-            cflags, lflags = [], []
+            flags = ([], [])
+        omp_c, omp_l = flags
+        if cc.compiler_type == "msvc":
+            common_c, common_l = ["/O2"], []
         else:
-            cflags, lflags = flags
+            common_c = (["-O0", "-g"] if DEBUG else ["-O3"]) + [
+                "-Wno-unused-function", "-Wno-unreachable-code", "-Wno-tautological-compare"]
+            common_l = []
+            if SANITIZE:
+                san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+                common_c, common_l = common_c + san, san
+        avx2_ok = (WANT_AVX2 and cc.compiler_type != "msvc"
+                   and _compiles(cc, AVX2_FLAGS, [], AVX2_TEST))
+        kept = []
         for ext in self.extensions:
-            if cc.compiler_type == "msvc":
-                ext.extra_compile_args += ["/O2"] + cflags
-            else:
-                opt = ["-O0", "-g"] if DEBUG else ["-O3"]
-                ext.extra_compile_args += opt + ["-Wno-unused-function", "-Wno-unreachable-code", "-Wno-tautological-compare"] + cflags
-                if SANITIZE:
-                    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
-                    ext.extra_compile_args += san
-                    lflags = lflags + san
-            ext.extra_link_args += lflags
+            extra_c = []
+            if ext.name.endswith("_avx2"):
+                if not avx2_ok:
+                    sys.stderr.write("stridepool: not building the AVX2 kernels (not x86-64, or the compiler "
+                                     "refused -mavx2, or STRIDEPOOL_AVX2=0); the baseline kernels serve all CPUs\n")
+                    continue
+                extra_c = AVX2_FLAGS
+            ext.extra_compile_args += common_c + extra_c + omp_c
+            ext.extra_link_args += common_l + omp_l
+            kept.append(ext)
+        self.extensions = kept
         super().build_extensions()
 
 
 def extensions():
     from Cython.Build import cythonize
 
-    ext = Extension(
-        "stridepool._kernels",
-        ["src/stridepool/_kernels.pyx"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    )
-    return cythonize([ext], compiler_directives=DIRECTIVES, annotate=os.environ.get("STRIDEPOOL_ANNOTATE") == "1")
+    exts = [Extension(f"stridepool.{name}", [f"src/stridepool/{name}.pyx"], depends=["src/stridepool/_kernels_impl.pxi"])
+            for name in ("_kernels", "_kernels_avx2")]
+    return cythonize(exts, compiler_directives=DIRECTIVES, annotate=os.environ.get("STRIDEPOOL_ANNOTATE") == "1")
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

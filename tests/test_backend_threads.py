@@ -100,6 +100,8 @@ def test_results_identical_for_1_and_2_threads(case, assert_same):
 @compiled_only
 def test_threadpoolctl_sees_and_limits_the_pool():
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not sp._compiled.K.HAVE_OPENMP:
+        pytest.skip("built without OpenMP (one thread)")
     info = threadpoolctl.threadpool_info()
     assert any(i.get("user_api") == "openmp" for i in info), info
     with threadpoolctl.threadpool_limits(1, user_api="openmp"):

@@ -20,6 +20,9 @@ from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
 
 backend, _impl = _backend.load()
+#: which build of the compiled kernels runs: "avx2" (x86-64 CPUs with AVX2 and FMA) or "baseline"; None on the
+#: reference backend
+kernels = getattr(_impl, "KERNELS", None)
 
 max_pool2d = _impl.max_pool2d
 max_pool2d_backward = _impl.max_pool2d_backward
@@ -32,6 +35,6 @@ from .layers import AvgPool2d, MaxPool2d, Pooling2D  # noqa: E402  (layers call 
 
 __all__ = [
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "unfold2d", "fold2d",
-    "MaxPool2d", "AvgPool2d", "Pooling2D", "reference", "backend", "set_num_threads", "get_num_threads",
+    "MaxPool2d", "AvgPool2d", "Pooling2D", "reference", "backend", "kernels", "set_num_threads", "get_num_threads",
     "__version__",
 ]

@@ -6,16 +6,44 @@ is, without a transposed copy. Only an array that is in neither form (non-contig
 or reversed) is copied, once.
 """
 import math
+import os
 
 import numpy as np
 
 from . import _docs
-from . import _kernels as K
+from . import _kernels as _baseline
 from . import _params as P
 from ._threads import get_num_threads
 from .reference import unfold2d
 
 __all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "unfold2d", "fold2d"]
+
+
+
+def _pick_kernels():
+    """The AVX2 + FMA build of the kernels where the CPU has them, else the baseline build.
+
+    ``STRIDEPOOL_CPU=baseline`` forces the baseline build; ``STRIDEPOOL_CPU=avx2`` requires the AVX2 one.
+    """
+    choice = os.environ.get("STRIDEPOOL_CPU", "auto").strip().lower() or "auto"
+    if choice not in ("auto", "baseline", "avx2"):
+        raise ValueError(f"`STRIDEPOOL_CPU` must be one of auto, baseline, avx2, got {choice!r}")
+    if choice == "baseline":
+        return "baseline", _baseline
+    if not _baseline.cpu_has_avx2():
+        if choice == "avx2":
+            raise ImportError("STRIDEPOOL_CPU=avx2 but this CPU does not support AVX2 and FMA")
+        return "baseline", _baseline
+    try:  # imported only now: its code may use AVX2 from the first instruction
+        from . import _kernels_avx2
+    except ImportError:
+        if choice == "avx2":
+            raise
+        return "baseline", _baseline
+    return "avx2", _kernels_avx2
+
+
+KERNELS, K = _pick_kernels()
 
 _NAMES = {np.dtype(t): n for t, n in ((np.float32, "float"), (np.float64, "double"), (np.int8, "int8_t"),
                                       (np.int16, "int16_t"), (np.int32, "int32_t"), (np.int64, "int64_t"),
