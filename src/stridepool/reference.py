@@ -103,7 +103,8 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out
     lead = gl.shape[:-2]
     n = int(np.prod(lead, dtype=np.int64))
     acc = np.zeros((n, H * W), dtype=P.acc_dtype(g.dtype))
-    np.add.at(acc, (np.arange(n)[:, None], il.reshape(n, -1)), gl.reshape(n, -1).astype(acc.dtype))
+    m = gl.shape[-2] * gl.shape[-1]
+    np.add.at(acc, (np.arange(n)[:, None], il.reshape(n, m)), gl.reshape(n, m).astype(acc.dtype))
     return _finish(acc.reshape(lead + (H, W)).astype(g.dtype, copy=False), ax, out)
 
 
@@ -117,10 +118,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     acc_t = P.acc_dtype(rdt)
     win = _windows(_to_last(x, ax), g)
     total = np.zeros(win.shape[:-2], dtype=acc_t)
-    for i in range(g.KH):  # taps in row-major order, the kernels' summation order
-        for j in range(g.KW):
-            total += win[..., i, j]
-    y = total / P.avg_divisors(g, include, div).astype(acc_t)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and float16 overflow, as in C
+        for i in range(g.KH):  # taps in row-major order, the kernels' summation order
+            for j in range(g.KW):
+                total += win[..., i, j]
+        y = total / P.avg_divisors(g, include, div).astype(acc_t)
     return _finish(y.astype(rdt, copy=False), ax, out)
 
 
@@ -133,7 +135,8 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     rdt = P.result_dtype_avg(g.dtype)
     P.check_out(out, shape, rdt)
     acc_t = P.acc_dtype(rdt)
-    share = _to_last(g, ax).astype(acc_t) / P.avg_divisors(geo, include, div).astype(acc_t)
+    with np.errstate(invalid="ignore", over="ignore"):
+        share = _to_last(g, ax).astype(acc_t) / P.avg_divisors(geo, include, div).astype(acc_t)
     values = np.broadcast_to(share[..., None, None], share.shape + (geo.KH, geo.KW))
     return _finish(_scatter_windows(values, geo, acc_t).astype(rdt, copy=False), ax, out)
 
