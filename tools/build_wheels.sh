@@ -136,13 +136,14 @@ cp "$SDIST" "$WHEELHOUSE/"
 
 # ---------------------------------------------------------------- tests against an installed stridepool
 # run_tests VENV_PYTHON NAME: tests/ + tools/test_wheel.py, copied with the pytest configuration
-# (pyproject.toml) into a scratch directory, so that `import stridepool` can only find the installed copy.
+# (pyproject.toml) and README.md into a scratch directory, so that `import stridepool` can only find the installed copy.
 # Sets SUMMARY to pytest's closing line without the timing.
 run_tests() {
     local py=$1 name=$2 dir=$WORK/test-$2 log=$LOGS/test-$2.log from_sdist=0
     [[ $name == sdist ]] && from_sdist=1
     mkdir -p "$dir"
     cp "$REPO/pyproject.toml" "$REPO/tools/test_wheel.py" "$dir/"
+    [[ -e $REPO/README.md ]] && cp "$REPO/README.md" "$dir/"  # its examples run as doctests
     local paths=(test_wheel.py)
     if [[ -d $REPO/tests ]]; then cp -r "$REPO/tests" "$dir/tests"; paths=(tests test_wheel.py); fi
     run "$log" env -C "$dir" -u PYTHONPATH STRIDEPOOL_BACKEND=compiled PYTHONSAFEPATH=1 PYTHONDONTWRITEBYTECODE=1 \
