@@ -169,7 +169,8 @@ for py in "${PYTHONS[@]}"; do
     run "$LOGS/repair-$cp.log" env PATH="$WORK/tools/bin:$PATH" auditwheel show "$WORK/repaired-$cp"/*.whl
     whl=$(ls "$WORK/repaired-$cp"/stridepool-*.whl)
     tag=$(basename "$whl" .whl); tag=${tag#stridepool-*-}
-    [[ $tag == $cp-$cp-manylinux_* ]] || die "$cp: repaired wheel $(basename "$whl") is not a manylinux wheel"
+    # a compound tag lists several platforms: cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64
+    [[ $tag == $cp-$cp-*manylinux* ]] || die "$cp: repaired wheel $(basename "$whl") is not a manylinux wheel"
     run "$LOGS/repair-$cp.log" "$TOOLS_PY" - "$whl" "$WANT_OPENMP" <<'EOF'
 import sys, zipfile
 whl, want_openmp = sys.argv[1], sys.argv[2] == "1"
