@@ -92,6 +92,15 @@ class _Target:
         return self.result
 
 
+#: below this many element operations a call runs on one thread: waking a pool costs more than the work
+#: (microseconds on an idle machine, milliseconds on a loaded one)
+PARALLEL_MIN_WORK = 1 << 16
+
+
+def _threads(work):
+    return get_num_threads() if work >= PARALLEL_MIN_WORK else 1
+
+
 def _chunks(B, C, threads):
     """Channel ranges per leading index for scatter kernels, so that a few big images still use all threads."""
     if C == 1 or B >= threads:
@@ -99,11 +108,54 @@ def _chunks(B, C, threads):
     return max(1, min(threads, C // 16))
 
 
+# ------------------------------------------------------------------------------------- the lean call path
+#
+# A call whose arguments were validated once is remembered as a compiled Plan, keyed by the operation, the
+# array shapes and dtypes and the parameters; the same call again (a training loop) skips validation and
+# layout work. Only plain parameters (exact ints, None, strings, tuples of them; flags exactly bool) make
+# keys, so a key hit can never turn an argument the full path rejects (2.0, True for an int) into a result.
+
+_PLANS = {}
+_PLAN_DTYPES = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
+_MAX_PLANS = 256
+
+
+def _lookup(key, params):
+    try:
+        plan = _PLANS.get(key)
+    except TypeError:  # an unhashable argument (a list, an array): the full path
+        return None
+    return plan if plan is not None and K.plain(params) else None
+
+
+def _remember(key, params, moved, op, dtype, block_in, block_out, table, geometry, in_shape, out_shape, work):
+    """Store a Plan for a planar C-contiguous float32/float64 call that has just run the full path."""
+    if (key is None or moved or dtype not in _PLAN_DTYPES or block_in.shape[3] != 1 or not block_in.size
+            or not block_out.size or not K.plain(params)):
+        return
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    B, H, W, _ = block_in.shape
+    _PLANS[key] = K.Plan(op, dtype, B, H, W, block_out.shape[1], block_out.shape[2], table, geometry, in_shape,
+                         out_shape, work >= PARALLEL_MIN_WORK, np.empty, _INT64, get_num_threads,
+                         P.bad_index_error)
+
+
 # --------------------------------------------------------------------------------------------- functions
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                *, axes=(-2, -1), out=None):
+    key = params = None
+    if out is None and type(x) is np.ndarray and type(ceil_mode) is bool and type(return_indices) is bool:
+        params = (kernel_size, stride, padding, dilation, axes)
+        key = (1 if return_indices else 0, x.shape, x.dtype, ceil_mode, params)
+        plan = _lookup(key, params)
+        if plan is not None:
+            result = plan.forward(x)
+            if result is not None:
+                return result
+        key = key if x.flags.c_contiguous else None
     x, ax, g = P.prepare_pool(x, axes, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = P.as_bool(return_indices, "return_indices")
     shape = P.pooled_shape(x.shape, ax, g.OH, g.OW)
@@ -113,13 +165,26 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
     idx, iblock = _empty(shape, ax, moved, _INT64) if return_indices else (None, None)
     if target.block.size:
-        threads = get_num_threads()
-        _MAX[work](_blocks(x, ax, moved, work), target.block, iblock, P.window_table(g), g.DH, g.DW, threads)
+        xb, work_size = _blocks(x, ax, moved, work), target.block.size * g.KH * g.KW
+        _MAX[work](xb, target.block, iblock, P.window_table(g), g.KW, g.SW, g.DH, g.DW, _threads(work_size))
+        _remember(key, params, moved, int(return_indices), x.dtype, xb, target.block, P.window_table(g),
+                  (g.KW, g.SW, g.DH, g.DW, False, 0), x.shape, shape, work_size)
     y = target.done(x.dtype)
     return (y, idx) if return_indices else y
 
 
 def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out=None):
+    key = params = None
+    if out is None and type(grad_output) is np.ndarray and type(indices) is np.ndarray:
+        params = (input_shape, axes)
+        key = (2, grad_output.shape, grad_output.dtype, indices.shape, indices.dtype, params)
+        plan = _lookup(key, params)
+        if plan is not None:
+            result = plan.backward(grad_output, indices)
+            if result is not None:
+                return result
+        contiguous = grad_output.flags.c_contiguous and indices.flags.c_contiguous
+        key = key if contiguous and indices.dtype == _INT64 else None
     g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes)
     P.check_out(out, shape, g.dtype)
     H, W = shape[ax[0]], shape[ax[1]]
@@ -130,12 +195,14 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out
     target = _Target(out, shape, ax, moved, g.dtype, work, (g, idx))
     if target.block.size:
         if g.size:
-            gb = _blocks(g, ax, moved, work)
-            threads = get_num_threads()
+            gb, work_size = _blocks(g, ax, moved, work), target.block.size + g.size
+            threads = _threads(work_size)
             bad = _UNPOOL[work](gb, _blocks(idx, ax, moved, _INT64), target.block,
                                 _chunks(gb.shape[0], gb.shape[3], threads), threads)
             if bad != -1:
                 raise P.bad_index_error(bad, H * W)
+            _remember(key, params, moved, 2, g.dtype, target.block, gb, P.window_table(P.geometry(H, W, 1)),
+                      (1, 1, 1, 1, False, 0), shape, g.shape, work_size)
         else:
             target.block.fill(0)
     return target.done(g.dtype)
@@ -143,6 +210,16 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, axes=(-2, -1), out=None):
+    key = params = None
+    if out is None and type(x) is np.ndarray and type(ceil_mode) is bool and type(count_include_pad) is bool:
+        params = (kernel_size, stride, padding, divisor_override, axes)
+        key = (3, x.shape, x.dtype, ceil_mode, count_include_pad, params)
+        plan = _lookup(key, params)
+        if plan is not None:
+            result = plan.forward(x)
+            if result is not None:
+                return result
+        key = key if x.flags.c_contiguous else None
     x, ax, g = P.prepare_pool(x, axes, kernel_size, stride, padding, 1, ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
     div = P.divisor(divisor_override)
@@ -153,13 +230,26 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     moved = _moved(x, ax)
     target = _Target(out, shape, ax, moved, rdt, acc, (x,))
     if target.block.size:
-        _AVG[work, acc](_blocks(x, ax, moved, work), target.block, P.window_table(g), include, div,
-                        get_num_threads())
+        xb, work_size = _blocks(x, ax, moved, work), target.block.size * g.KH * g.KW
+        _AVG[work, acc](xb, target.block, P.window_table(g), g.KW, g.SW, include, div, _threads(work_size))
+        _remember(key, params, moved, 3, x.dtype, xb, target.block, P.window_table(g), (g.KW, g.SW, 1, 1, include, div),
+                  x.shape, shape, work_size)
     return target.done(rdt)
 
 
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True, divisor_override=None, *, axes=(-2, -1), out=None):
+    key = params = None
+    if (out is None and type(grad_output) is np.ndarray and type(ceil_mode) is bool
+            and type(count_include_pad) is bool):
+        params = (input_shape, kernel_size, stride, padding, divisor_override, axes)
+        key = (4, grad_output.shape, grad_output.dtype, ceil_mode, count_include_pad, params)
+        plan = _lookup(key, params)
+        if plan is not None:
+            result = plan.backward(grad_output)
+            if result is not None:
+                return result
+        key = key if grad_output.flags.c_contiguous else None
     g, shape, ax, geo = P.avg_backward_args(grad_output, input_shape, axes, kernel_size, stride, padding,
                                             ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
@@ -171,9 +261,12 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     target = _Target(out, shape, ax, moved, rdt, acc, (g,))
     if target.block.size:
         gb = _blocks(g, ax, moved, work)
-        threads = get_num_threads()
-        _AVG_BACK[work, acc](gb, target.block, P.window_table(geo), include, div,
+        work_size = target.block.size + gb.size * geo.KH * geo.KW
+        threads = _threads(work_size)
+        _AVG_BACK[work, acc](gb, target.block, P.window_table(geo), geo.KW, geo.SW, include, div,
                              _chunks(gb.shape[0], gb.shape[3], threads), threads)
+        _remember(key, params, moved, 4, g.dtype, target.block, gb, P.window_table(geo),
+                  (geo.KW, geo.SW, 1, 1, include, div), shape, g.shape, work_size)
     return target.done(rdt)
 
 
@@ -193,7 +286,7 @@ def fold2d(windows, input_shape, stride=1, padding=0, dilation=1, *, axes=(-2, -
         else:
             a0, a1 = ax
             wb = wl.reshape(math.prod(lead[:a0]), g.OH, g.OW, math.prod(lead[a1 + 1:]), g.KH, g.KW)
-        threads = get_num_threads()
+        threads = _threads(target.block.size + wb.size)
         _FOLD[work](wb, target.block, P.window_table(g), g.DH, g.DW,
                     _chunks(wb.shape[0], wb.shape[3], threads), threads)
     return target.done(w.dtype)

@@ -60,12 +60,16 @@ def _finish(result, ax, out):
 
 
 def _scatter_windows(values, g, dtype):
-    """Add ``values`` ``(..., OH, OW, KH, KW)`` back where each window came from; crop the padding."""
+    """Add ``values`` ``(..., OH, OW, KH, KW)`` back where each window came from; crop the padding.
+
+    The additions run in the order (OH, KH, KW, OW), the kernels' order, so float sums agree bit for bit.
+    """
     lead = values.shape[:-4]
     widths = _pad_widths(g, len(lead) + 2)
     (pt, hh), (pl, hw) = widths[-2:]
     padded = np.zeros(lead + (g.H + pt + hh, g.W + pl + hw), dtype=dtype)
-    np.add.at(_window_view(padded, g, writeable=True), slice(None), values)
+    windows = _window_view(padded, g, writeable=True)
+    np.add.at(np.moveaxis(windows, -3, -1), slice(None), np.moveaxis(values, -3, -1))
     return padded[..., pt:pt + g.H, pl:pl + g.W]
 
 
