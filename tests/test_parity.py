@@ -138,3 +138,38 @@ def test_out_aliasing_the_input_gives_the_right_answer(assert_same):
     got = sp.max_pool2d(x, 3, 1, 1, out=x)
     assert got is x
     assert_same(x, want)
+
+
+@pytest.mark.parametrize("x, kw", ALL)
+def test_repeated_calls_give_the_same_answers(x, kw, assert_same):
+    """The second identical call takes the lean path (a remembered plan) where it applies: same answers."""
+    for _ in range(3):
+        y, idx = sp.max_pool2d(x, return_indices=True, **kw)
+        assert_same(sp.max_pool2d(x, **kw), y)
+        g = _grad(y.shape, x.dtype)
+        assert_same(sp.max_pool2d_backward(g, idx, x.shape), ref.max_pool2d_backward(g, idx, x.shape))
+        if "dilation" not in kw:
+            a = sp.avg_pool2d(x, **kw)
+            assert_same(a, ref.avg_pool2d(x, **kw))
+            ga = _grad(a.shape, x.dtype)
+            assert_same(sp.avg_pool2d_backward(ga, x.shape, **kw), ref.avg_pool2d_backward(ga, x.shape, **kw))
+    assert_same(y, ref.max_pool2d(x, **kw))
+
+
+def test_lean_path_still_rejects_what_the_full_path_rejects():
+    x = np.zeros((2, 8, 8), dtype=np.float32)
+    g, idx = sp.max_pool2d(x, 2, return_indices=True)
+    sp.max_pool2d(x, 2, ceil_mode=False)  # remembered
+    with pytest.raises(TypeError, match="`kernel_size`"):
+        sp.max_pool2d(x, 2.0, ceil_mode=False)
+    with pytest.raises(TypeError, match="`ceil_mode`"):
+        sp.max_pool2d(x, 2, ceil_mode=0)
+    with pytest.raises(TypeError, match="`kernel_size`"):
+        sp.max_pool2d(x, (True, 2))
+    sp.max_pool2d_backward(g, idx, x.shape)  # remembered
+    bad = idx.copy()
+    bad[1, 1, 1] = 64
+    with pytest.raises(ValueError, match=r"`indices` must lie in \[0, 64\).*got 64"):
+        sp.max_pool2d_backward(g, bad, x.shape)
+    x_nc = np.zeros((2, 8, 16), dtype=np.float32)[:, :, ::2]  # same shape, not contiguous
+    np.testing.assert_array_equal(sp.max_pool2d(x_nc, 2), np.zeros((2, 4, 4), dtype=np.float32))

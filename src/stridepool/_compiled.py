@@ -157,7 +157,11 @@ def _lookup(key, params):
 
 
 def _remember(key, params, moved, op, dtype, block_in, block_out, table, geometry, in_shape, out_shape, work):
-    """Store a Plan for a planar C-contiguous float32/float64 call that has just run the full path."""
+    """Store a Plan for a planar C-contiguous native float32/float64 call that has just run the full path.
+
+    The caller makes a key only for arrays that need no preparation (native float32/float64, C-contiguous),
+    so the plan reads exactly the caller's memory.
+    """
     if (key is None or moved or dtype not in _PLAN_DTYPES or block_in.shape[3] != 1 or not block_in.size
             or not block_out.size or not K.plain(params)):
         return
@@ -175,7 +179,8 @@ def _remember(key, params, moved, op, dtype, block_in, block_out, table, geometr
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
                *, axes=(-2, -1), out=None):
     key = params = None
-    if out is None and type(x) is np.ndarray and type(ceil_mode) is bool and type(return_indices) is bool:
+    if (out is None and type(x) is np.ndarray and x.dtype in _PLAN_DTYPES and type(ceil_mode) is bool
+            and type(return_indices) is bool):
         params = (kernel_size, stride, padding, dilation, axes)
         key = (1 if return_indices else 0, x.shape, x.dtype, ceil_mode, params)
         plan = _lookup(key, params)
@@ -203,7 +208,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out=None):
     key = params = None
-    if out is None and type(grad_output) is np.ndarray and type(indices) is np.ndarray:
+    if (out is None and type(grad_output) is np.ndarray and type(indices) is np.ndarray
+            and grad_output.dtype in _PLAN_DTYPES):
         params = (input_shape, axes)
         key = (2, grad_output.shape, grad_output.dtype, indices.shape, indices.dtype, params)
         plan = _lookup(key, params)
@@ -239,7 +245,8 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, axes=(-2, -1), out=None):
     key = params = None
-    if out is None and type(x) is np.ndarray and type(ceil_mode) is bool and type(count_include_pad) is bool:
+    if (out is None and type(x) is np.ndarray and x.dtype in _PLAN_DTYPES and type(ceil_mode) is bool
+            and type(count_include_pad) is bool):
         params = (kernel_size, stride, padding, divisor_override, axes)
         key = (3, x.shape, x.dtype, ceil_mode, count_include_pad, params)
         plan = _lookup(key, params)
@@ -268,8 +275,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True, divisor_override=None, *, axes=(-2, -1), out=None):
     key = params = None
-    if (out is None and type(grad_output) is np.ndarray and type(ceil_mode) is bool
-            and type(count_include_pad) is bool):
+    if (out is None and type(grad_output) is np.ndarray and grad_output.dtype in _PLAN_DTYPES
+            and type(ceil_mode) is bool and type(count_include_pad) is bool):
         params = (input_shape, kernel_size, stride, padding, divisor_override, axes)
         key = (4, grad_output.shape, grad_output.dtype, ceil_mode, count_include_pad, params)
         plan = _lookup(key, params)
