@@ -23,6 +23,7 @@ from stridepool import reference
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
+PYMALLOC = sys.getallocatedblocks() > 0  # 0 under PYTHONMALLOC=malloc (as in the sanitizer run)
 
 
 def rss_bytes():
@@ -178,7 +179,9 @@ def test_leak_detector_can_fail():
     kept = []
     calls = [("leak", lambda: kept.append(np.empty(1000, np.uint8)))]
     problems, report = check_no_growth(calls, rounds=25000)
-    assert "traced" in problems and "blocks" in problems, report
+    assert "traced" in problems, report
+    if PYMALLOC:
+        assert "blocks" in problems, report
     if rss_bytes() is not None and not SANITIZED:
         assert "rss" in problems, report
     kept.clear()
