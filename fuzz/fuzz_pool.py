@@ -15,8 +15,11 @@ the compiled backend and on the NumPy reference. The harness crashes (and atheri
 
 Run (see fuzz/README.md): ``python fuzz/fuzz_pool.py -max_total_time=600 fuzz/corpus``.
 """
+import hashlib
 import os
+import random
 import sys
+import time
 import warnings
 
 import atheris
@@ -434,7 +437,59 @@ def TestOneInput(data):
         assert first is c_kw["out"], f"{fn}: did not return `out`"
 
 
+def mutation_loop(seconds, corpus_dirs, seed=None):
+    """Fuzz without libFuzzer: mutate the corpus at random and run each input; for sanitizer builds.
+
+    gcc's libasan exports the coverage callbacks atheris wants, so under LD_PRELOAD=libasan libFuzzer gets no
+    coverage and shrinks the corpus to one byte. This loop instead keeps mutating a corpus grown by a
+    coverage-guided run of the plain build: byte flips, inserts, deletes, splices and appends.
+    """
+    rng = random.Random(seed)
+    seeds = []
+    for d in corpus_dirs:
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                seeds.append(f.read())
+    seeds = seeds or [b"\x00" * 16]
+    for data in seeds:  # every corpus input as it is, first
+        TestOneInput(data)
+    n, start = len(seeds), time.monotonic()
+    while time.monotonic() - start < seconds:
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 8)):
+            op = rng.randrange(5)
+            if op == 0 and data:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            elif op == 1:
+                data.insert(rng.randrange(len(data) + 1), rng.choice([0, 1, 255, 127, 128, rng.randrange(256)]))
+            elif op == 2 and data:
+                del data[rng.randrange(len(data))]
+            elif op == 3:
+                other = rng.choice(seeds)
+                cut = rng.randrange(len(data) + 1)
+                data = data[:cut] + other[rng.randrange(len(other) + 1):]
+            else:
+                data += bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+        data = bytes(data)
+        try:
+            TestOneInput(data)
+        except BaseException:
+            name = "crash-" + hashlib.sha1(data).hexdigest()
+            with open(name, "wb") as f:
+                f.write(data)
+            print(f"mutation loop: crash after {n} executions, input saved to {name}", flush=True)
+            raise
+        n += 1
+        if n % 20000 == 0:
+            print(f"mutation loop: {n} executions, {time.monotonic() - start:.0f} s", flush=True)
+    print(f"mutation loop: {n} executions in {time.monotonic() - start:.0f} s without a crash", flush=True)
+
+
 def main():
+    if os.environ.get("FUZZ_MUTATION_SECONDS"):  # no libFuzzer: see mutation_loop
+        dirs = [a for a in sys.argv[1:] if not a.startswith("-")]
+        mutation_loop(float(os.environ["FUZZ_MUTATION_SECONDS"]), dirs)
+        return
     atheris.Setup(sys.argv, TestOneInput)
     atheris.Fuzz()
 
