@@ -365,6 +365,29 @@ def test_ties_and_nan_rules(backend):
     assert idx[0, 0] == 0  # ties go to the first maximum
 
 
+BUG_0D_PARAM = "BUG-8: a 0-d integer ndarray as kernel_size/stride/padding/dilation is not taken as its int"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("param", ["kernel_size", "stride", "padding", "dilation"])
+def test_numpy_integer_parameters(backend, param):
+    """NumPy integers (scalars, pairs and 0-d arrays) work like Python ints."""
+    x = np.arange(64.0).reshape(8, 8)
+    base = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1}
+    want = reference.max_pool2d(x, **base)
+    for value in (np.int64(base[param]), np.uint8(base[param]), np.array([base[param]] * 2)):
+        same(backend.max_pool2d(x, **{**base, param: value}), want)
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_0D_PARAM)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("param", ["kernel_size", "stride", "padding", "dilation"])
+def test_zero_d_array_parameters(backend, param):
+    x = np.arange(64.0).reshape(8, 8)
+    base = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 1}
+    same(backend.max_pool2d(x, **{**base, param: np.array(base[param])}), reference.max_pool2d(x, **base))
+
+
 # ------------------------------------------------------------------------------- 64-bit arithmetic
 
 @pytest.mark.skipif(not COMPILED, reason="the reference copies the whole input (too much memory)")
