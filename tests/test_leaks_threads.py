@@ -45,9 +45,9 @@ def _calls():
     y, idx = sp.max_pool2d(x, 3, 2, 1, return_indices=True)
     yi, idxi = sp.max_pool2d(xi, 2, axes=(1, 2), return_indices=True)
     w = sp.unfold2d(x, 3, 2, 1)
-    out_y = np.empty_like(y)
-    out_x = np.empty_like(x)
-    out_xd = np.empty(x.shape, np.float32)
+    out_y = np.zeros_like(y)
+    out_x = np.zeros_like(x)
+    out_xd = np.zeros(x.shape, np.float32)
     bad_idx = idx.copy()
     bad_idx[0, 0, 0, 0] = 10**6
     ro = x.copy()
