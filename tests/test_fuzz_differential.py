@@ -1,0 +1,391 @@
+"""Differential fuzzing: random shapes, geometries, dtypes, layouts and bad arguments through the compiled
+backend and the reference, which must give identical answers (bit for bit, dtype included) or identical
+errors (type and message).
+
+Marked slow. The number of examples comes from a hypothesis settings profile chosen with the environment
+variable ``HYPOTHESIS_PROFILE``: ``ci`` (default; bounded so the file runs in well under two minutes),
+``dev`` (a quick look) or ``long`` (thousands of examples per test, for a soak run)::
+
+    HYPOTHESIS_PROFILE=long python -m pytest -m slow tests/test_fuzz_differential.py
+
+The profiles are applied to these tests only (no global ``load_profile``).
+"""
+import os
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import strategies as st
+
+import stridepool as sp
+from stridepool import _params as P
+from stridepool import reference as R
+
+try:
+    from stridepool import _compiled as C
+except ImportError:  # no extension: nothing to compare
+    C = None
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(C is None, reason="the compiled extension is not built")]
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                     HealthCheck.filter_too_much], derandomize=False)
+settings.register_profile("sp-ci", max_examples=350, **_COMMON)
+settings.register_profile("sp-dev", max_examples=60, **_COMMON)
+settings.register_profile("sp-long", max_examples=5000, **_COMMON)
+_NAME = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+PROFILE = settings.get_profile("sp-" + (_NAME if _NAME in ("ci", "dev", "long") else "ci"))
+
+SUPPORTED = ["float16", "float32", "float64", "int8", "int16", "int32", "int64",
+             "uint8", "uint16", "uint32", "uint64"]
+UNSUPPORTED = ["bool", "complex64", "complex128", "object", "U2", "M8[s]"]
+FUNCS = ["max_pool2d", "avg_pool2d", "unfold2d", "fold2d", "max_pool2d_backward", "avg_pool2d_backward"]
+
+
+# ------------------------------------------------------------------------------------------ strategies
+
+ints_or_pairs = lambda lo, hi: st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)))
+WILD = st.sampled_from([0, -1, 2**31, 10**20, 1.5, True, None, "2", (1, 2, 3), (2,), np.int64(2), [2, 1]])
+PADDING = st.one_of(
+    st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)), st.tuples(st.integers(0, 2), st.integers(0, 2))),
+    st.sampled_from(["same", "valid"]),
+)
+
+
+def sometimes_wild(strategy, wild=WILD, p_wild=8):
+    """Mostly ``strategy``, about one in ``p_wild`` a wild value."""
+    return st.integers(1, p_wild).flatmap(lambda r: wild if r == 1 else strategy)
+
+
+@st.composite
+def values(draw, shape, dtype):
+    """Data with ties, NaN/inf/-0.0 and integer extremes in it."""
+    dt = np.dtype(dtype)
+    seed = draw(st.integers(0, 2**32 - 1))
+    mode = draw(st.sampled_from(["normal", "ties", "specials", "extremes"]))
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape, dtype=np.int64))
+    if dt.kind == "f":
+        if mode == "ties":
+            a = rng.integers(-2, 3, n).astype(dt)
+        else:
+            a = (rng.standard_normal(n) * 50).astype(dt)
+        if mode in ("specials", "extremes") and n:
+            k = rng.integers(0, n, max(1, n // 5))
+            a[k] = rng.choice(np.array([np.nan, np.inf, -np.inf, -0.0, np.finfo(dt).max, -np.finfo(dt).max], dt),
+                              k.size)
+    elif dt.kind in "iu":
+        info = np.iinfo(dt)
+        if mode == "extremes":
+            a = rng.choice(np.array([info.min, info.max, 0, 1, info.max - 1], dtype=dt), n)
+        elif mode == "ties":
+            a = rng.integers(0, 3, n).astype(dt)
+        else:
+            a = rng.integers(info.min, info.max, n, dtype=dt, endpoint=True)
+    elif dt.kind == "O":
+        a = np.array([1] * n, dtype=object)
+    elif dt.kind == "b":
+        a = rng.integers(0, 2, n).astype(bool)
+    elif dt.kind == "c":
+        a = (rng.standard_normal(n) + 1j).astype(dt)
+    else:
+        a = np.zeros(n, dtype=dt)
+    return a.reshape(shape)
+
+
+@st.composite
+def layout(draw, a):
+    """The same values in another memory layout, or as a nested list."""
+    kind = draw(st.sampled_from(["c", "c", "fortran", "strided", "reversed", "readonly", "byteswap", "list",
+                                 "negstride"]))
+    note(f"layout {kind}")
+    if kind == "fortran":
+        return np.asfortranarray(a)
+    if kind == "strided" and a.ndim:
+        big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+        big[..., ::2] = a
+        return big[..., ::2]
+    if kind == "reversed":
+        return np.ascontiguousarray(a.T).T
+    if kind == "readonly":
+        a = a.copy()
+        a.flags.writeable = False
+        return a
+    if kind == "byteswap" and a.dtype.kind in "fiu" and a.dtype.itemsize > 1:
+        return a.astype(a.dtype.newbyteorder("S"))
+    if kind == "list" and a.dtype.kind in "fiu" and 0 < a.size <= 300 and a.dtype != np.float16:
+        return a.tolist()
+    if kind == "negstride" and a.ndim:
+        return a[..., ::-1].copy()[..., ::-1]
+    return a
+
+
+@st.composite
+def geometry_args(draw):
+    k = draw(sometimes_wild(ints_or_pairs(1, 4)))
+    s = draw(st.one_of(st.none(), sometimes_wild(ints_or_pairs(1, 3))))
+    p = draw(sometimes_wild(PADDING, wild=st.sampled_from([-1, 1.5, "SAME", ((1,), (1, 1)), 2**40, True])))
+    d = draw(st.one_of(st.just(1), sometimes_wild(ints_or_pairs(1, 3))))
+    ceil = draw(st.one_of(st.booleans(), st.booleans(), st.sampled_from([1, None])))
+    return k, s, p, d, ceil
+
+
+@st.composite
+def plane_shape(draw):
+    lead = draw(st.lists(st.integers(0, 3), max_size=2))
+    hw = [draw(st.integers(0, 9)), draw(st.integers(0, 9))]
+    shape = tuple(lead) + tuple(hw)
+    nd = len(shape)
+    if draw(st.integers(0, 2)) == 0 and nd >= 3:
+        perm = draw(st.permutations(range(nd)))
+        # the array is `shape` permuted; H and W were the last two entries
+        axes = (perm.index(nd - 2), perm.index(nd - 1))
+        shape = tuple(shape[i] for i in perm)
+        if draw(st.booleans()):
+            axes = (axes[0] - nd, axes[1])
+    else:
+        axes = (-2, -1)
+    if draw(st.integers(0, 25)) == 0:
+        axes = draw(st.sampled_from([(0, 0), (0, 9), (-9, 0), (0,), None, (0.0, 1)]))
+    return shape, axes
+
+
+def out_like(draw, shape, dtype, inputs):
+    """None, a right ``out=``, a wrong one, or an input that fits (aliasing)."""
+    choice = draw(st.sampled_from(["none", "none", "none", "right", "fortran", "wrong-dtype", "wrong-shape",
+                                   "alias"]))
+    if choice == "none" or shape is None or dtype is None:
+        return None
+    try:
+        if choice == "right":
+            return np.full(shape, 3, dtype=dtype)
+        if choice == "fortran":
+            return np.asfortranarray(np.zeros(shape, dtype=dtype))
+        if choice == "wrong-dtype":
+            return np.zeros(shape, dtype=np.float32 if np.dtype(dtype) != np.float32 else np.float64)
+        if choice == "wrong-shape":
+            return np.zeros(tuple(shape) + (1,), dtype=dtype)
+        for a in inputs:
+            if isinstance(a, np.ndarray) and a.shape == tuple(shape) and a.dtype == dtype and a.flags.writeable:
+                return a
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def _pooled_shape(shape, axes, k, s, p, d, ceil):
+    try:
+        ax = P.normalize_axes(axes, len(shape))
+        g = P.geometry(shape[ax[0]], shape[ax[1]], k, s, p, d, ceil)
+        return P.pooled_shape(shape, ax, g.OH, g.OW)
+    except (TypeError, ValueError):
+        return None
+
+
+@st.composite
+def calls(draw, fn):
+    """``(args, kwargs, inputs)`` for one call of ``fn``."""
+    dtype = draw(st.one_of(st.sampled_from(SUPPORTED), st.sampled_from(SUPPORTED),
+                           st.sampled_from(SUPPORTED), st.sampled_from(UNSUPPORTED)))
+    shape, axes = draw(plane_shape())
+    k, s, p, d, ceil = draw(geometry_args())
+    kw = {"axes": axes}
+    sp.set_num_threads(draw(st.integers(1, 3)))
+    note(f"{fn} dtype={dtype} shape={shape} axes={axes} k={k!r} s={s!r} p={p!r} d={d!r} ceil={ceil!r}")
+    if fn in ("max_pool2d", "avg_pool2d", "unfold2d"):
+        x = draw(layout(draw(values(shape, dtype))))
+        if fn == "max_pool2d":
+            ri = draw(st.one_of(st.booleans(), st.booleans(), st.just("yes")))
+            kw["out"] = out_like(draw, _pooled_shape(shape, axes, k, s, p, d, ceil), dtype, [x])
+            return (x, k, s, p, d, ceil, ri), kw, [x]
+        if fn == "avg_pool2d":
+            cip = draw(st.one_of(st.booleans(), st.booleans(), st.just(None)))
+            div = draw(st.one_of(st.none(), st.none(), st.sampled_from([1, 2, 3, -2, 0, 2.0, 2**40])))
+            rdt = P.result_dtype_avg(np.dtype(dtype)) if np.dtype(dtype).kind in "fiu" else None
+            kw["out"] = out_like(draw, _pooled_shape(shape, axes, k, s, p, 1, ceil), rdt, [x])
+            return (x, k, s, p, ceil, cip, div), kw, [x]
+        return (x, k, 1 if s is None else s, p, d), kw, [x]
+
+    if fn == "max_pool2d_backward":
+        xdt = dtype if np.dtype(dtype).kind in "fiu" else "float64"
+        x = draw(values(shape, xdt))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _, idx = R.max_pool2d(x, k, s, p, d, ceil, True, axes=axes)
+        except (TypeError, ValueError):
+            idx = np.zeros(shape[:-2] + (1, 1), np.int64)
+        mode = draw(st.sampled_from(["ok", "ok", "ok", "bad", "dtype", "layout"]))
+        if mode == "bad" and idx.size:
+            idx = idx.copy()
+            idx.flat[draw(st.integers(0, idx.size - 1))] = draw(st.sampled_from([-2, -(2**63), 2**62, 10**6]))
+        elif mode == "dtype":
+            idx = idx.astype(draw(st.sampled_from(["int32", "uint16", "float64", "bool", ">i8", "uint64"])))
+        g = draw(layout(draw(values(idx.shape, dtype))))
+        if mode == "layout":
+            idx = draw(layout(idx))
+        in_shape = shape
+        if draw(st.integers(0, 12)) == 0:
+            in_shape = draw(st.sampled_from([shape[:-1], shape + (1,), (-1,) + shape[1:], "abc", (2.0, 3.0)]))
+        kw["out"] = out_like(draw, in_shape if isinstance(in_shape, tuple) else None, dtype, [g, idx])
+        return (g, idx, in_shape), kw, [g, idx]
+
+    if fn == "avg_pool2d_backward":
+        like = _pooled_shape(shape, axes, k, s, p, 1, ceil) or shape
+        if draw(st.integers(0, 12)) == 0:
+            like = tuple(like) + (1,)
+        g = draw(layout(draw(values(like, dtype))))
+        cip = draw(st.booleans())
+        div = draw(st.one_of(st.none(), st.none(), st.sampled_from([1, 2, -3, 0])))
+        rdt = P.result_dtype_avg(np.dtype(dtype)) if np.dtype(dtype).kind in "fiu" else None
+        kw["out"] = out_like(draw, shape, rdt, [g])
+        return (g, shape, k, s, p, ceil, cip, div), kw, [g]
+
+    # fold2d
+    s = 1 if s is None else s
+    try:
+        like = R.unfold2d(np.zeros(shape, np.int8), k, s, p, d, axes=axes).shape
+    except (TypeError, ValueError):
+        like = shape + (2, 2)
+    if draw(st.integers(0, 12)) == 0:
+        like = like[:-1]
+    w = draw(layout(draw(values(like, dtype))))
+    kw["out"] = out_like(draw, shape, dtype if np.dtype(dtype).kind in "fiu" else None, [w])
+    return (w, shape, s, p, d), kw, [w]
+
+
+# ------------------------------------------------------------------------------------------ comparison
+
+def known_bug(fn, args, kw):
+    """How to treat inputs that hit a src bug already reported (None: compare fully).
+
+    "skip": do not compare; "type": compare only the exception types. Remove entries as the bugs are fixed;
+    ``FUZZ_KNOWN_BUGS=report`` in the environment compares everything (to check the fixes).
+    """
+    if os.environ.get("FUZZ_KNOWN_BUGS") == "report":
+        return None
+    axes = kw.get("axes", (-2, -1))
+    try:
+        if fn in ("fold2d", "max_pool2d_backward", "avg_pool2d_backward"):
+            shape = P.as_shape(args[2] if fn == "max_pool2d_backward" else args[1], "input_shape")
+            ax = P.normalize_axes(axes, len(shape))
+            big = 1
+            for v in shape:
+                big *= max(v, 1)
+            if big * 8 >= 2**63:
+                return "type"  # BUG-4: NumPy's own (different) messages for shapes no array can have
+            if (np.size(args[0]) == 0 or 0 in shape) and (ax[1] != ax[0] + 1 or 0 in (shape[ax[0]], shape[ax[1]])):
+                return "skip"  # BUG-6: spurious reshape error in the compiled layout code
+            if fn == "max_pool2d_backward":
+                if np.size(args[0]) == 0 and any(n == 0 for i, n in enumerate(np.shape(args[0])) if i not in ax):
+                    return "skip"  # BUG-5: reference fails on a zero-size leading axis
+                idx = np.asarray(args[1])
+                if idx.dtype.kind in "iu" and idx.size:
+                    i64 = idx.astype(np.int64)
+                    if (i64 == -1).any():
+                        return "skip"  # BUG-2: -1 passes the compiled range check
+                    plane = shape[ax[0]] * shape[ax[1]]
+                    if ((i64 < 0) | (i64 >= plane)).any():
+                        return "type"  # BUG-3: the compiled message may name another bad value
+        if fn in ("max_pool2d", "avg_pool2d", "avg_pool2d_backward"):
+            if fn == "avg_pool2d_backward":
+                shape, k, s, p, ceil, d = P.as_shape(args[1], "input_shape"), args[2], args[3], args[4], args[5], 1
+            elif fn == "max_pool2d":
+                shape, k, s, p, d, ceil = np.shape(args[0]), args[1], args[2], args[3], args[4], args[5]
+            else:
+                shape, k, s, p, ceil, d = np.shape(args[0]), args[1], args[2], args[3], args[4], 1
+            ax = P.normalize_axes(axes, len(shape))
+            if shape[ax[0]] * shape[ax[1]] == 0:
+                P.geometry(shape[ax[0]], shape[ax[1]], k, s, p, d, ceil)
+                return "skip"  # BUG-1: an empty plane with padding passes validation
+            if fn == "max_pool2d" and np.asarray(args[0]).dtype.kind == "f":
+                return "signed-zero"  # BUG-9: reference returns np.max's zero on a -0.0/+0.0 tie
+    except Exception:
+        return None
+    return None
+
+
+def outcome(mod, fn, args, kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return "ok", getattr(mod, fn)(*args, **kw)
+        except (ValueError, TypeError) as e:
+            return "err", (type(e), str(e))
+
+
+def assert_same_array(a, b, signed_zero=True):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, a.dtype, b.shape, b.dtype)
+    if a.dtype.kind == "f":
+        np.testing.assert_array_equal(a, b)
+        if signed_zero:  # -0.0 vs +0.0 (the sign of a NaN carries no meaning: operand order decides it)
+            real = ~np.isnan(a)
+            assert np.array_equal(np.signbit(a[real]), np.signbit(b[real]))
+    else:
+        assert np.array_equal(a, b)
+
+
+def copy_inputs(args, kw, inputs):
+    """Independent copies of the array arguments (and of ``out``, keeping any aliasing with an input)."""
+    copies = {}
+    for a in inputs:
+        if isinstance(a, np.ndarray):
+            c = np.array(a, copy=True)
+            c.flags.writeable = a.flags.writeable
+            copies[id(a)] = c
+    new_args = tuple(copies.get(id(a), a) for a in args)
+    new_kw = dict(kw)
+    out = kw.get("out")
+    if isinstance(out, np.ndarray):
+        new_kw["out"] = copies[id(out)] if id(out) in copies else out.copy()
+    return new_args, new_kw
+
+
+def check_call(fn, args, kw, inputs):
+    if kw.get("out") is None:
+        kw.pop("out", None)
+    known = known_bug(fn, args, kw)
+    assume(known != "skip")
+    aliased = any(kw.get("out") is a for a in inputs)
+    c_args, c_kw = copy_inputs(args, kw, inputs)
+    r_args, r_kw = copy_inputs(args, kw, inputs)
+    c = outcome(C, fn, c_args, c_kw)
+    r = outcome(R, fn, r_args, r_kw)
+    note(f"compiled: {c[0]} {c[1] if c[0] == 'err' else ''}; reference: {r[0]} {r[1] if r[0] == 'err' else ''}")
+    event(f"outcome: {r[0]}" + (f" ({known})" if known else ""))
+    assert c[0] == r[0], "one backend raised and the other did not"
+    if c[0] == "err":
+        if known == "type":
+            assert c[1][0] is r[1][0]
+        else:
+            assert c[1] == r[1]
+        return
+    cres = c[1] if isinstance(c[1], tuple) else (c[1],)
+    rres = r[1] if isinstance(r[1], tuple) else (r[1],)
+    assert len(cres) == len(rres)
+    for a, b in zip(cres, rres):
+        assert_same_array(a, b, signed_zero=known != "signed-zero")
+    if "out" in c_kw:
+        assert cres[0] is c_kw["out"]
+    if not aliased:  # the compiled call left its inputs as they were
+        for a, b in zip(c_args, args):
+            if isinstance(b, np.ndarray) and b.dtype != object:
+                assert_same_array(a, b)
+
+
+@pytest.mark.parametrize("fn", FUNCS)
+def test_compiled_matches_reference(fn):
+    @PROFILE
+    @given(data=st.data())
+    def run(data):
+        args, kw, inputs = data.draw(calls(fn))
+        check_call(fn, args, kw, inputs)
+
+    old = sp.get_num_threads()
+    try:
+        run()
+    finally:
+        sp.set_num_threads(old)
