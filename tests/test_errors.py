@@ -15,14 +15,6 @@ from stridepool import reference
 
 BACKENDS = [pytest.param(sp, id=f"active-{sp.backend}"), pytest.param(reference, id="reference")]
 
-# bugs in src/ found by the robustness work; the rows that show them are xfail(strict=True)
-BUG_NDIM_MESSAGE = ("BUG-7: the 'at least 2 dimensions' message does not name the parameter "
-                    "(`x`, `windows`, `input_shape`) in backticks")
-BUG_0D_PARAM = ("BUG-8: a 0-d ndarray as kernel_size/stride/padding/dilation gives 'len() of unsized object' "
-                "(a TypeError that names neither the parameter nor the value)")
-BUG_SENTINEL = "BUG-2: compiled max_pool2d_backward accepts index -1 (the kernel's 'no bad index' sentinel)"
-BUG_HUGE_SHAPE = "BUG-4: an `input_shape` too big for any array is not rejected with a stridepool message"
-BUG_EMPTY_PLANE = "BUG-1: an empty pooled axis with padding passes validation (compiled reads x[0])"
 
 X4 = np.zeros((2, 3, 8, 8))           # pools to (2, 3, 4, 4) with k=2
 Y4 = np.zeros((2, 3, 4, 4))
@@ -37,14 +29,12 @@ def _ro(a):
     return a
 
 
-def case(id, fn, args, kwargs=None, exc=ValueError, match="", marks=(), kernel_may_raise=False,
-         compiled_bug=None):
+def case(id, fn, args, kwargs=None, exc=ValueError, match="", marks=(), kernel_may_raise=False):
     """One bad call: ``fn(*args, **kwargs)`` must raise ``exc`` with a message matching ``match``.
 
     ``kernel_may_raise``: the compiled backend may detect it inside the kernel (out-of-range indices).
-    ``compiled_bug``: a known src bug makes the compiled backend miss it (xfail strict there only).
     """
-    extra = {"kernel_may_raise": kernel_may_raise, "compiled_bug": compiled_bug}
+    extra = {"kernel_may_raise": kernel_may_raise}
     return pytest.param(fn, args, kwargs or {}, exc, match, extra, id=id, marks=marks)
 
 
@@ -62,10 +52,8 @@ CASES = [
     case("fold-windows-ndim", "fold2d", (np.zeros((4, 4, 2)), (8, 8)),
          match=r"`windows` must have 4 dimensions \(input_shape \(8, 8\) plus KH, KW\), got shape \(4, 4, 2\)"),
     case("fold-shape-1d", "fold2d", (np.zeros((4, 2, 2)), (8,)), match=r"at least 2 dimensions.*got 1"),
-    case("max-x-1d-names-param", "max_pool2d", (np.zeros(8), 2), match=r"`x`.*got 1",
-         marks=pytest.mark.xfail(strict=True, reason=BUG_NDIM_MESSAGE)),
-    case("fold-shape-1d-names-param", "fold2d", (np.zeros((4, 2, 2)), (8,)), match=r"`input_shape`",
-         marks=pytest.mark.xfail(strict=True, reason=BUG_NDIM_MESSAGE)),
+    case("max-x-1d-names-param", "max_pool2d", (np.zeros(8), 2), match=r"`x`.*got 1"),
+    case("fold-shape-1d-names-param", "fold2d", (np.zeros((4, 2, 2)), (8,)), match=r"`input_shape`"),
 
     # ---------------------------------------------------------------- kernel_size
     case("k-zero", "max_pool2d", (X4, 0), match=r"`kernel_size` must be >= 1, got 0"),
@@ -87,8 +75,7 @@ CASES = [
          match=r"output size would be \(0, 0\) for input size \(8, 8\), kernel_size \(9, 9\).*at least 1"),
     case("k-max-size-for-input", "avg_pool2d", (X4, 2**31 - 1),
          match=r"output size would be \(0, 0\).*kernel_size \(2147483647, 2147483647\)"),
-    case("k-0d-float-array", "max_pool2d", (X4, np.array(2.5)), exc=TypeError, match=r"`kernel_size` .*2\.5",
-         marks=pytest.mark.xfail(strict=True, reason=BUG_0D_PARAM)),
+    case("k-0d-float-array", "max_pool2d", (X4, np.array(2.5)), exc=TypeError, match=r"`kernel_size` .*2\.5"),
     case("fold-k-from-windows-zero", "fold2d", (np.zeros((4, 4, 0, 2)), (8, 8)),
          match=r"`windows` must end in a kernel \(KH, KW\) of at least \(1, 1\), got shape \(4, 4, 0, 2\)"),
     case("avgbw-k-zero", "avg_pool2d_backward", (Y4, SHAPE, 0), match=r"`kernel_size` must be >= 1, got 0"),
@@ -124,12 +111,9 @@ CASES = [
     case("p-window-with-no-input", "max_pool2d", (np.zeros((1, 1)), 2, 1, 1, 2),
          match=r"`padding` 1 with kernel_size \(2, 2\), stride \(1, 1\), dilation \(2, 2\) leaves a window "
                r"with no input element for input size \(1, 1\)"),
-    case("p-empty-plane-padded", "max_pool2d", (np.zeros((0, 4)), 2, 2, 1), match=r"`x`|input",
-         marks=pytest.mark.xfail(strict=True, reason=BUG_EMPTY_PLANE)),
-    case("p-empty-plane-padded-avg", "avg_pool2d", (np.zeros((3, 0)), 2, 2, 1), match=r"`x`|input",
-         marks=pytest.mark.xfail(strict=True, reason=BUG_EMPTY_PLANE)),
-    case("p-0d-float-array", "avg_pool2d", (X4, 3, 1, np.array(1.5)), exc=TypeError, match=r"`padding` .*1\.5",
-         marks=pytest.mark.xfail(strict=True, reason=BUG_0D_PARAM)),
+    case("p-empty-plane-padded", "max_pool2d", (np.zeros((0, 4)), 2, 2, 1), match=r"`x`|input"),
+    case("p-empty-plane-padded-avg", "avg_pool2d", (np.zeros((3, 0)), 2, 2, 1), match=r"`x`|input"),
+    case("p-0d-float-array", "avg_pool2d", (X4, 3, 1, np.array(1.5)), exc=TypeError, match=r"`padding` .*1\.5"),
 
     # ---------------------------------------------------------------- dilation
     case("d-zero", "max_pool2d", (X4, 2, 2, 0, 0), match=r"`dilation` must be >= 1, got 0"),
@@ -268,13 +252,13 @@ CASES = [
          kernel_may_raise=True, match=r"`indices` must lie in \[0, 64\) .*got 100"),
     case("idx-with-out", "max_pool2d_backward", (Y4, I4 + 64, SHAPE), {"out": np.zeros(SHAPE)},
          kernel_may_raise=True, match=r"`indices` must lie in \[0, 64\) .*got 64"),
-    case("idx-minus-1", "max_pool2d_backward", (Y4, I4 - 1, SHAPE), kernel_may_raise=True, compiled_bug=BUG_SENTINEL,
+    case("idx-minus-1", "max_pool2d_backward", (Y4, I4 - 1, SHAPE), kernel_may_raise=True,
          match=r"`indices` must lie in \[0, 64\) .*got -1"),
     case("idx-minus-1-one", "max_pool2d_backward",
-         (Y4, np.where(np.arange(96).reshape(Y4.shape) == 7, -1, 0), SHAPE), kernel_may_raise=True, compiled_bug=BUG_SENTINEL,
+         (Y4, np.where(np.arange(96).reshape(Y4.shape) == 7, -1, 0), SHAPE), kernel_may_raise=True,
          match=r"`indices` must lie in \[0, 64\) .*got -1"),
     case("idx-uint64-max", "max_pool2d_backward", (Y4, np.full(Y4.shape, 2**64 - 1, np.uint64), SHAPE),
-         kernel_may_raise=True, compiled_bug=BUG_SENTINEL, match=r"`indices` must lie in \[0, 64\)"),
+         kernel_may_raise=True, match=r"`indices` must lie in \[0, 64\)"),
 
     # ---------------------------------------------------------------- input_shape
     case("shape-str", "max_pool2d_backward", (Y4, I4, "abcd"), exc=TypeError,
@@ -291,8 +275,7 @@ CASES = [
     case("shape-over-2-62", "fold2d", (W4, (2, 3, 8, 2**63), 2),
          match=r"`input_shape` entries must be between 0 and 2\*\*62, got \(2, 3, 8, 9223372036854775808\)"),
     case("shape-product-overflows", "max_pool2d_backward",
-         (np.zeros((0, 1, 1)), np.zeros((0, 1, 1), np.int64), (0, 2**40, 2**40)), match=r"`input_shape`",
-         marks=pytest.mark.xfail(strict=True, reason=BUG_HUGE_SHAPE)),
+         (np.zeros((0, 1, 1)), np.zeros((0, 1, 1), np.int64), (0, 2**40, 2**40)), match=r"`input_shape`"),
 
     # ---------------------------------------------------------------- axes
     case("axes-repeat", "max_pool2d", (X4, 2), {"axes": (1, 1)}, match=r"`axes` must be a pair of distinct axes, got \(1, 1\)"),
@@ -340,10 +323,8 @@ def tripwires(monkeypatch):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("fn, args, kwargs, exc, match, extra", CASES)
-def test_bad_call_raises(backend, fn, args, kwargs, exc, match, extra, request):
+def test_bad_call_raises(backend, fn, args, kwargs, exc, match, extra):
     snapshot = [np.array(a, copy=True) for a in args if isinstance(a, np.ndarray) and a.dtype != object]
-    if extra["compiled_bug"] and backend is sp and sp.backend == "compiled":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=extra["compiled_bug"]))
     out = kwargs.get("out")
     out_before = out.copy() if isinstance(out, np.ndarray) else None
     with pytest.raises(exc, match=match):
@@ -374,7 +355,7 @@ def test_backends_raise_identical_errors():
         pytest.skip("no compiled extension")
     for p in CASES:
         fn, args, kwargs, exc, match, _ = p.values
-        if p.marks or p.values[5]["compiled_bug"]:
+        if p.marks:
             continue
         got = []
         for mod in (_compiled, reference):

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 import stridepool as sp
@@ -258,55 +258,6 @@ def calls(draw, fn):
 
 # ------------------------------------------------------------------------------------------ comparison
 
-def known_bug(fn, args, kw):
-    """How to treat inputs that hit a src bug already reported (None: compare fully).
-
-    "skip": do not compare; "type": compare only the exception types. Remove entries as the bugs are fixed;
-    ``FUZZ_KNOWN_BUGS=report`` in the environment compares everything (to check the fixes).
-    """
-    if os.environ.get("FUZZ_KNOWN_BUGS") == "report":
-        return None
-    axes = kw.get("axes", (-2, -1))
-    try:
-        if fn in ("fold2d", "max_pool2d_backward", "avg_pool2d_backward"):
-            shape = P.as_shape(args[2] if fn == "max_pool2d_backward" else args[1], "input_shape")
-            ax = P.normalize_axes(axes, len(shape))
-            big = 1
-            for v in shape:
-                big *= max(v, 1)
-            if big * 8 >= 2**63:
-                return "type"  # BUG-4: NumPy's own (different) messages for shapes no array can have
-            if (np.size(args[0]) == 0 or 0 in shape) and (ax[1] != ax[0] + 1 or 0 in (shape[ax[0]], shape[ax[1]])):
-                return "skip"  # BUG-6: spurious reshape error in the compiled layout code
-            if fn == "max_pool2d_backward":
-                if np.size(args[0]) == 0 and any(n == 0 for i, n in enumerate(np.shape(args[0])) if i not in ax):
-                    return "skip"  # BUG-5: reference fails on a zero-size leading axis
-                idx = np.asarray(args[1])
-                if idx.dtype.kind in "iu" and idx.size:
-                    i64 = idx.astype(np.int64)
-                    if (i64 == -1).any():
-                        return "skip"  # BUG-2: -1 passes the compiled range check
-                    plane = shape[ax[0]] * shape[ax[1]]
-                    if ((i64 < 0) | (i64 >= plane)).any():
-                        return "type"  # BUG-3: the compiled message may name another bad value
-        if fn in ("max_pool2d", "avg_pool2d", "avg_pool2d_backward"):
-            if fn == "avg_pool2d_backward":
-                shape, k, s, p, ceil, d = P.as_shape(args[1], "input_shape"), args[2], args[3], args[4], args[5], 1
-            elif fn == "max_pool2d":
-                shape, k, s, p, d, ceil = np.shape(args[0]), args[1], args[2], args[3], args[4], args[5]
-            else:
-                shape, k, s, p, ceil, d = np.shape(args[0]), args[1], args[2], args[3], args[4], 1
-            ax = P.normalize_axes(axes, len(shape))
-            if shape[ax[0]] * shape[ax[1]] == 0:
-                P.geometry(shape[ax[0]], shape[ax[1]], k, s, p, d, ceil)
-                return "skip"  # BUG-1: an empty plane with padding passes validation
-            if fn == "max_pool2d" and np.asarray(args[0]).dtype.kind == "f":
-                return "signed-zero"  # BUG-9: reference returns np.max's zero on a -0.0/+0.0 tie
-    except Exception:
-        return None
-    return None
-
-
 def outcome(mod, fn, args, kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -347,27 +298,22 @@ def copy_inputs(args, kw, inputs):
 def check_call(fn, args, kw, inputs):
     if kw.get("out") is None:
         kw.pop("out", None)
-    known = known_bug(fn, args, kw)
-    assume(known != "skip")
     aliased = any(kw.get("out") is a for a in inputs)
     c_args, c_kw = copy_inputs(args, kw, inputs)
     r_args, r_kw = copy_inputs(args, kw, inputs)
     c = outcome(C, fn, c_args, c_kw)
     r = outcome(R, fn, r_args, r_kw)
     note(f"compiled: {c[0]} {c[1] if c[0] == 'err' else ''}; reference: {r[0]} {r[1] if r[0] == 'err' else ''}")
-    event(f"outcome: {r[0]}" + (f" ({known})" if known else ""))
+    event(f"outcome: {r[0]}")
     assert c[0] == r[0], "one backend raised and the other did not"
     if c[0] == "err":
-        if known == "type":
-            assert c[1][0] is r[1][0]
-        else:
-            assert c[1] == r[1]
+        assert c[1] == r[1]
         return
     cres = c[1] if isinstance(c[1], tuple) else (c[1],)
     rres = r[1] if isinstance(r[1], tuple) else (r[1],)
     assert len(cres) == len(rres)
     for a, b in zip(cres, rres):
-        assert_same_array(a, b, signed_zero=known != "signed-zero")
+        assert_same_array(a, b)
     if "out" in c_kw:
         assert cres[0] is c_kw["out"]
     if not aliased:  # the compiled call left its inputs as they were

@@ -13,12 +13,6 @@ from stridepool import reference
 BACKENDS = [pytest.param(sp, id=f"active-{sp.backend}"), pytest.param(reference, id="reference")]
 COMPILED = sp.backend == "compiled"
 
-BUG_REF_EMPTY_BATCH = ("BUG-5: reference max_pool2d_backward fails on a zero-size leading axis "
-                       "(reshape(0, -1) in reference.py)")
-BUG_EMPTY_LAYOUT = ("BUG-6: compiled layout reshapes an empty array with -1 / picks the planar layout for empty "
-                    "fold2d windows with the pooled axes apart or reversed: spurious 'cannot reshape' ValueError")
-BUG_EMPTY_PLANE = "BUG-1: an empty pooled axis with padding passes validation (compiled reads x[0])"
-
 
 def same(a, b):
     """Bit-for-bit equal arrays (NaN equal to NaN), same shape and dtype."""
@@ -141,7 +135,7 @@ ZERO_LEADING = [(0, 8, 8), (0, 3, 8, 8), (3, 0, 8, 8), (2, 0, 0, 8, 8)]
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("shape", ZERO_LEADING, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8])
-def test_zero_size_leading_axes(backend, shape, dtype, request):
+def test_zero_size_leading_axes(backend, shape, dtype):
     x = np.zeros(shape, dtype)
     lead = shape[:-2]
     y, idx = backend.max_pool2d(x, 2, return_indices=True)
@@ -154,8 +148,6 @@ def test_zero_size_leading_axes(backend, shape, dtype, request):
     assert backend.fold2d(w, shape, 1, 1).shape == shape
     out = np.full(shape, 7, dtype)
     assert backend.fold2d(w, shape, 1, 1, out=out) is out
-    if backend is reference:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BUG_REF_EMPTY_BATCH))
     g = backend.max_pool2d_backward(y, idx, shape)
     assert g.shape == shape and g.dtype == dtype
 
@@ -164,15 +156,11 @@ def test_zero_size_leading_axes(backend, shape, dtype, request):
 @pytest.mark.parametrize("fn", ["max_pool2d", "avg_pool2d", "unfold2d", "fold2d", "max_pool2d_backward",
                                 "avg_pool2d_backward"])
 @pytest.mark.parametrize("axes", [(0, 2), (2, 0), (-1, -2)])
-def test_zero_size_leading_axis_with_axes_apart(backend, fn, axes, request):
+def test_zero_size_leading_axis_with_axes_apart(backend, fn, axes):
     """(H, 0, W) pooled over axes apart or reversed: the empty batch axis sits between the pooled ones."""
     shape = [6, 0, 6] if axes != (-1, -2) else [0, 6, 6]
     x = np.zeros(shape, np.float64)
     kw = {"axes": axes}
-    if fn == "fold2d" and backend is sp and COMPILED and axes == (0, 2):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BUG_EMPTY_LAYOUT))
-    if fn == "max_pool2d_backward" and backend is reference:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BUG_REF_EMPTY_BATCH))
     y, idx = reference.max_pool2d(x, 2, return_indices=True, **kw)
     if fn == "max_pool2d":
         r = backend.max_pool2d(x, 2, **kw)
@@ -191,14 +179,12 @@ def test_zero_size_leading_axis_with_axes_apart(backend, fn, axes, request):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("axes", [(-2, -1), (-1, -2), (0, 2), (2, 0)])
-def test_fold_into_empty_plane(backend, axes, request):
+def test_fold_into_empty_plane(backend, axes):
     """Unfolding an empty plane with padding gives windows of padding; folding them back gives the empty plane."""
     shape = (2, 0, 3) if axes in ((-2, -1), (-1, -2)) else (0, 2, 3)
     x = np.zeros(shape)
     w = backend.unfold2d(x, 2, 1, 1, axes=axes)  # the empty axis padded to 2: one window along it
     assert w.size > 0 and w.shape == reference.unfold2d(x, 2, 1, 1, axes=axes).shape
-    if backend is sp and COMPILED and axes != (-2, -1):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BUG_EMPTY_LAYOUT))
     assert backend.fold2d(w, shape, 1, 1, axes=axes).shape == shape
 
 
@@ -340,19 +326,15 @@ def test_extreme_integers(backend, dtype, fill):
     same(backend.avg_pool2d_backward(g, x.shape, 3, 1, 1), reference.avg_pool2d_backward(g, x.shape, 3, 1, 1))
 
 
-BUG_REF_SIGNED_ZERO = ("BUG-9: reference max_pool2d returns np.max's value, which for a tie of -0.0 and +0.0 "
-                       "is not the element its index points to (the first maximum)")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_signed_zero_ties(backend, dtype, request):
+def test_signed_zero_ties(backend, dtype):
     """-0.0 == +0.0 is a tie: the value returned is the first maximum, the element the index points to."""
     x = np.where(np.arange(50).reshape(2, 5, 5) % 2 == 0, -0.0, 0.0).astype(dtype)
     y, idx = backend.max_pool2d(x, 3, 1, 1, return_indices=True)
     picked = np.take_along_axis(x.reshape(2, -1), idx.reshape(2, -1), axis=1).reshape(y.shape)
-    if backend is reference:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BUG_REF_SIGNED_ZERO))
     same(y, picked)
 
 
@@ -365,7 +347,6 @@ def test_ties_and_nan_rules(backend):
     assert idx[0, 0] == 0  # ties go to the first maximum
 
 
-BUG_0D_PARAM = "BUG-8: a 0-d integer ndarray as kernel_size/stride/padding/dilation is not taken as its int"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -379,7 +360,6 @@ def test_numpy_integer_parameters(backend, param):
         same(backend.max_pool2d(x, **{**base, param: value}), want)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_0D_PARAM)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("param", ["kernel_size", "stride", "padding", "dilation"])
 def test_zero_d_array_parameters(backend, param):

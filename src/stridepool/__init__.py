@@ -15,7 +15,7 @@ array([[[0., 0., 0., 0.],
         [0., 0., 0., 0.],
         [0., 1., 0., 1.]]])
 """
-from . import _backend, _docs, reference
+from . import _backend, reference
 from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
 

@@ -78,7 +78,7 @@ def _blocks(a, ax, moved, dtype=None):
     if moved:
         m = np.moveaxis(a, ax, (-2, -1))
         m = np.ascontiguousarray(m, dtype=dtype) if dtype is not None else np.ascontiguousarray(m)
-        return m.reshape(-1, m.shape[-2], m.shape[-1], 1)
+        return m.reshape(math.prod(m.shape[:-2]), m.shape[-2], m.shape[-1], 1)
     m = np.ascontiguousarray(a, dtype=dtype) if dtype is not None else np.ascontiguousarray(a)
     s = m.shape
     return m.reshape(math.prod(s[:a0]), s[a0], s[a1], math.prod(s[a1 + 1:]))
@@ -90,7 +90,7 @@ def _empty(shape, ax, moved, dtype):
         a0, a1 = ax
         rest = tuple(n for i, n in enumerate(shape) if i not in ax)
         m = np.empty(rest + (shape[a0], shape[a1]), dtype=dtype)
-        return np.moveaxis(m, (-2, -1), ax), m.reshape(-1, shape[a0], shape[a1], 1)
+        return np.moveaxis(m, (-2, -1), ax), m.reshape(math.prod(rest), shape[a0], shape[a1], 1)
     a = np.empty(shape, dtype=dtype)
     return a, _blocks(a, ax, False)
 
@@ -170,7 +170,7 @@ def _remember(key, params, moved, op, dtype, block_in, block_out, table, geometr
     B, H, W, _ = block_in.shape
     _PLANS[key] = K.Plan(op, dtype, B, H, W, block_out.shape[1], block_out.shape[2], table, geometry, in_shape,
                          out_shape, work >= PARALLEL_MIN_WORK, np.empty, _INT64, get_num_threads,
-                         P.bad_index_error)
+                         P.check_indices)
 
 
 # --------------------------------------------------------------------------------------------- functions
@@ -223,7 +223,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out
     P.check_out(out, shape, g.dtype)
     H, W = shape[ax[0]], shape[ax[1]]
     if out is not None:  # a bad index must leave the caller's array untouched
-        P.check_indices(idx, H * W)
+        P.check_indices(idx.astype(_INT64, copy=False), H * W)
     work = P.acc_dtype(g.dtype)
     moved = _moved(g, ax)
     target = _Target(out, shape, ax, moved, g.dtype, work, (g, idx))
@@ -233,8 +233,9 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out
             threads = _threads(work_size)
             bad = _UNPOOL[work](gb, _blocks(idx, ax, moved, _INT64), target.block,
                                 _chunks(gb.shape[0], gb.shape[3], threads), threads)
-            if bad != -1:
-                raise P.bad_index_error(bad, H * W)
+            if bad:  # the kernel met a bad index: name the one the reference names
+                P.check_indices(idx.astype(_INT64, copy=False), H * W)
+                raise AssertionError("the kernel met an index outside [0, H*W) that the check did not find")
             _remember(key, params, moved, 2, g.dtype, target.block, gb, P.window_table(P.geometry(H, W, 1)),
                       (1, 1, 1, 1, False, 0), shape, g.shape, work_size)
         else:
@@ -311,13 +312,13 @@ def fold2d(windows, input_shape, stride=1, padding=0, dilation=1, *, axes=(-2, -
     work = P.acc_dtype(w.dtype)
     # windows (..., OH, OW, ..., KH, KW): lay out the leading part like an array of the input's shape
     lead = w.shape[:-2]
-    moved = _moved(w[..., 0, 0], ax) if w.size else False
+    moved = _moved(w[..., 0, 0], ax) if w.size else ax[1] != ax[0] + 1
     target = _Target(out, shape, ax, moved, w.dtype, work, (w,))
     if target.block.size:
         wl = np.moveaxis(w, (*ax, -2, -1), (-4, -3, -2, -1)) if moved else w
         wl = np.ascontiguousarray(wl, dtype=work)
         if moved:
-            wb = wl.reshape(-1, g.OH, g.OW, 1, g.KH, g.KW)
+            wb = wl.reshape(math.prod(wl.shape[:-4]), g.OH, g.OW, 1, g.KH, g.KW)
         else:
             a0, a1 = ax
             wb = wl.reshape(math.prod(lead[:a0]), g.OH, g.OW, math.prod(lead[a1 + 1:]), g.KH, g.KW)

@@ -300,18 +300,19 @@ def max_unpool_add(const num_t[:, :, :, ::1] gy not None, const int64_t[:, :, :,
     """gx (B, H, W, C) <- zeros, then gx.flat-plane[idx] += gy, in row-major output order.
 
     Every index is checked against [0, H*W) before it is used; a unit (one b and one of `chunks` channel
-    ranges) stops at a bad one, and the call returns it (else -1): the caller then discards gx. Callers that
-    pass their own `out` array check the indices first, so that nothing is written.
+    ranges) stops at a bad one and the call returns 1 (else 0): the caller then discards gx and names the
+    bad index itself. Callers that pass their own `out` array check the indices first, so that nothing is
+    written there.
     """
     return _unpool_run(&gy[0, 0, 0, 0], &idx[0, 0, 0, 0], &gx[0, 0, 0, 0], gx.shape[0], gx.shape[1] * gx.shape[2],
                        gx.shape[3], gy.shape[1] * gy.shape[2], chunks, num_threads)
 
 
-cdef int64_t _unpool_run(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t B, Py_ssize_t HW,
+cdef int _unpool_run(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t B, Py_ssize_t HW,
                          Py_ssize_t C, Py_ssize_t OHW, Py_ssize_t chunks, int num_threads) noexcept nogil:
-    cdef int64_t bad[1]
+    cdef int bad[1]
     cdef Py_ssize_t u
-    bad[0] = -1
+    bad[0] = 0
     if num_threads <= 1:
         for u in range(B * chunks):
             _unpool_unit(gyp, ip, gxp, HW, C, OHW, chunks, u, bad)
@@ -322,7 +323,7 @@ cdef int64_t _unpool_run(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssi
 
 
 cdef inline void _unpool_unit(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t HW, Py_ssize_t C,
-                              Py_ssize_t OHW, Py_ssize_t chunks, Py_ssize_t u, int64_t* bad) noexcept nogil:
+                              Py_ssize_t OHW, Py_ssize_t chunks, Py_ssize_t u, int* bad) noexcept nogil:
     if C == 1:
         _unpool_plane(gyp + u * OHW, ip + u * OHW, gxp + u * HW, OHW, HW, bad)
     else:
@@ -332,20 +333,20 @@ cdef inline void _unpool_unit(const num_t* gyp, const int64_t* ip, num_t* gxp, P
 
 
 cdef inline void _unpool_plane(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t HW,
-                               int64_t* bad) noexcept nogil:
+                               int* bad) noexcept nogil:
     cdef Py_ssize_t k
     cdef int64_t pos
     memset(gx, 0, HW * sizeof(num_t))
     for k in range(n):
         pos = idx[k]
         if <uint64_t>pos >= <uint64_t>HW:  # also catches negative positions; the caller discards gx
-            bad[0] = pos
+            bad[0] = 1
             return
         gx[pos] += gy[k]
 
 
 cdef inline void _unpool_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t HW,
-                              Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, int64_t* bad) noexcept nogil:
+                              Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, int* bad) noexcept nogil:
     cdef Py_ssize_t k, c
     cdef int64_t pos
     _zero_unit(gx, HW, C, c0, c1)
@@ -353,7 +354,7 @@ cdef inline void _unpool_last(const num_t* gy, const int64_t* idx, num_t* gx, Py
         for c in range(c0, c1):
             pos = idx[k * C + c]
             if <uint64_t>pos >= <uint64_t>HW:
-                bad[0] = pos
+                bad[0] = 1
                 return
             gx[pos * C + c] += gy[k * C + c]
 
@@ -676,12 +677,12 @@ cdef class Plan:
     cdef readonly int op
     cdef bint dbl, multi, incl
     cdef Py_ssize_t B, H, W, OH, OW, L, kw, sw, dh, dw, divisor, itemsize
-    cdef object table, out_shape, in_shape, dtype, idx_dtype, empty, threads, bad_index
+    cdef object table, out_shape, in_shape, dtype, idx_dtype, empty, threads, check_indices
     cdef const int64_t* tab
 
     def __init__(self, int op, dtype, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                  const int64_t[:, :, ::1] table not None, tuple geometry, in_shape, out_shape, bint multi,
-                 empty, idx_dtype, threads, bad_index):
+                 empty, idx_dtype, threads, check_indices):
         self.op, self.dtype, self.B, self.H, self.W, self.OH, self.OW = op, dtype, B, H, W, OH, OW
         self.dbl = dtype.itemsize == 8
         self.itemsize = dtype.itemsize
@@ -690,7 +691,7 @@ cdef class Plan:
         self.L = table.shape[2]
         self.kw, self.sw, self.dh, self.dw, self.incl, self.divisor = geometry
         self.in_shape, self.out_shape = in_shape, out_shape
-        self.multi, self.empty, self.threads, self.bad_index = multi, empty, threads, bad_index
+        self.multi, self.empty, self.threads, self.check_indices = multi, empty, threads, check_indices
         self.idx_dtype = idx_dtype
 
     cdef int _nt(self) except -1:
@@ -741,7 +742,7 @@ cdef class Plan:
         cdef Py_buffer bg, bi, bx
         cdef int nt = self._nt()
         cdef Py_ssize_t n_in = self.B * self.H * self.W, n_out = self.B * self.OH * self.OW
-        cdef int64_t bad = -1
+        cdef int bad = 0
         cdef int failed = 0
         try:
             _acquire(g, &bg, n_out * self.itemsize, False)
@@ -777,8 +778,9 @@ cdef class Plan:
                 PyBuffer_Release(&bi)
         finally:
             PyBuffer_Release(&bg)
-        if bad != -1:
-            raise self.bad_index(bad, self.H * self.W)
+        if bad:
+            self.check_indices(idx, self.H * self.W)  # raises the reference's ValueError
+            raise AssertionError("the kernel met an index outside [0, H*W) that the check did not find")
         if failed:
             raise MemoryError()
         return gx

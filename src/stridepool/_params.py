@@ -4,6 +4,7 @@ Everything a public function checks happens here, before any kernel runs, so bot
 same errors with the same messages.
 """
 import functools
+import math
 import operator
 from typing import NamedTuple
 
@@ -64,6 +65,8 @@ def as_pair(value, name, minimum=1):
     >>> as_pair((2, 1), "stride")
     (2, 1)
     """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # a 0-d array is its scalar
     if isinstance(value, (tuple, list, np.ndarray)):
         if len(value) != 2:
             raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}")
@@ -105,11 +108,15 @@ def parse_padding(padding):
         if padding == "same":
             return "same"
         raise ValueError(f"`padding` must be an int, a pair, a pair of pairs, 'valid' or 'same', got {padding!r}")
+    if isinstance(padding, np.ndarray) and padding.ndim == 0:
+        padding = padding[()]
     if isinstance(padding, (tuple, list, np.ndarray)):
         if len(padding) != 2:
             raise ValueError(f"`padding` must be an int, a pair, a pair of pairs, 'valid' or 'same', got {padding!r}")
         sides = []
         for side in padding:
+            if isinstance(side, np.ndarray) and side.ndim == 0:
+                side = side[()]
             if isinstance(side, (tuple, list, np.ndarray)):
                 if len(side) != 2:
                     raise ValueError(f"`padding` pairs must have two entries (before, after), got {padding!r}")
@@ -157,6 +164,8 @@ def _same_padding(n, k, s, d):
 
 def _axis_covers_input(n, k, s, d, lo, o):
     """True when every one of the ``o`` windows along an axis has at least one tap inside ``[0, n)``."""
+    if n == 0:  # an empty axis: every window holds only padding
+        return False
     if d == 1:  # contiguous windows: the first and the last decide
         first, last = -lo, (o - 1) * s - lo
         return first + k - 1 >= 0 and last <= n - 1
@@ -282,7 +291,7 @@ def as_array(x, name):
     return a
 
 
-def normalize_axes(axes, ndim, name="axes"):
+def normalize_axes(axes, ndim, name="axes", what="x"):
     """Return the two pooled axes as non-negative ints for an array of ``ndim`` dimensions.
 
     Examples
@@ -291,7 +300,7 @@ def normalize_axes(axes, ndim, name="axes"):
     (2, 3)
     """
     if ndim < 2:
-        raise ValueError(f"input must have at least 2 dimensions (..., H, W), got {ndim}")
+        raise ValueError(f"`{what}` must have at least 2 dimensions (..., H, W), got {ndim}")
     if not isinstance(axes, (tuple, list)) or len(axes) != 2:
         raise ValueError(f"`{name}` must be a pair of distinct axes, got {axes!r}")
     out = []
@@ -322,13 +331,15 @@ def as_shape(shape, name):
         if v < 0 or v > 2**62:
             raise ValueError(f"`{name}` entries must be between 0 and 2**62, got {shape!r}")
         out.append(v)
+    if math.prod(max(v, 1) for v in out) > 2**59:  # no array of this shape can exist (NumPy: < 2**63 bytes)
+        raise ValueError(f"`{name}` {shape!r} is too big for any array")
     return tuple(out)
 
 
 def prepare_pool(x, axes, kernel_size, stride, padding, dilation, ceil_mode, pooling=True, name="x"):
     """Validate a pooling input and its parameters; return ``(array, axes, Geometry)``."""
     a = as_array(x, name)
-    ax = normalize_axes(axes, a.ndim)
+    ax = normalize_axes(axes, a.ndim, what=name)
     g = geometry(a.shape[ax[0]], a.shape[ax[1]], kernel_size, stride, padding, dilation, ceil_mode, pooling)
     return a, ax, g
 
@@ -367,7 +378,7 @@ def max_backward_args(grad_output, indices, input_shape, axes):
     if idx.dtype.kind not in "iu":
         raise TypeError(f"`indices` must have an integer dtype (int64), got {idx.dtype}")
     shape = as_shape(input_shape, "input_shape")
-    ax = normalize_axes(axes, len(shape))
+    ax = normalize_axes(axes, len(shape), what="input_shape")
     if g.ndim != len(shape):
         raise ValueError(f"`grad_output` must have {len(shape)} dimensions like `input_shape` {shape}, "
                          f"got shape {g.shape}")
@@ -420,7 +431,7 @@ def avg_backward_args(grad_output, input_shape, axes, kernel_size, stride, paddi
     """Validate ``avg_pool2d_backward`` arguments; return ``(grad_output, input_shape, axes, Geometry)``."""
     g = as_array(grad_output, "grad_output")
     shape = as_shape(input_shape, "input_shape")
-    ax = normalize_axes(axes, len(shape))
+    ax = normalize_axes(axes, len(shape), what="input_shape")
     geo = geometry(shape[ax[0]], shape[ax[1]], kernel_size, stride, padding, 1, ceil_mode)
     check_same_batch(g.shape, pooled_shape(shape, ax, geo.OH, geo.OW), "grad_output",
                      f"the pooled output of `input_shape` {shape}")
@@ -431,7 +442,7 @@ def fold_args(windows, input_shape, axes, stride, padding, dilation):
     """Validate ``fold2d`` arguments; return ``(windows, input_shape, axes, Geometry)``."""
     w = as_array(windows, "windows")
     shape = as_shape(input_shape, "input_shape")
-    ax = normalize_axes(axes, len(shape))
+    ax = normalize_axes(axes, len(shape), what="input_shape")
     if w.ndim != len(shape) + 2:
         raise ValueError(f"`windows` must have {len(shape) + 2} dimensions (input_shape {shape} plus KH, KW), "
                          f"got shape {w.shape}")

@@ -83,12 +83,14 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     vals = _windows(xl, g).reshape(xl.shape[:-2] + (g.OH, g.OW, k))
     valid = _windows(np.ones((g.H, g.W), dtype=bool), g).reshape(g.OH, g.OW, k)
     lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    best = np.where(valid, vals, np.array(lowest, dtype=x.dtype)).max(axis=-1)
+    masked = np.where(valid, vals, np.array(lowest, dtype=x.dtype))
+    best = masked.max(axis=-1)
     hit = valid & (vals == best[..., None])
     if x.dtype.kind == "f":
         hit |= valid & np.isnan(vals) & np.isnan(best)[..., None]
     tap = hit.argmax(axis=-1)  # first hit in row-major window order
-    y = _finish(best.astype(x.dtype, copy=False), ax, out)
+    first = np.take_along_axis(masked, tap[..., None], axis=-1)[..., 0]  # that element itself (-0.0 vs 0.0)
+    y = _finish(first.astype(x.dtype, copy=False), ax, out)
     if not return_indices:
         return y
     i, j = np.divmod(tap, g.KW)
