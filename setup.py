@@ -108,8 +108,9 @@ class BuildExt(build_ext):
         if cc.compiler_type == "msvc":
             common_c, common_l = ["/O2"], []
         else:
+            # -fwrapv: integer gradients wrap on overflow as NumPy's do, as defined behaviour
             common_c = (["-O0", "-g"] if DEBUG else ["-O3"]) + [
-                "-Wno-unused-function", "-Wno-unreachable-code", "-Wno-tautological-compare"]
+                "-fwrapv", "-Wno-unused-function", "-Wno-unreachable-code", "-Wno-tautological-compare"]
             common_l = []
             if SANITIZE:
                 san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
