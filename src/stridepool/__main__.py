@@ -41,7 +41,8 @@ def main(argv=None):
                         help="shape of the timed float32 batch (default 16 64 56 56)")
     args = parser.parse_args(argv)
 
-    print(f"stridepool {sp.__version__}: backend {sp.backend}, {sp.get_num_threads()} thread(s), "
+    kernels = f" ({sp.kernels} kernels)" if sp.kernels else ""
+    print(f"stridepool {sp.__version__}: backend {sp.backend}{kernels}, {sp.get_num_threads()} thread(s), "
           f"numpy {np.__version__}")
     print()
     print("The question's example: Pooling2D(function=maxPool, kernel_size=(3, 3), input_size=(2, 6, 6), "

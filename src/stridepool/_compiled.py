@@ -148,12 +148,15 @@ _PLAN_DTYPES = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
 _MAX_PLANS = 256
 
 
-def _lookup(key, params):
+def _replay(key, params, method, *arrays):
+    """The result of the plan remembered for ``key``, or None (no plan, or an array it cannot take)."""
     try:
         plan = _PLANS.get(key)
     except TypeError:  # an unhashable argument (a list, an array): the full path
         return None
-    return plan if plan is not None and K.plain(params) else None
+    if plan is None or not K.plain(params):
+        return None
+    return getattr(plan, method)(*arrays)
 
 
 def _remember(key, params, moved, op, dtype, block_in, block_out, table, geometry, in_shape, out_shape, work):
@@ -183,11 +186,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
             and type(return_indices) is bool):
         params = (kernel_size, stride, padding, dilation, axes)
         key = (1 if return_indices else 0, x.shape, x.dtype, ceil_mode, params)
-        plan = _lookup(key, params)
-        if plan is not None:
-            result = plan.forward(x)
-            if result is not None:
-                return result
+        result = _replay(key, params, "forward", x)
+        if result is not None:
+            return result
         key = key if x.flags.c_contiguous else None
     x, ax, g = P.prepare_pool(x, axes, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = P.as_bool(return_indices, "return_indices")
@@ -212,11 +213,9 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out
             and grad_output.dtype in _PLAN_DTYPES):
         params = (input_shape, axes)
         key = (2, grad_output.shape, grad_output.dtype, indices.shape, indices.dtype, params)
-        plan = _lookup(key, params)
-        if plan is not None:
-            result = plan.backward(grad_output, indices)
-            if result is not None:
-                return result
+        result = _replay(key, params, "backward", grad_output, indices)
+        if result is not None:
+            return result
         contiguous = grad_output.flags.c_contiguous and indices.flags.c_contiguous
         key = key if contiguous and indices.dtype == _INT64 else None
     g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes)
@@ -250,11 +249,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
             and type(count_include_pad) is bool):
         params = (kernel_size, stride, padding, divisor_override, axes)
         key = (3, x.shape, x.dtype, ceil_mode, count_include_pad, params)
-        plan = _lookup(key, params)
-        if plan is not None:
-            result = plan.forward(x)
-            if result is not None:
-                return result
+        result = _replay(key, params, "forward", x)
+        if result is not None:
+            return result
         key = key if x.flags.c_contiguous else None
     x, ax, g = P.prepare_pool(x, axes, kernel_size, stride, padding, 1, ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
@@ -280,11 +277,9 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
             and type(ceil_mode) is bool and type(count_include_pad) is bool):
         params = (input_shape, kernel_size, stride, padding, divisor_override, axes)
         key = (4, grad_output.shape, grad_output.dtype, ceil_mode, count_include_pad, params)
-        plan = _lookup(key, params)
-        if plan is not None:
-            result = plan.backward(grad_output)
-            if result is not None:
-                return result
+        result = _replay(key, params, "backward", grad_output)
+        if result is not None:
+            return result
         key = key if grad_output.flags.c_contiguous else None
     g, shape, ax, geo = P.avg_backward_args(grad_output, input_shape, axes, kernel_size, stride, padding,
                                             ceil_mode)
