@@ -345,6 +345,7 @@ def machine(cfg):
         "platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
         "torch": torch.__version__ if torch is not None else None,
         "stridepool": sp.__version__, "stridepool_backend": sp.backend, "stridepool_commit": commit,
+        "stridepool_kernels": getattr(sp, "kernels", None),
         "stridepool_path": str(Path(sp.__file__).parent), "threads": cfg.threads,
         "loadavg_start": list(os.getloadavg()),
     }
@@ -436,7 +437,8 @@ def main(argv=None):
     torch_note = info["torch"] or "not installed"
     if torch is not None and not cfg.torch:
         torch_note += " (not run)"
-    header = (f"stridepool {info['stridepool']} ({info['stridepool_backend']}, {info['stridepool_commit']}) | "
+    header = (f"stridepool {info['stridepool']} ({info['stridepool_backend']}, {info['stridepool_kernels']} kernels, "
+              f"{info['stridepool_commit']}) | "
               f"numpy {info['numpy']} | torch {torch_note} | threads {cfg.threads}\n"
               f"{info['cpu']}, {info['cores']} cores ({info['cores_available']} available) | {info['platform']} | "
               f"Python {info['python']} | {info['date']}\n"
