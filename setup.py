@@ -1,4 +1,5 @@
-"""Build the one compiled extension, stridepool._kernels (all metadata lives in pyproject.toml).
+"""Build the compiled kernels (all metadata lives in pyproject.toml): stridepool._kernels for the baseline
+instruction set and, on x86-64, stridepool._kernels_avx2 from the same source with AVX2 + FMA.
 
 Environment switches:
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build stridepool's extension with AddressSanitizer + UndefinedBehaviorSanitizer (and Cython's bounds,
+# Build stridepool's extension modules (_kernels and, on x86-64, _kernels_avx2) with AddressSanitizer + UndefinedBehaviorSanitizer (and Cython's bounds,
 # wraparound and initialisation checks) in a scratch copy of this checkout, then run the test suite under it.
 #
 #   bash tools/sanitize.sh                 # whole suite (slow-marked tests included, bounded)
@@ -31,18 +31,24 @@ mkdir -p "$WORK"
 # Copy the tracked files (and untracked, not ignored ones) of this checkout; never the in-place build.
 (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) \
     | (cd "$ROOT" && xargs -0 cp --parents -t "$WORK" 2>/dev/null || true)
-rm -f "$WORK"/src/stridepool/*.so "$WORK"/src/stridepool/_kernels.c
+rm -f "$WORK"/src/stridepool/*.so "$WORK"/src/stridepool/_kernels*.c
 
 echo "sanitize.sh: building with STRIDEPOOL_SANITIZE=1 (ASan + UBSan, Cython bounds checks, -O0 -g)"
 (cd "$WORK" && STRIDEPOOL_SANITIZE=1 CC="$CC" nice -n 10 "$PY" setup.py build_ext --inplace -q >build.log 2>&1) || {
     tail -40 "$WORK/build.log" >&2
     exit 1
 }
-SO="$(ls "$WORK"/src/stridepool/_kernels*.so)"
-if [ "$(nm -D "$SO" | grep -c __asan_init || true)" = 0 ]; then
-    echo "sanitize.sh: $SO is not instrumented with ASan" >&2
+shopt -s nullglob; SOS=("$WORK"/src/stridepool/_kernels*.so); shopt -u nullglob
+if [ "${#SOS[@]}" = 0 ]; then
+    echo "sanitize.sh: no extension module was built" >&2
     exit 1
 fi
+for SO in "${SOS[@]}"; do
+    if [ "$(nm -D "$SO" | grep -c __asan_init || true)" = 0 ]; then
+        echo "sanitize.sh: $SO is not instrumented with ASan" >&2
+        exit 1
+    fi
+done
 
 export LD_PRELOAD="$ASAN_LIB${UBSAN_LIB:+:$UBSAN_LIB}"
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:allocator_may_return_null=1"
