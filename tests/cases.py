@@ -1,6 +1,8 @@
 """The one array generator behind every parity test: dtypes, special values, layouts, geometries."""
 import itertools
 
+import types
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,12 @@ def fold_kwargs(kw):
     out = {k: v for k, v in kw.items() if k != "ceil_mode"}
     out.setdefault("stride", kw["kernel_size"])
     return out
+
+
+def compiled_functions():
+    """The public functions bound to the compiled core (whatever the active backend), or None without it."""
+    try:
+        from stridepool import _api, _compiled
+    except ImportError:
+        return None
+    return types.SimpleNamespace(**_api.build(_compiled, "stridepool"))
