@@ -334,7 +334,7 @@ def max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_in
         key = None
         if _lazy.is_dask(x):
             return _lazy.dask().max_pool(_SELF, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                                         return_indices, axes)
+                                         return_indices, axes, out=out)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = P.as_bool(return_indices, "return_indices")
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), x.dtype)
@@ -351,7 +351,7 @@ def adaptive_max_pool(nd, x, output_size, return_indices, axes, out):
     else:
         key = None
         if _lazy.is_dask(x):
-            return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes)
+            return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
     return_indices = P.as_bool(return_indices, "return_indices")
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), x.dtype)
@@ -368,7 +368,7 @@ def max_pool_backward(nd, grad_output, indices, input_shape, axes, out):
             return result
         key = key if grad_output.flags.c_contiguous and indices.flags.c_contiguous else None
     elif _lazy.is_dask(grad_output, indices):
-        return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes)
+        return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes, out=out)
     g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes, nd)
     P.check_out(out, shape, g.dtype)
     return run_max_backward(g, idx, shape, ax, out, key)
@@ -385,7 +385,7 @@ def avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 
         key = None
         if _lazy.is_dask(x):
             return _lazy.dask().avg_pool(_SELF, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                         divisor_override, axes)
+                                         divisor_override, axes, out=out)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, 1, ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
     div = P.divisor(divisor_override)
@@ -403,7 +403,7 @@ def adaptive_avg_pool(nd, x, output_size, axes, out):
     else:
         key = None
         if _lazy.is_dask(x):
-            return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes)
+            return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), P.result_dtype_avg(x.dtype))
     return run_avg(x, ax, g, False, 0, out, key)
@@ -422,7 +422,7 @@ def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding
         key = None
         if _lazy.is_dask(grad_output):
             return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride,
-                                                  padding, ceil_mode, count_include_pad, divisor_override, axes)
+                                                  padding, ceil_mode, count_include_pad, divisor_override, axes, out=out)
     g, shape, ax, geo = P.avg_backward_args(grad_output, input_shape, axes, nd, kernel_size, stride, padding,
                                             ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
@@ -441,10 +441,13 @@ def adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out):
     else:
         key = None
         if _lazy.is_dask(grad_output):
-            return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes)
+            return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes, out=out)
     g, shape, ax, geo = P.adaptive_backward_args(grad_output, input_shape, axes, nd)
     P.check_out(out, shape, P.result_dtype_avg(g.dtype))
     return run_avg_backward(g, shape, ax, geo, False, 0, out, key)
+
+
+run_unfold = _reference.run_unfold  # windows are strided views: pure NumPy on both backends
 
 
 def unfold(nd, x, kernel_size, stride, padding, dilation, axes):
@@ -454,7 +457,7 @@ def unfold(nd, x, kernel_size, stride, padding, dilation, axes):
 
 def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
     if type(windows) is not np.ndarray and _lazy.is_dask(windows):
-        return _lazy.dask().fold(_SELF, nd, windows, input_shape, stride, padding, dilation, axes)
+        return _lazy.dask().fold(_SELF, nd, windows, input_shape, stride, padding, dilation, axes, out=out)
     w, shape, ax, g = P.fold_args(windows, input_shape, axes, nd, stride, padding, dilation)
     P.check_out(out, shape, w.dtype)
     return run_fold(w, shape, ax, g, out)
@@ -462,7 +465,7 @@ def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
 
 def max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, axes, out):
     if _lazy.is_dask(x, indices):
-        return _lazy.dask().max_unpool(_SELF, nd, x, indices, kernel_size, stride, padding, output_size, axes)
+        return _lazy.dask().max_unpool(_SELF, nd, x, indices, kernel_size, stride, padding, output_size, axes, out=out)
     x, idx, shape, ax = P.unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd)
     P.check_out(out, shape, x.dtype)
     return run_unpool(x, idx, shape, ax, out)

@@ -724,3 +724,36 @@ def unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd)
         raise ValueError(f"output size would be {_show(sizes)} for input size {_show(n)}, kernel_size "
                          f"{_show(k)}, stride {_show(s)}, padding {padding!r}: it must be at least 1")
     return a, idx, pooled_shape(a.shape, ax, sizes), ax
+
+
+# ------------------------------------------------------------------------- arrays known by metadata only
+#
+# The dask path validates its arguments at the call, before anything is computed, from their shape and
+# dtype alone. It hands the functions above a stand-in with the same shape and dtype that holds no data,
+# so that every check and every message is the in-memory call's own.
+
+def stand_in(shape, dtype):
+    """A read-only array of ``shape`` and ``dtype`` that holds no data (one element, zero strides).
+
+    A non-native dtype that :func:`as_array` accepts becomes the native one (which is what
+    :func:`as_array` would return, without copying the stand-in's virtual elements); a dtype that it
+    rejects is kept, on an empty array, so that the same TypeError is raised without allocating anything.
+
+    Examples
+    --------
+    >>> s = stand_in((4, 10**6, 10**6), ">f4")
+    >>> s.shape, s.dtype, s.nbytes // 10**12
+    ((4, 1000000, 1000000), dtype('float32'), 16)
+    >>> prepare_pool(s, (-2, -1), 2, 2, None, 0, 1, False)[2].out
+    (500000, 500000)
+    """
+    shape = tuple(int(n) for n in shape)
+    dt = np.dtype(dtype)
+    if dt not in _SUPPORTED_SET and dt.kind in "fiu" and not dt.isnative:
+        native = dt.newbyteorder("=")
+        if native in _SUPPORTED_SET:
+            dt = native
+        else:
+            return np.empty((0,) * len(shape), dtype=dt)
+    one = np.zeros(1, dtype=dt)
+    return np.lib.stride_tricks.as_strided(one, shape=shape, strides=(0,) * len(shape), writeable=False)

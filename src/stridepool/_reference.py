@@ -203,7 +203,7 @@ def run_fold(w, shape, ax, geo, out=None):
 def max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out):
     if _lazy.is_dask(x):
         return _lazy.dask().max_pool(_SELF, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                                     return_indices, axes)
+                                     return_indices, axes, out=out)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = P.as_bool(return_indices, "return_indices")
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), x.dtype)
@@ -212,7 +212,7 @@ def max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_in
 
 def adaptive_max_pool(nd, x, output_size, return_indices, axes, out):
     if _lazy.is_dask(x):
-        return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes)
+        return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
     return_indices = P.as_bool(return_indices, "return_indices")
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), x.dtype)
@@ -221,7 +221,7 @@ def adaptive_max_pool(nd, x, output_size, return_indices, axes, out):
 
 def max_pool_backward(nd, grad_output, indices, input_shape, axes, out):
     if _lazy.is_dask(grad_output, indices):
-        return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes)
+        return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes, out=out)
     g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes, nd)
     P.check_out(out, shape, g.dtype)
     return run_max_backward(g, idx, shape, ax, out)
@@ -230,7 +230,7 @@ def max_pool_backward(nd, grad_output, indices, input_shape, axes, out):
 def avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, axes, out):
     if _lazy.is_dask(x):
         return _lazy.dask().avg_pool(_SELF, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                     divisor_override, axes)
+                                     divisor_override, axes, out=out)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, 1, ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
     div = P.divisor(divisor_override)
@@ -240,7 +240,7 @@ def avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 
 
 def adaptive_avg_pool(nd, x, output_size, axes, out):
     if _lazy.is_dask(x):
-        return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes)
+        return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), P.result_dtype_avg(x.dtype))
     return run_avg(x, ax, g, False, 0, out)
@@ -250,7 +250,7 @@ def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding
                       divisor_override, axes, out):
     if _lazy.is_dask(grad_output):
         return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride, padding,
-                                              ceil_mode, count_include_pad, divisor_override, axes)
+                                              ceil_mode, count_include_pad, divisor_override, axes, out=out)
     g, shape, ax, geo = P.avg_backward_args(grad_output, input_shape, axes, nd, kernel_size, stride, padding,
                                             ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
@@ -261,7 +261,7 @@ def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding
 
 def adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out):
     if _lazy.is_dask(grad_output):
-        return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes)
+        return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes, out=out)
     g, shape, ax, geo = P.adaptive_backward_args(grad_output, input_shape, axes, nd)
     P.check_out(out, shape, P.result_dtype_avg(g.dtype))
     return run_avg_backward(g, shape, ax, geo, False, 0, out)
@@ -271,6 +271,12 @@ def unfold(nd, x, kernel_size, stride, padding, dilation, axes):
     if _lazy.is_dask(x):
         return _lazy.dask().unfold(_SELF, nd, x, kernel_size, stride, padding, dilation, axes)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, False, pooling=False)
+    return run_unfold(x, ax, g)
+
+
+def run_unfold(x, ax, g):
+    """The windows ``(..., O..., K...)`` of a validated array (a view when no window reaches padding)."""
+    nd = len(ax)
     xl = _last(x, ax)
     if any(a.lo or a.hi for a in g):
         win = _windows(xl, g)[0]
@@ -286,7 +292,7 @@ def unfold(nd, x, kernel_size, stride, padding, dilation, axes):
 
 def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
     if _lazy.is_dask(windows):
-        return _lazy.dask().fold(_SELF, nd, windows, input_shape, stride, padding, dilation, axes)
+        return _lazy.dask().fold(_SELF, nd, windows, input_shape, stride, padding, dilation, axes, out=out)
     w, shape, ax, g = P.fold_args(windows, input_shape, axes, nd, stride, padding, dilation)
     P.check_out(out, shape, w.dtype)
     return run_fold(w, shape, ax, g, out)
@@ -294,7 +300,7 @@ def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
 
 def max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, axes, out):
     if _lazy.is_dask(x, indices):
-        return _lazy.dask().max_unpool(_SELF, nd, x, indices, kernel_size, stride, padding, output_size, axes)
+        return _lazy.dask().max_unpool(_SELF, nd, x, indices, kernel_size, stride, padding, output_size, axes, out=out)
     x, idx, shape, ax = P.unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd)
     P.check_out(out, shape, x.dtype)
     return run_unpool(x, idx, shape, ax, out)

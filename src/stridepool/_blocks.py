@@ -1,0 +1,112 @@
+"""Windows over chunks: which windows a block of a chunked (dask) array computes, and what it reads.
+
+Pure NumPy shape math, no dask: the dask path (``stridepool._dask``) builds its graphs from it, and the
+tests check it against :func:`stridepool._params.axis_table` for random geometries and chunkings.
+
+The idea that makes blocks bit-identical to the in-memory call: a contiguous range of the windows of an
+:class:`~stridepool._params.Axis`, read over the input region ``[a, b)`` that holds all their taps, is
+again an :class:`~stridepool._params.Axis` (the block axis), whose window table is the global table's rows
+for those windows with ``start`` shifted by ``-a`` (``t0``, ``t1`` and the ``padded`` count unchanged). A
+kernel run on the region with the block axis therefore reads the same taps in the same order as the
+in-memory call, and writes the same values.
+
+Forward operations (pooling, unfold) give each input chunk the windows *anchored* in it; backward operations
+(overlap-add: avg backward, fold, max backward by index) give each output chunk (the input-shaped result)
+the part of the axis between consecutive anchors. The anchor of a regular window ``i`` is ``i * s`` (its
+first tap when there is no padding; the window's centre for PyTorch's usual ``k = 2p + 1``), clipped into the
+axis, so chunks of ``m * s`` elements give output chunks of ``m`` windows; the anchor of an adaptive window
+is its first element.
+"""
+import numpy as np
+
+from ._params import Axis
+
+
+def bounds(chunks):
+    """``[0, c0, c0 + c1, ..., n]``: the chunk boundaries of one axis's chunk sizes."""
+    return np.concatenate([[0], np.cumsum(np.asarray(chunks, dtype=np.int64))]).astype(np.int64)
+
+
+def anchors(a):
+    """The anchor of every window of a global :class:`Axis` ``a`` (int64, non-decreasing, in ``[0, n)``,
+    or all 0 for an empty axis)."""
+    i = np.arange(a.o, dtype=np.int64)
+    if a.s == 0:
+        N, O = a.split
+        pos = ((i + a.first) * N) // O - a.lo
+    else:
+        pos = i * a.s
+    return np.clip(pos, 0, max(a.n - 1, 0))
+
+
+def assign(a, chunks):
+    """Split the windows of ``a`` among the chunks (sizes ``chunks``) of its input axis: a list of window
+    ranges ``(i0, i1)``, one per chunk that anchors at least one window (chunks anchoring none are left out,
+    so every range is non-empty and the ranges tile ``[0, a.o)`` in order)."""
+    if a.n == 0:
+        return [(0, a.o)]
+    edges = np.searchsorted(anchors(a), bounds(chunks)[1:-1], side="left")
+    cuts = np.concatenate([[0], edges, [a.o]])
+    return [(int(i0), int(i1)) for i0, i1 in zip(cuts[:-1], cuts[1:]) if i1 > i0]
+
+
+def window_ranges(chunks):
+    """The window ranges ``(i0, i1)`` of the chunks (sizes ``chunks``) of a window axis (a gradient's)."""
+    e = bounds(chunks)
+    return [(int(i0), int(i1)) for i0, i1 in zip(e[:-1], e[1:])]
+
+
+def homes(a, ranges):
+    """The input region each output chunk of a backward owns: consecutive anchors of the first windows of
+    ``ranges``, from 0 to ``a.n``; empty homes are left out, so the result tiles ``[0, a.n)`` (one empty
+    home for an empty axis)."""
+    if a.n == 0:
+        return [(0, 0)]
+    first = anchors(a)[[i0 for i0, _ in ranges]] if ranges else np.zeros(0, np.int64)
+    cuts = [0] + [int(v) for v in first[1:]] + [a.n]
+    return [(h0, h1) for h0, h1 in zip(cuts[:-1], cuts[1:]) if h1 > h0]
+
+
+def block(a, i0, i1):
+    """The windows ``[i0, i1)`` of the global :class:`Axis` ``a`` as a block: ``(lo, hi, axis)``.
+
+    ``[lo, hi)`` is the input region that holds every tap of those windows inside ``[0, a.n)`` (empty when
+    they have none, which only unfold/fold windows can have); ``axis`` is the :class:`Axis` of the same
+    windows over that region, so that ``axis_table(axis)`` equals ``axis_table(a)[:, i0:i1]`` with the
+    ``start`` row shifted by ``-lo`` (``t0``/``t1`` of empty windows may differ; they stay empty).
+    """
+    o = i1 - i0
+    if a.s == 0:  # adaptive: starts and ends are non-decreasing
+        N, O = a.split
+        g0, g1 = a.first + i0, a.first + i1
+        lo = (g0 * N) // O - a.lo
+        hi = -((-g1 * N) // O) - a.lo
+        return lo, hi, Axis(hi - lo, a.k, 0, 1, a.lo + lo, 0, o, a.split, g0)
+    i = np.arange(i0, i1, dtype=np.int64)
+    start = i * a.s - a.lo
+    t0 = np.minimum(np.maximum(0, -(start // a.d)), a.k)
+    t1 = np.maximum(np.minimum(a.k, np.floor_divide(a.n - 1 - start, a.d) + 1), t0)
+    real = t1 > t0
+    if real.any():
+        # with dilation the first real tap is not monotone in the window: take the extremes over all
+        lo = int(np.min((start + t0 * a.d)[real]))
+        hi = int(np.max((start + (t1 - 1) * a.d)[real])) + 1
+    else:
+        lo = hi = int(min(max(start[0], 0), a.n))
+    first = int(start[0])
+    return lo, hi, Axis(hi - lo, a.k, a.s, a.d, lo - first, a.n + a.hi - hi, o)
+
+
+def pieces(lo, hi, edges):
+    """The parts of the region ``[lo, hi)`` in the chunks bounded by ``edges`` (from :func:`bounds`):
+    ``[(chunk, start in chunk, stop in chunk, start in region), ...]`` in order."""
+    if hi <= lo:
+        return []
+    c0 = int(np.searchsorted(edges, lo, side="right")) - 1
+    c1 = int(np.searchsorted(edges, hi, side="left"))
+    out = []
+    for c in range(c0, c1):
+        s, e = max(lo, int(edges[c])), min(hi, int(edges[c + 1]))
+        if e > s:
+            out.append((c, s - int(edges[c]), e - int(edges[c]), s - lo))
+    return out

@@ -1,0 +1,636 @@
+"""The dask path: every operation on ``dask.array.Array`` arguments, lazily, block by block.
+
+Loaded by :func:`stridepool._lazy.dask` when a dask array reaches a public function (``import stridepool``
+never imports dask). Each function here takes the backend core that was called (``stridepool._compiled`` or
+``stridepool._reference``) and returns dask arrays whose blocks call that core's ``run_*`` functions.
+
+How it works
+------------
+Validation happens at the call, from metadata only: the shared checks of ``stridepool._params`` run on a
+stand-in with the argument's shape and dtype (:func:`stridepool._params.stand_in`), so errors are the
+in-memory call's, word for word, and nothing is computed.
+
+Forward operations (max/avg pooling, adaptive pooling, unfold) give each input chunk the windows anchored in
+it (``stridepool._blocks``): the result is chunked on window boundaries (chunks of ``m * stride`` elements
+give chunks of ``m`` windows), the leading axes keep their chunks. A block's windows read an input region
+``[lo, hi)`` per pooled axis that may reach into neighbouring chunks (a halo, sliced off by a small task of
+its own so that a cluster moves only the halo); the block runs the core's kernel on that region with the
+block's geometry, whose window table is the global table's rows shifted, so values and indices are those of
+the in-memory call bit for bit (indices are turned from region-local into global positions).
+
+Backward operations (avg backward, fold, max backward and unpooling by index) run the kernel on each block
+of the gradient (windows) into its region, and add the regions' overlaps (overlap-add): each output chunk
+sums the parts of the regions that fall in it. Integers are exact; float sums may round differently from the
+in-memory order. float16 blocks are computed and summed in float32 and rounded once at the end.
+
+Index-driven operations (``max_pool*_backward``, ``max_unpool*``) cannot see from their arguments which
+windows an index came from. A forward that returns indices on dask records, in a bounded registry keyed by
+the indices array's ``.name``, the geometry that made them; a backward given those indices (the same dask
+array, also after ``persist``) scatters each block within the region its windows cover, exactly like the
+forward's halos. Indices of unknown origin (made in memory, rechunked, or computed some other way) are
+scattered correctly by a fallback: ``max_pool*_backward`` gathers each leading chunk's whole pooled extent
+into one block (a ``PerformanceWarning`` says so when that merges chunks); ``max_unpool*`` scatters each
+block within the windows that ``kernel_size``, ``stride`` and ``padding`` give it and raises a ValueError at
+compute time, never a wrong answer, if an index points outside them.
+
+Threads: a block runs the kernels on one thread when dask runs it on a worker thread (the threaded
+scheduler's pool, a ``distributed`` worker), because dask already runs one block per core; on the
+synchronous scheduler (the calling thread) the kernels use ``stridepool.get_num_threads()`` threads.
+
+``out=`` cannot be combined with dask arrays (the result is lazy): a TypeError at the call.
+"""
+import collections
+import contextlib
+import importlib
+import math
+import operator
+import sys
+import threading
+import warnings
+from itertools import product
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+
+from . import _blocks as B
+from . import _params as P
+from . import _threads
+
+_INT64 = np.dtype(np.int64)
+_F32 = np.dtype(np.float32)
+_F16 = np.dtype(np.float16)
+
+# ------------------------------------------------------------------------------------------- arguments
+
+
+def _is_dask(a):
+    return isinstance(a, da.Array)
+
+
+def _known(a, name):
+    """A dask argument must know its chunk sizes (not after boolean indexing, until compute_chunk_sizes)."""
+    if _is_dask(a) and any(math.isnan(n) for n in a.shape):
+        raise ValueError(f"`{name}` is a dask array with unknown chunk sizes (shape {a.shape}); call "
+                         f"`{name}.compute_chunk_sizes()` first")
+    return a
+
+
+def _meta(a, name):
+    """What the shared validation sees: a stand-in with a dask argument's shape and dtype, or the argument."""
+    if _is_dask(a):
+        _known(a, name)
+        return P.stand_in(a.shape, a.dtype)
+    return a
+
+
+def _no_out(out):
+    if out is not None:
+        raise TypeError("`out` cannot be used with dask arrays (the result is a lazy dask array; store it "
+                        f"with dask.array.store or compute it), got {type(out).__name__}")
+
+
+def _as_dask(a, chunks):
+    """A dask array of ``a``: itself, or an in-memory argument in ``chunks``."""
+    return a if _is_dask(a) else da.from_array(np.asarray(a), chunks=chunks)
+
+
+def _core_name(core):
+    return core.__name__
+
+
+def _core(name):
+    """The backend core a block runs (imported by name: a block may run in another process)."""
+    mod = sys.modules.get(name)
+    return mod if mod is not None else importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def _block_threads():
+    """One kernel thread in a block that dask runs on a worker thread; all of them on the calling thread."""
+    K = _threads._K
+    if K is None or threading.current_thread() is threading.main_thread():
+        yield
+        return
+    before = K.openmp_max_threads()
+    K.openmp_set_num_threads(1)  # OpenMP's thread count is per calling thread: the user's is untouched
+    try:
+        yield
+    finally:
+        K.openmp_set_num_threads(before)
+
+
+def _work_dtype(dt):
+    """Blocks of a backward compute in float32 for float16 (rounded once, after the overlap-add)."""
+    return _F32 if dt == _F16 else dt
+
+
+# ------------------------------------------------------------------------------------ the index registry
+#
+# The geometry of the forward that made a dask indices array, by the array's name (dask names are
+# deterministic hashes of the computation, so an entry can never describe another array's values).
+
+_REGISTRY = collections.OrderedDict()
+_REGISTRY_SIZE = 4096
+_REGISTRY_LOCK = threading.Lock()
+
+
+class _Origin(tuple):
+    """``(geometry, axes)`` of a forward pass that returned indices."""
+
+    __slots__ = ()
+
+
+def _register(name, geo, ax):
+    with _REGISTRY_LOCK:
+        _REGISTRY[name] = _Origin((geo, ax))
+        _REGISTRY.move_to_end(name)
+        while len(_REGISTRY) > _REGISTRY_SIZE:
+            _REGISTRY.popitem(last=False)
+
+
+def origin(indices):
+    """``(geometry, axes)`` of the dask forward that returned ``indices``, or None."""
+    if not _is_dask(indices):
+        return None
+    with _REGISTRY_LOCK:
+        entry = _REGISTRY.get(indices.name)
+        if entry is not None:
+            _REGISTRY.move_to_end(indices.name)
+        return entry
+
+
+# --------------------------------------------------------------------------------------- block functions
+
+
+def _assemble(parts, sizes, offsets, ax):
+    """One array of the region ``sizes`` (along ``ax``) from its parts placed at ``offsets``."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    dt = np.dtype(first.dtype)
+    if not dt.isnative:
+        dt = dt.newbyteorder("=")
+    region = np.empty(P.pooled_shape(first.shape, ax, sizes), dtype=dt)
+    for part, off in zip(parts, offsets):
+        sl = [slice(None)] * region.ndim
+        for a, o in zip(ax, off):
+            sl[a] = slice(o, o + part.shape[a])
+        region[tuple(sl)] = part
+    return region
+
+
+def _globalize(idx, ax, lo, sizes, full):
+    """Region-local flat indices (region ``sizes`` starting at ``lo``) as flat positions in ``full``, in place."""
+    if tuple(lo) == (0,) * len(lo) and tuple(sizes) == tuple(full):
+        return idx
+    if len(ax) == 1:
+        idx += lo[0]
+        return idx
+    if len(ax) == 2:  # (r + lo0) * N1 + c + lo1 = local + r * (N1 - n1) + lo0 * N1 + lo1
+        r = idx // sizes[1]
+        r *= full[1] - sizes[1]
+        idx += r
+        idx += lo[0] * full[1] + lo[1]
+        return idx
+    coords = np.unravel_index(idx, sizes)
+    return np.ravel_multi_index(tuple(c + o for c, o in zip(coords, lo)), full).astype(_INT64, copy=False)
+
+
+def _forward_block(core_name, op, geo, ax, opts, lo, full, parts, offsets):
+    """Run one forward block: the core's kernel on the assembled region with the block geometry ``geo``."""
+    core = _core(core_name)
+    x = P.as_array(_assemble(parts, geo.size, offsets, ax), "x")
+    with _block_threads():
+        if op == "max":
+            if not opts[0]:
+                return core.run_max(x, ax, geo, False)
+            y, idx = core.run_max(x, ax, geo, True)
+            return y, _globalize(idx, ax, lo, geo.size, full)
+        if op == "avg":
+            return core.run_avg(x, ax, geo, opts[0], opts[1])
+        if op == "unfold":
+            if min(geo.size) == 0:  # windows of padding only
+                return np.zeros(P.pooled_shape(x.shape, ax, geo.out) + geo.kernel, dtype=x.dtype)
+            return core.run_unfold(x, ax, geo)
+    raise AssertionError(op)
+
+
+def _localize(idx, ax, lo, sizes, full, nd, what, reach):
+    """Global flat indices as flat positions in the region ``[lo, lo + sizes)`` of the pooled extent ``full``.
+
+    An index outside ``[0, prod(full))`` raises the in-memory call's ValueError; one inside but outside the
+    region (which the windows of this block cannot reach) raises a ValueError that says so."""
+    idx = np.asarray(idx).astype(_INT64, copy=False)
+    plane = math.prod(full)
+    P.check_indices(idx, plane, nd, what)
+    if tuple(lo) == (0,) * nd and tuple(sizes) == tuple(full):
+        return idx
+    coords = np.unravel_index(idx, full) if nd > 1 else (idx,)
+    local = np.zeros(idx.shape, dtype=_INT64)
+    for c, o, n in zip(coords, lo, sizes):
+        c = c - o
+        bad = (c < 0) | (c >= n)
+        if bad.any():
+            value = int(idx[bad][0])
+            box = " x ".join(f"[{o0}, {o0 + n0})" for o0, n0 in zip(lo, sizes))
+            raise ValueError(
+                f"`indices` value {value} lies outside the windows of its position ({box} of the pooled "
+                f"extent {P._show(full)}): {reach}")
+        local *= n
+        local += c
+    return local
+
+
+def _scatter_block(core_name, op, geo, ax, opts, lo, sizes, full, *arrays):
+    """Run one backward block: the kernel's scatter of a gradient (or values) block into its region."""
+    core = _core(core_name)
+    first = P.as_array(arrays[0], opts["name"])
+    work = _work_dtype(first.dtype)
+    first = first.astype(work, copy=False)
+    lead = first.shape[:first.ndim - len(ax)] if op == "fold" else first.shape  # fold: (..., O..., K...)
+    shape = P.pooled_shape(lead, ax, sizes)
+    with _block_threads():
+        if op == "avg":
+            return core.run_avg_backward(first, shape, ax, geo, opts["include"], opts["div"])
+        if op == "fold":
+            if min(sizes) == 0:
+                return np.zeros(shape, dtype=work)
+            return core.run_fold(first, shape, ax, geo)
+        idx = _localize(arrays[1], ax, lo, sizes, full, len(ax), opts["what"], opts["reach"])
+        if op == "max":
+            return core.run_max_backward(first, idx, shape, ax)
+        if op == "unpool":  # values, and 1 + the source position of the value that won each element
+            src = np.zeros((), dtype=_INT64)
+            for a, (i0, n) in zip(ax, opts["source"]):
+                src = src[..., None] * n + np.arange(i0, i0 + first.shape[a], dtype=_INT64)
+            src = np.ascontiguousarray(np.broadcast_to(_lift(src + 1, ax, first.ndim), first.shape))
+            return core.run_unpool(first, idx, shape, ax), core.run_unpool(src, idx, shape, ax)
+    raise AssertionError(op)
+
+
+def _lift(a, ax, ndim):
+    """An array over the pooled axes (in order) as one broadcasting against a block of ``ndim`` axes."""
+    shape = [1] * ndim
+    for j, axis in enumerate(ax):
+        shape[axis] = a.shape[j]
+    order = np.argsort(ax)  # the pooled axes in the block's order
+    return np.transpose(a, order).reshape(shape) if len(ax) > 1 else a.reshape(shape)
+
+
+def _cut(part, sl):
+    """A part of a block: one array or a (values, sources) pair."""
+    if isinstance(part, tuple):
+        return tuple(p[sl] for p in part)
+    return part[sl]
+
+
+def _sum_block(shape, ax, dtype, final, mode, parts, offsets):
+    """One output block of a backward: the parts of the blocks' regions that fall in it, added (``mode``
+    ``"add"``) or, for unpooling, the value of the latest source in row-major order (``"put"``)."""
+    if mode == "add":
+        if len(parts) == 1 and parts[0].shape == tuple(shape):
+            return parts[0].astype(final, copy=False)
+        total = np.zeros(shape, dtype=dtype)
+        for part, off in zip(parts, offsets):
+            if part.size:
+                total[_place(part.shape, ax, off)] += part
+        return total.astype(final, copy=False)
+    if len(parts) == 1 and parts[0][0].shape == tuple(shape):
+        return parts[0][0]
+    values = np.zeros(shape, dtype=dtype)
+    sources = np.zeros(shape, dtype=_INT64)
+    for (v, s), off in zip(parts, offsets):
+        if v.size:
+            sl = _place(v.shape, ax, off)
+            later = s > sources[sl]
+            values[sl][later] = v[later]
+            sources[sl][later] = s[later]
+    return values
+
+
+def _place(shape, ax, off):
+    sl = [slice(None)] * len(shape)
+    for a, o in zip(ax, off):
+        sl[a] = slice(o, o + shape[a])
+    return tuple(sl)
+
+
+# -------------------------------------------------------------------------------------------- graphs
+
+
+def _array(name, dsk, deps, chunks, dtype):
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
+    return da.Array(graph, name, chunks, meta=np.empty((0,) * len(chunks), dtype=dtype))
+
+
+def _split(raw, n, chunks, dtypes, names):
+    """The ``n`` outputs of a layer whose tasks return tuples, as ``n`` dask arrays sharing its tasks."""
+    raw_layer = HighLevelGraph.from_collections(raw[0], raw[1], dependencies=raw[2])
+    out = []
+    for j in range(n):
+        dsk = {(names[j],) + k[1:]: (operator.getitem, k, j) for k in raw[1] if k[0] == raw[0]}
+        graph = HighLevelGraph(dict(raw_layer.layers, **{names[j]: dsk}),
+                               dict(raw_layer.dependencies, **{names[j]: {raw[0]}}))
+        out.append(da.Array(graph, names[j], chunks, meta=np.empty((0,) * len(chunks), dtype=dtypes[j])))
+    return out
+
+
+class _Gather:
+    """Task references to parts of another layer's blocks: a whole block by its key, a part by a small
+    slicing task (shared when several blocks need the same part), so that a cluster moves only halos."""
+
+    def __init__(self, dsk, src, name, extent):
+        self.dsk, self.src, self.name, self.extent, self.seen = dsk, src, name, extent, {}
+
+    def ref(self, index, ax, cuts):
+        """``index``: the source block; ``cuts``: ``(start, stop)`` in it along each of ``ax``."""
+        key = (self.src,) + tuple(index)
+        if all(s == 0 and e == self.extent(index, j) for j, (s, e) in enumerate(cuts)):
+            return key
+        spec = (tuple(index), tuple(cuts))
+        ref = self.seen.get(spec)
+        if ref is None:
+            sl = [slice(None)] * len(index)
+            for a, (s, e) in zip(ax, cuts):
+                sl[a] = slice(s, e)
+            ref = self.seen[spec] = (self.name, len(self.seen))
+            self.dsk[ref] = (_cut, key, tuple(sl))
+        return ref
+
+
+def _lead(chunks, ax):
+    """Every block index of the leading (unpooled) axes, as full-length lists with None at ``ax``."""
+    ranges = [range(len(c)) if a not in ax else [None] for a, c in enumerate(chunks)]
+    return (list(t) for t in product(*ranges))
+
+
+def _forward(core, op, x, ax, geo, opts, dtypes, token_args):
+    """The dask array(s) of a forward operation over ``x`` (a dask array) with the global geometry ``geo``."""
+    cname = _core_name(core)
+    raw = f"stridepool-{op}-{tokenize(cname, op, x.name, ax, geo, opts, token_args)}"
+    per_axis = []  # per pooled axis, per output chunk: (i0, i1, lo, block Axis, pieces of the region)
+    for axis, a in zip(ax, geo):
+        edges = B.bounds(x.chunks[axis])
+        blocks = []
+        for i0, i1 in B.assign(a, x.chunks[axis]):
+            lo, hi, b = B.block(a, i0, i1)
+            blocks.append((i0, i1, lo, b, B.pieces(lo, hi, edges)))
+        per_axis.append(blocks)
+    dsk = {}
+    gather = _Gather(dsk, x.name, f"{raw}-halo", lambda index, j: x.chunks[ax[j]][index[ax[j]]])
+    tail = (0,) * len(ax) if op == "unfold" else ()  # unfold: the kernel axes, one chunk each
+    for index in _lead(x.chunks, ax):
+        for combo in product(*(enumerate(blocks) for blocks in per_axis)):
+            refs, offsets = [], []
+            for parts in product(*(blk[4] for _, blk in combo)):
+                for a, part in zip(ax, parts):
+                    index[a] = part[0]
+                refs.append(gather.ref(index, ax, [(p[1], p[2]) for p in parts]))
+                offsets.append(tuple(p[3] for p in parts))
+            out_index = list(index)
+            for a, (e, _) in zip(ax, combo):
+                out_index[a] = e
+            geo_b = P.Geometry(blk[3] for _, blk in combo)
+            lo = tuple(blk[2] for _, blk in combo)
+            dsk[(raw,) + tuple(out_index) + tail] = (_forward_block, cname, op, geo_b, ax, opts, lo, geo.size,
+                                                     refs, offsets)
+    chunks = list(x.chunks)
+    for a, blocks in zip(ax, per_axis):
+        chunks[a] = tuple(blk[1] - blk[0] for blk in blocks)
+    if op == "unfold":
+        chunks += [(k,) for k in geo.kernel]
+    chunks = tuple(chunks)
+    if len(dtypes) == 1:
+        return _array(raw, dsk, [x], chunks, dtypes[0])
+    return _split((raw, dsk, [x]), len(dtypes), chunks, dtypes, [f"{raw}-{j}" for j in range(len(dtypes))])
+
+
+def _window_blocks(geo, chunks, ax):
+    """Per pooled axis, per chunk of a window axis (a gradient's): ``(i0, i1, lo, hi, block Axis)`` with the
+    region ``[lo, hi)`` of input that the windows reach; and per pooled axis the output chunks' homes."""
+    per_axis, homes = [], []
+    for axis, a in zip(ax, geo):
+        ranges = B.window_ranges(chunks[axis])
+        per_axis.append([(i0, i1) + B.block(a, i0, i1) for i0, i1 in ranges])
+        homes.append(B.homes(a, ranges))
+    return per_axis, homes
+
+
+def _whole_blocks(full, chunks, ax):
+    """As :func:`_window_blocks` for blocks that may write anywhere: one block, one home, the whole extent."""
+    per_axis = [[(0, chunks[axis][0], 0, n, None)] for axis, n in zip(ax, full)]
+    return per_axis, [[(0, n)] for n in full]
+
+
+def _backward(core, op, arrays, ax, full, out_shape, opts, dtype, final, blocks, mode="add"):
+    """The dask array of a backward operation: ``arrays`` (a gradient, windows or values, and indices, with
+    equal chunks) are blocks of windows along ``ax``; each block is scattered by the core into its region and
+    the regions' overlaps are combined (``mode``) into output chunks of ``out_shape`` on the homes.
+
+    ``blocks``: from :func:`_window_blocks` or :func:`_whole_blocks`.
+    """
+    per_axis, homes = blocks
+    first = arrays[0]
+    cname = _core_name(core)
+    token = tokenize(cname, op, [a.name for a in arrays], ax, per_axis, homes, out_shape, opts, mode)
+    contrib, name = f"stridepool-{op}-blocks-{token}", f"stridepool-{op}-{token}"
+    ndim = len(out_shape)
+    chunks = first.chunks[:ndim]
+    tail = (0,) * (first.ndim - ndim)  # fold: the kernel axes of the windows, one chunk each
+    dsk = {}
+    for index in _lead(chunks, ax):
+        for combo in product(*(enumerate(blocks) for blocks in per_axis)):
+            for a, (c, _) in zip(ax, combo):
+                index[a] = c
+            geo_b = P.Geometry(blk[4] for _, blk in combo) if combo[0][1][4] is not None else None
+            lo = tuple(blk[2] for _, blk in combo)
+            sizes = tuple(blk[3] - blk[2] for _, blk in combo)
+            o = opts
+            if mode == "put":  # where each value of the block sits in the (row-major) order of all values
+                o = dict(opts, source=tuple((blk[0], first.shape[a]) for a, (_, blk) in zip(ax, combo)))
+            dsk[(contrib,) + tuple(index)] = (_scatter_block, cname, op, geo_b, ax, o, lo, sizes, full,
+                                              *[(arr.name,) + tuple(index) + tail for arr in arrays])
+    # every output chunk: the parts of the regions that fall in its home
+    hits = []  # per pooled axis, per home: [(block, cut start, cut stop, offset in the home)]
+    for blocks, axis_homes, n in zip(per_axis, homes, full):
+        rows = []
+        for h0, h1 in axis_homes:
+            row = []
+            for c, (_, _, lo, hi, _) in enumerate(blocks):
+                s, e = max(lo, h0), min(hi, h1)
+                if e > s:
+                    row.append((c, s - lo, e - lo, s - h0))
+                elif hi == lo and h0 <= min(lo, n - 1) < h1:  # an empty region: its checks must still run
+                    row.append((c, 0, 0, 0))
+            rows.append(row)
+        hits.append(rows)
+    gather = _Gather(dsk, contrib, f"{name}-part", lambda index, j: per_axis[j][index[ax[j]]][3]
+                     - per_axis[j][index[ax[j]]][2])
+    out_chunks = list(chunks)
+    for a, axis_homes in zip(ax, homes):
+        out_chunks[a] = tuple(h1 - h0 for h0, h1 in axis_homes)
+    for index in _lead(chunks, ax):
+        for combo in product(*(range(len(h)) for h in homes)):
+            out_index = list(index)
+            for a, e in zip(ax, combo):
+                out_index[a] = e
+            shape = tuple(out_chunks[i][out_index[i]] for i in range(ndim))
+            refs, offsets = [], []
+            for parts in product(*(hits[j][e] for j, e in enumerate(combo))):
+                src = list(index)
+                for a, part in zip(ax, parts):
+                    src[a] = part[0]
+                refs.append(gather.ref(src, ax, [(p[1], p[2]) for p in parts]))
+                offsets.append(tuple(p[3] for p in parts))
+            dsk[(name,) + tuple(out_index)] = (_sum_block, shape, ax, dtype, final, mode, refs, offsets)
+    return _array(name, dsk, list(arrays), tuple(out_chunks), final)
+
+
+def _pooled_single(a, ax):
+    """``a`` with one chunk along the pooled axes ``ax`` (its other chunks kept)."""
+    return a.rechunk({i: -1 for i in ax})
+
+
+# ----------------------------------------------------------------------------------------- operations
+
+
+def max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out=None):
+    _, ax, geo = P.prepare_pool(_meta(x, "x"), axes, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    return_indices = P.as_bool(return_indices, "return_indices")
+    _no_out(out)
+    return _max(core, x, ax, geo, return_indices, (kernel_size, stride, padding, dilation, ceil_mode))
+
+
+def adaptive_max_pool(core, nd, x, output_size, return_indices, axes, out=None):
+    _, ax, geo = P.prepare_adaptive(_meta(x, "x"), axes, nd, output_size)
+    return_indices = P.as_bool(return_indices, "return_indices")
+    _no_out(out)
+    return _max(core, x, ax, geo, return_indices, ("adaptive",))
+
+
+def _max(core, x, ax, geo, return_indices, token_args):
+    dt = P.stand_in((), x.dtype).dtype
+    if not return_indices:
+        return _forward(core, "max", x, ax, geo, (False,), (dt,), token_args)
+    y, idx = _forward(core, "max", x, ax, geo, (True,), (dt, _INT64), token_args)
+    _register(idx.name, geo, ax)
+    return y, idx
+
+
+def avg_pool(core, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, axes,
+             out=None):
+    _, ax, geo = P.prepare_pool(_meta(x, "x"), axes, nd, kernel_size, stride, padding, 1, ceil_mode)
+    include = P.as_bool(count_include_pad, "count_include_pad")
+    div = P.divisor(divisor_override)
+    _no_out(out)
+    dt = P.result_dtype_avg(P.stand_in((), x.dtype).dtype)
+    return _forward(core, "avg", x, ax, geo, (include, div), (dt,), (kernel_size, stride, padding, ceil_mode))
+
+
+def adaptive_avg_pool(core, nd, x, output_size, axes, out=None):
+    _, ax, geo = P.prepare_adaptive(_meta(x, "x"), axes, nd, output_size)
+    _no_out(out)
+    dt = P.result_dtype_avg(P.stand_in((), x.dtype).dtype)
+    return _forward(core, "avg", x, ax, geo, (False, 0), (dt,), ("adaptive",))
+
+
+def unfold(core, nd, x, kernel_size, stride, padding, dilation, axes):
+    _, ax, geo = P.prepare_pool(_meta(x, "x"), axes, nd, kernel_size, stride, padding, dilation, False,
+                                pooling=False)
+    dt = P.stand_in((), x.dtype).dtype
+    return _forward(core, "unfold", x, ax, geo, (), (dt,), (kernel_size, stride, padding, dilation))
+
+
+def avg_pool_backward(core, nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                      count_include_pad, divisor_override, axes, out=None):
+    _, shape, ax, geo = P.avg_backward_args(_meta(grad_output, "grad_output"), input_shape, axes, nd,
+                                            kernel_size, stride, padding, ceil_mode)
+    include = P.as_bool(count_include_pad, "count_include_pad")
+    div = P.divisor(divisor_override)
+    _no_out(out)
+    return _avg_backward(core, grad_output, shape, ax, geo, include, div)
+
+
+def adaptive_avg_pool_backward(core, nd, grad_output, input_shape, axes, out=None):
+    _, shape, ax, geo = P.adaptive_backward_args(_meta(grad_output, "grad_output"), input_shape, axes, nd)
+    _no_out(out)
+    return _avg_backward(core, grad_output, shape, ax, geo, False, 0)
+
+
+def _avg_backward(core, g, shape, ax, geo, include, div):
+    final = P.result_dtype_avg(P.stand_in((), g.dtype).dtype)
+    opts = {"name": "grad_output", "include": include, "div": div}
+    return _backward(core, "avg", [g], ax, geo.size, shape, opts, _work_dtype(final), final,
+                     _window_blocks(geo, g.chunks, ax))
+
+
+def fold(core, nd, windows, input_shape, stride, padding, dilation, axes, out=None):
+    _, shape, ax, geo = P.fold_args(_meta(windows, "windows"), input_shape, axes, nd, stride, padding, dilation)
+    _no_out(out)
+    w = windows.rechunk({i: -1 for i in range(len(shape), windows.ndim)})
+    dt = P.stand_in((), w.dtype).dtype
+    return _backward(core, "fold", [w], ax, geo.size, shape, {"name": "windows"}, _work_dtype(dt), dt,
+                     _window_blocks(geo, w.chunks, ax))
+
+
+_SAME_FORWARD = "a dask indices array must come from the forward pass that recorded it"
+
+
+def max_pool_backward(core, nd, grad_output, indices, input_shape, axes, out=None):
+    _, _, shape, ax = P.max_backward_args(_meta(grad_output, "grad_output"), _meta(indices, "indices"),
+                                          input_shape, axes, nd)
+    _no_out(out)
+    dt = P.stand_in((), grad_output.dtype).dtype
+    full = P.sizes_at(shape, ax)
+    opts = {"name": "grad_output", "what": "`input_shape`", "reach": _SAME_FORWARD}
+    made = origin(indices)
+    if made is not None and made[1] == ax and made[0].size == full and made[0].out == P.sizes_at(indices.shape, ax):
+        g = _as_dask(grad_output, indices.chunks)
+        if g.chunks != indices.chunks:
+            g = g.rechunk(indices.chunks)
+        return _backward(core, "max", [g, indices], ax, full, shape, opts, _work_dtype(dt), dt,
+                         _window_blocks(made[0], indices.chunks, ax))
+    # indices of unknown origin: each leading chunk's whole pooled extent in one block
+    chunks = (grad_output if _is_dask(grad_output) else indices).chunks
+    g, idx = _as_dask(grad_output, chunks), _as_dask(indices, chunks)
+    if idx.chunks != g.chunks:
+        idx = idx.rechunk(g.chunks)
+    if any(len(g.chunks[i]) > 1 for i in ax):
+        warnings.warn(
+            "stridepool: `indices` did not come from a max pooling of a dask array (in this process), so the "
+            "windows that their blocks cover are unknown: each leading chunk's whole pooled extent is gathered "
+            "into one block. Pass the indices that the dask forward returned to keep blocks small.",
+            da.PerformanceWarning, stacklevel=4)
+        g, idx = _pooled_single(g, ax), _pooled_single(idx, ax)
+    return _backward(core, "max", [g, idx], ax, full, shape, opts, _work_dtype(dt), dt,
+                     _whole_blocks(full, g.chunks, ax))
+
+
+def max_unpool(core, nd, x, indices, kernel_size, stride, padding, output_size, axes, out=None):
+    _, _, shape, ax = P.unpool_args(_meta(x, "x"), _meta(indices, "indices"), kernel_size, stride, padding,
+                                    output_size, axes, nd)
+    _no_out(out)
+    made = origin(indices)
+    chunks = (x if _is_dask(x) else indices).chunks
+    x, idx = _as_dask(x, chunks), _as_dask(indices, chunks)
+    if idx.chunks != x.chunks:
+        idx = idx.rechunk(x.chunks)
+    full, n_in = P.sizes_at(shape, ax), P.sizes_at(x.shape, ax)
+    dt = P.stand_in((), x.dtype).dtype
+    if made is not None and made[1] == ax and made[0].size == full and made[0].out == n_in:
+        blocks, reach = _window_blocks(made[0], x.chunks, ax), _SAME_FORWARD
+    elif all(len(x.chunks[i]) == 1 for i in ax):
+        blocks, reach = _whole_blocks(full, x.chunks, ax), _SAME_FORWARD
+    else:  # the windows that kernel_size, stride and padding give: value i reaches [i*s - lo, i*s - lo + k)
+        k = P.as_tuple(kernel_size, "kernel_size", nd)
+        s = P.as_tuple(k if stride is None else stride, "stride", nd)
+        pad = P.parse_padding(padding, nd)
+        geo = P.Geometry(P.Axis(n, ki, si, 1, lo, hi, o) for n, ki, si, (lo, hi), o in zip(full, k, s, pad, n_in))
+        blocks = _window_blocks(geo, x.chunks, ax)
+        reach = (f"the dask path puts each value within the window that kernel_size {P._show(k)}, stride "
+                 f"{P._show(s)} and padding {padding!r} give its position (as a max pooling with those parameters "
+                 "does); for other indices give `x` and `indices` one chunk along the pooled axes")
+    opts = {"name": "x", "what": "the output", "reach": reach}
+    return _backward(core, "unpool", [x, idx], ax, full, shape, opts, dt, dt, blocks, mode="put")
