@@ -247,7 +247,7 @@ def _scatter_block(core_name, op, geo, ax, opts, lo, sizes, full, *arrays):
     """Run one backward block: the kernel's scatter of a gradient (or values) block into its region."""
     core = _core(core_name)
     first = P.as_array(arrays[0], opts["name"])
-    work = _work_dtype(first.dtype)
+    work = first.dtype if op == "unpool" else _work_dtype(first.dtype)  # unpooling moves values: no sums
     first = first.astype(work, copy=False)
     lead = first.shape[:first.ndim - len(ax)] if op == "fold" else first.shape  # fold: (..., O..., K...)
     shape = P.pooled_shape(lead, ax, sizes)
