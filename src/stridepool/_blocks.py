@@ -110,3 +110,44 @@ def pieces(lo, hi, edges):
         if e > s:
             out.append((c, s - int(edges[c]), e - int(edges[c]), s - lo))
     return out
+
+
+def spans(a, i0, i1):
+    """First and last input element that each window ``[i0, i1)`` of ``a`` reads (int64 arrays; a window
+    with no element inside ``[0, a.n)`` gets an empty span, first > last)."""
+    i = np.arange(i0, i1, dtype=np.int64)
+    if a.s == 0:
+        N, O = a.split
+        g = i + a.first
+        return (g * N) // O - a.lo, -((-(g + 1) * N) // O) - a.lo - 1
+    start = i * a.s - a.lo
+    t0 = np.minimum(np.maximum(0, -(start // a.d)), a.k)
+    t1 = np.maximum(np.minimum(a.k, np.floor_divide(a.n - 1 - start, a.d) + 1), t0)
+    return start + t0 * a.d, start + (t1 - 1) * a.d
+
+
+def inner(a, i0, i1, h0, h1):
+    """The windows ``[i0, i1)`` of ``a`` over the whole chunk ``[h0, h1)`` that holds every element they read:
+    an :class:`Axis` like :func:`block`'s but over the chunk, so that a kernel reads the chunk itself (no
+    copy). Its ``lo`` is negative when the first window starts inside the chunk."""
+    o = i1 - i0
+    if a.s == 0:
+        return Axis(h1 - h0, a.k, 0, 1, a.lo + h0, 0, o, a.split, a.first + i0)
+    return Axis(h1 - h0, a.k, a.s, a.d, h0 - (i0 * a.s - a.lo), a.n + a.hi - h1, o)
+
+
+def parts(a, i0, i1, h0, h1):
+    """Split the windows ``[i0, i1)`` of a block whose home chunk is ``[h0, h1)`` into runs: ``[(j0, j1,
+    inside), ...]`` in order, ``inside`` for the run of windows that read only the chunk (at most one run,
+    between at most two runs of windows that also read neighbouring chunks). One run ``inside=False`` when
+    the windows inside do not form one run or there are none."""
+    first, last = spans(a, i0, i1)
+    inside = (first >= h0) & (last < h1) | (first > last)
+    if inside.all():
+        return [(i0, i1, True)]
+    where = np.flatnonzero(inside)
+    if where.size == 0 or where[-1] - where[0] + 1 != where.size:
+        return [(i0, i1, False)]
+    m0, m1 = i0 + int(where[0]), i0 + int(where[-1]) + 1
+    runs = [(i0, m0, False), (m0, m1, True), (m1, i1, False)]
+    return [r for r in runs if r[1] > r[0]]

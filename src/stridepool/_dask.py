@@ -164,20 +164,34 @@ def origin(indices):
 # --------------------------------------------------------------------------------------- block functions
 
 
-def _assemble(parts, sizes, offsets, ax):
-    """One array of the region ``sizes`` (along ``ax``) from its parts placed at ``offsets``."""
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
+def _region(pieces, grid, ax, lo, hi):
+    """The input of a sub-block: the part ``[lo, hi)`` (per pooled axis, relative to the block's region) of
+    the block's pieces, which tile the region on ``grid`` (per pooled axis, the pieces' ``(start, stop)``).
+    A part inside one piece is a view of it (the piece itself when it is all of it); else a copy."""
+    picks = []
+    for bounds, a, b in zip(grid, lo, hi):
+        picks.append([(k, max(a, s) - s, min(b, e) - s, max(a, s) - a)
+                      for k, (s, e) in enumerate(bounds) if min(b, e) > max(a, s)])
+    shape = [len(p) for p in picks]
+    strides = [math.prod(len(g) for g in grid[j + 1:]) for j in range(len(grid))]
+    parts = []
+    for combo in product(*picks):
+        piece = pieces[sum(k * st for (k, _, _, _), st in zip(combo, strides))]
+        cut = [slice(None)] * piece.ndim
+        whole = True
+        for axis, (_, s, e, _) in zip(ax, combo):
+            whole = whole and s == 0 and e == piece.shape[axis]
+            cut[axis] = slice(s, e)
+        parts.append((piece if whole else piece[tuple(cut)], tuple(c[3] for c in combo)))
+    if math.prod(shape) == 1:
+        return parts[0][0]
+    first = parts[0][0]
     dt = np.dtype(first.dtype)
     if not dt.isnative:
         dt = dt.newbyteorder("=")
-    region = np.empty(P.pooled_shape(first.shape, ax, sizes), dtype=dt)
-    for part, off in zip(parts, offsets):
-        sl = [slice(None)] * region.ndim
-        for a, o in zip(ax, off):
-            sl[a] = slice(o, o + part.shape[a])
-        region[tuple(sl)] = part
+    region = np.empty(P.pooled_shape(first.shape, ax, [b - a for a, b in zip(lo, hi)]), dtype=dt)
+    for part, off in parts:
+        region[_place(part.shape, ax, off)] = part
     return region
 
 
@@ -198,23 +212,61 @@ def _globalize(idx, ax, lo, sizes, full):
     return np.ravel_multi_index(tuple(c + o for c, o in zip(coords, lo)), full).astype(_INT64, copy=False)
 
 
-def _forward_block(core_name, op, geo, ax, opts, lo, full, parts, offsets):
-    """Run one forward block: the core's kernel on the assembled region with the block geometry ``geo``."""
-    core = _core(core_name)
-    x = P.as_array(_assemble(parts, geo.size, offsets, ax), "x")
-    with _block_threads():
-        if op == "max":
-            if not opts[0]:
-                return core.run_max(x, ax, geo, False)
-            y, idx = core.run_max(x, ax, geo, True)
-            return y, _globalize(idx, ax, lo, geo.size, full)
-        if op == "avg":
-            return core.run_avg(x, ax, geo, opts[0], opts[1])
-        if op == "unfold":
-            if min(geo.size) == 0:  # windows of padding only
-                return np.zeros(P.pooled_shape(x.shape, ax, geo.out) + geo.kernel, dtype=x.dtype)
-            return core.run_unfold(x, ax, geo)
+def _crop(x, ax, geo):
+    """For the reference core: a region whose windows start inside it (``lo < 0``) cut to start at the first
+    window (the reference pads by ``lo``); the compiled kernels take it as it is, without a copy."""
+    if all(a.lo >= 0 for a in geo):
+        return x, geo, (0,) * len(geo)
+    cut, axes, shift = [slice(None)] * x.ndim, [], []
+    for axis, a in zip(ax, geo):
+        c = max(0, -a.lo)
+        cut[axis] = slice(c, None)
+        axes.append(a._replace(n=a.n - c, lo=a.lo + c))
+        shift.append(c)
+    return x[tuple(cut)], P.Geometry(axes), tuple(shift)
+
+
+def _run_forward(core, op, x, ax, geo, opts, lo, full):
+    if core.__name__ == "stridepool._reference":
+        x, geo, shift = _crop(x, ax, geo)
+        lo = tuple(a + c for a, c in zip(lo, shift))
+    if op == "max":
+        if not opts[0]:
+            return core.run_max(x, ax, geo, False)
+        y, idx = core.run_max(x, ax, geo, True)
+        return y, _globalize(idx, ax, lo, geo.size, full)
+    if op == "avg":
+        return core.run_avg(x, ax, geo, opts[0], opts[1])
+    if op == "unfold":
+        if min(geo.size) == 0:  # windows of padding only
+            return np.zeros(P.pooled_shape(x.shape, ax, geo.out) + geo.kernel, dtype=x.dtype)
+        return core.run_unfold(x, ax, geo)
     raise AssertionError(op)
+
+
+def _forward_block(core_name, op, ax, opts, full, out_sizes, subs, grid, pieces):
+    """One output block of a forward: each sub-block (windows that read only the home chunk, and the runs at
+    its edges that read halos) runs the core's kernel on its region; the results are put together."""
+    core = _core(core_name)
+    results = []
+    with _block_threads():
+        for geo, lo, hi, origin_, offset in subs:
+            x = P.as_array(_region(pieces, grid, ax, lo, hi), "x")
+            results.append((_run_forward(core, op, x, ax, geo, opts, origin_, full), offset))
+    if len(results) == 1:
+        return results[0][0]
+    first = results[0][0]
+    firsts = first if isinstance(first, tuple) else (first,)
+    outs = []
+    for j, f in enumerate(firsts):
+        lead = f.shape[:f.ndim - len(ax)] if op == "unfold" else f.shape
+        tail = f.shape[f.ndim - len(ax):] if op == "unfold" else ()
+        out = np.empty(P.pooled_shape(lead, ax, out_sizes) + tail, dtype=f.dtype)
+        for r, off in results:
+            part = r[j] if isinstance(r, tuple) else r
+            out[_place(part.shape, ax, off)] = part
+        outs.append(out)
+    return tuple(outs) if isinstance(first, tuple) else outs[0]
 
 
 def _localize(idx, ax, lo, sizes, full, nd, what, reach):
@@ -366,37 +418,64 @@ def _lead(chunks, ax):
     return (list(t) for t in product(*ranges))
 
 
+def _forward_runs(a, chunks):
+    """Per output chunk along one pooled axis: ``(i0, i1, home chunk, runs, whole)``. Each run ``(j0, j1,
+    Axis, lo, hi, one piece)`` is windows over the input region ``[lo, hi)``: the windows that read only the
+    home chunk over the whole chunk (read in place), those at its edges over the region they read (see
+    :func:`stridepool._blocks.parts`); ``whole`` is all the windows as one run over the region they read."""
+    edges = B.bounds(chunks)
+    out = []
+    for i0, i1 in B.assign(a, chunks):
+        c = int(np.searchsorted(edges, B.anchors(a)[i0], side="right")) - 1
+        h0, h1 = int(edges[c]), int(edges[c + 1])
+        runs = []
+        for j0, j1, inside in B.parts(a, i0, i1, h0, h1):
+            if inside:
+                runs.append((j0, j1, B.inner(a, j0, j1, h0, h1), h0, h1, True))
+            else:
+                lo, hi, b = B.block(a, j0, j1)
+                runs.append((j0, j1, b, lo, hi, len(B.pieces(lo, hi, edges)) <= 1))
+        tight = B.block(a, i0, i1)
+        out.append((i0, i1, c, runs, (i0, i1, tight[2], tight[0], tight[1], False)))
+    return out
+
+
 def _forward(core, op, x, ax, geo, opts, dtypes, token_args):
     """The dask array(s) of a forward operation over ``x`` (a dask array) with the global geometry ``geo``."""
     cname = _core_name(core)
     raw = f"stridepool-{op}-{tokenize(cname, op, x.name, ax, geo, opts, token_args)}"
-    per_axis = []  # per pooled axis, per output chunk: (i0, i1, lo, block Axis, pieces of the region)
-    for axis, a in zip(ax, geo):
-        edges = B.bounds(x.chunks[axis])
-        blocks = []
-        for i0, i1 in B.assign(a, x.chunks[axis]):
-            lo, hi, b = B.block(a, i0, i1)
-            blocks.append((i0, i1, lo, b, B.pieces(lo, hi, edges)))
-        per_axis.append(blocks)
+    xchunks = x.chunks
+    per_axis = [_forward_runs(a, xchunks[axis]) for axis, a in zip(ax, geo)]
+    edges = [B.bounds(xchunks[axis]) for axis in ax]
     dsk = {}
-    gather = _Gather(dsk, x.name, f"{raw}-halo", lambda index, j: x.chunks[ax[j]][index[ax[j]]])
+    gather = _Gather(dsk, x.name, f"{raw}-halo", lambda index, j: xchunks[ax[j]][index[ax[j]]])
     tail = (0,) * len(ax) if op == "unfold" else ()  # unfold: the kernel axes, one chunk each
-    for index in _lead(x.chunks, ax):
-        for combo in product(*(enumerate(blocks) for blocks in per_axis)):
-            refs, offsets = [], []
-            for parts in product(*(blk[4] for _, blk in combo)):
+    for combo in product(*(enumerate(blocks) for blocks in per_axis)):
+        runs = [blk[3] for _, blk in combo]
+        # windows that read halos along an axis that cannot be split: split no axis (one region, one copy)
+        if any(len(r) == 1 and not r[0][5] for r in runs) and any(len(r) > 1 for r in runs):
+            runs = [[blk[4]] for _, blk in combo]
+        ulo = [min(r[3] for r in rs) for rs in runs]
+        uhi = [max(r[4] for r in rs) for rs in runs]
+        pieces = [B.pieces(lo, hi, e) for lo, hi, e in zip(ulo, uhi, edges)]
+        grid = tuple(tuple((p[3], p[3] + p[2] - p[1]) for p in axis_pieces) for axis_pieces in pieces)
+        subs = []
+        for sub in product(*runs):
+            subs.append((P.Geometry(r[2] for r in sub), tuple(r[3] - u for r, u in zip(sub, ulo)),
+                         tuple(r[4] - u for r, u in zip(sub, ulo)), tuple(r[3] for r in sub),
+                         tuple(r[0] - blk[0] for r, (_, blk) in zip(sub, combo))))
+        out_sizes = tuple(blk[1] - blk[0] for _, blk in combo)
+        for index in _lead(xchunks, ax):
+            refs = []
+            for parts in product(*pieces):
                 for a, part in zip(ax, parts):
                     index[a] = part[0]
                 refs.append(gather.ref(index, ax, [(p[1], p[2]) for p in parts]))
-                offsets.append(tuple(p[3] for p in parts))
-            out_index = list(index)
             for a, (e, _) in zip(ax, combo):
-                out_index[a] = e
-            geo_b = P.Geometry(blk[3] for _, blk in combo)
-            lo = tuple(blk[2] for _, blk in combo)
-            dsk[(raw,) + tuple(out_index) + tail] = (_forward_block, cname, op, geo_b, ax, opts, lo, geo.size,
-                                                     refs, offsets)
-    chunks = list(x.chunks)
+                index[a] = e
+            dsk[(raw,) + tuple(index) + tail] = (_forward_block, cname, op, ax, opts, geo.size, out_sizes,
+                                                 subs, grid, refs)
+    chunks = list(xchunks)
     for a, blocks in zip(ax, per_axis):
         chunks[a] = tuple(blk[1] - blk[0] for blk in blocks)
     if op == "unfold":
