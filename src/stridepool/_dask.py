@@ -426,7 +426,7 @@ def _forward_runs(a, chunks):
     edges = B.bounds(chunks)
     out = []
     for i0, i1 in B.assign(a, chunks):
-        c = int(np.searchsorted(edges, B.anchors(a)[i0], side="right")) - 1
+        c = min(int(np.searchsorted(edges, B.anchors(a)[i0], side="right")) - 1, len(chunks) - 1)
         h0, h1 = int(edges[c]), int(edges[c + 1])
         runs = []
         for j0, j1, inside in B.parts(a, i0, i1, h0, h1):
@@ -619,6 +619,10 @@ def unfold(core, nd, x, kernel_size, stride, padding, dilation, axes):
     _, ax, geo = P.prepare_pool(_meta(x, "x"), axes, nd, kernel_size, stride, padding, dilation, False,
                                 pooling=False)
     dt = P.stand_in((), x.dtype).dtype
+    if min(geo.size) == 0:  # an empty pooled axis: windows of padding only
+        chunks = tuple(c if i not in ax else (n,) for i, (c, n) in enumerate(zip(x.chunks, P.pooled_shape(
+            x.shape, ax, geo.out)))) + tuple((k,) for k in geo.kernel)
+        return da.zeros(tuple(sum(c) for c in chunks), dtype=dt, chunks=chunks)
     return _forward(core, "unfold", x, ax, geo, (), (dt,), (kernel_size, stride, padding, dilation))
 
 
