@@ -94,7 +94,17 @@ def block(a, i0, i1):
     else:
         lo = hi = int(min(max(start[0], 0), a.n))
     first = int(start[0])
-    return lo, hi, Axis(hi - lo, a.k, a.s, a.d, lo - first, a.n + a.hi - hi, o)
+    return lo, hi, _trim(Axis(hi - lo, a.k, a.s, a.d, lo - first, a.n + a.hi - hi, o))
+
+
+def _trim(b):
+    """``b`` with its trailing padding cut to what its windows reach and their ``padded`` counts see, so that
+    blocks with the same windows relative to their regions have equal axes (and share one cached window
+    table)."""
+    if b.s == 0 or b.o == 0:
+        return b
+    last = (b.o - 1) * b.s - b.lo  # the start of the last window
+    return b._replace(hi=min(b.hi, max(0, b.k + last - b.n, last + b.d * (b.k - 1) + 1 - b.n)))
 
 
 def pieces(lo, hi, edges):
@@ -133,7 +143,7 @@ def inner(a, i0, i1, h0, h1):
     o = i1 - i0
     if a.s == 0:
         return Axis(h1 - h0, a.k, 0, 1, a.lo + h0, 0, o, a.split, a.first + i0)
-    return Axis(h1 - h0, a.k, a.s, a.d, h0 - (i0 * a.s - a.lo), a.n + a.hi - h1, o)
+    return _trim(Axis(h1 - h0, a.k, a.s, a.d, h0 - (i0 * a.s - a.lo), a.n + a.hi - h1, o))
 
 
 def parts(a, i0, i1, h0, h1):

@@ -164,35 +164,55 @@ def origin(indices):
 # --------------------------------------------------------------------------------------- block functions
 
 
-def _region(pieces, grid, ax, lo, hi):
-    """The input of a sub-block: the part ``[lo, hi)`` (per pooled axis, relative to the block's region) of
-    the block's pieces, which tile the region on ``grid`` (per pooled axis, the pieces' ``(start, stop)``).
-    A part inside one piece is a view of it (the piece itself when it is all of it); else a copy."""
-    picks = []
+class _Static:
+    """The fixed parameters of a block task in one opaque object: dask's task parser walks every tuple,
+    list and dict of a task looking for keys, which costs more than the block for small blocks."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, *v):
+        self.v = v
+
+    def __reduce__(self):
+        return (_Static, self.v)
+
+
+
+def _picks(grid, lo, hi):
+    """Where the part ``[lo, hi)`` (per pooled axis, relative to a block's region) of a block's input lies
+    in its pieces, which tile the region on ``grid`` (per pooled axis, the pieces' ``(start, stop)``):
+    ``[(piece number, ((start, stop) in the piece per axis), whole piece?, offset in the part), ...]``."""
+    per_axis = []
     for bounds, a, b in zip(grid, lo, hi):
-        picks.append([(k, max(a, s) - s, min(b, e) - s, max(a, s) - a)
-                      for k, (s, e) in enumerate(bounds) if min(b, e) > max(a, s)])
-    shape = [len(p) for p in picks]
+        per_axis.append([(k, max(a, s) - s, min(b, e) - s, max(a, s) - a, max(a, s) == s and min(b, e) == e)
+                         for k, (s, e) in enumerate(bounds) if min(b, e) > max(a, s)])
     strides = [math.prod(len(g) for g in grid[j + 1:]) for j in range(len(grid))]
-    parts = []
-    for combo in product(*picks):
-        piece = pieces[sum(k * st for (k, _, _, _), st in zip(combo, strides))]
-        cut = [slice(None)] * piece.ndim
-        whole = True
-        for axis, (_, s, e, _) in zip(ax, combo):
-            whole = whole and s == 0 and e == piece.shape[axis]
-            cut[axis] = slice(s, e)
-        parts.append((piece if whole else piece[tuple(cut)], tuple(c[3] for c in combo)))
-    if math.prod(shape) == 1:
-        return parts[0][0]
-    first = parts[0][0]
+    return [(sum(c[0] * st for c, st in zip(combo, strides)), tuple((c[1], c[2]) for c in combo),
+             all(c[4] for c in combo), tuple(c[3] for c in combo)) for combo in product(*per_axis)]
+
+
+def _region(pieces, picks, sizes, ax):
+    """The input of a sub-block from its picks (:func:`_picks`): a view of one piece (the piece itself when
+    it is all of it), or a copy of several put together."""
+    if len(picks) == 1:
+        k, cuts, whole, _ = picks[0]
+        return pieces[k] if whole else pieces[k][_place_cuts(pieces[k].ndim, ax, cuts)]
+    first = pieces[picks[0][0]]
     dt = np.dtype(first.dtype)
     if not dt.isnative:
         dt = dt.newbyteorder("=")
-    region = np.empty(P.pooled_shape(first.shape, ax, [b - a for a, b in zip(lo, hi)]), dtype=dt)
-    for part, off in parts:
+    region = np.empty(P.pooled_shape(first.shape, ax, sizes), dtype=dt)
+    for k, cuts, _, off in picks:
+        part = pieces[k][_place_cuts(pieces[k].ndim, ax, cuts)]
         region[_place(part.shape, ax, off)] = part
     return region
+
+
+def _place_cuts(ndim, ax, cuts):
+    sl = [slice(None)] * ndim
+    for a, (s, e) in zip(ax, cuts):
+        sl[a] = slice(s, e)
+    return tuple(sl)
 
 
 def _globalize(idx, ax, lo, sizes, full):
@@ -227,7 +247,7 @@ def _crop(x, ax, geo):
 
 
 def _run_forward(core, op, x, ax, geo, opts, lo, full):
-    if core.__name__ == "stridepool._reference":
+    if core.__name__ == "stridepool._reference" or op == "unfold":
         x, geo, shift = _crop(x, ax, geo)
         lo = tuple(a + c for a, c in zip(lo, shift))
     if op == "max":
@@ -244,14 +264,15 @@ def _run_forward(core, op, x, ax, geo, opts, lo, full):
     raise AssertionError(op)
 
 
-def _forward_block(core_name, op, ax, opts, full, out_sizes, subs, grid, pieces):
+def _forward_block(static, pieces):
     """One output block of a forward: each sub-block (windows that read only the home chunk, and the runs at
     its edges that read halos) runs the core's kernel on its region; the results are put together."""
+    core_name, op, ax, opts, full, out_sizes, subs = static.v
     core = _core(core_name)
     results = []
     with _block_threads():
-        for geo, lo, hi, origin_, offset in subs:
-            x = P.as_array(_region(pieces, grid, ax, lo, hi), "x")
+        for geo, picks, origin_, offset in subs:
+            x = P.as_array(_region(pieces, picks, geo.size, ax), "x")
             results.append((_run_forward(core, op, x, ax, geo, opts, origin_, full), offset))
     if len(results) == 1:
         return results[0][0]
@@ -295,8 +316,9 @@ def _localize(idx, ax, lo, sizes, full, nd, what, reach):
     return local
 
 
-def _scatter_block(core_name, op, geo, ax, opts, lo, sizes, full, *arrays):
+def _scatter_block(static, *arrays):
     """Run one backward block: the kernel's scatter of a gradient (or values) block into its region."""
+    core_name, op, geo, ax, opts, lo, sizes, full = static.v
     core = _core(core_name)
     first = P.as_array(arrays[0], opts["name"])
     work = first.dtype if op == "unpool" else _work_dtype(first.dtype)  # unpooling moves values: no sums
@@ -331,22 +353,27 @@ def _lift(a, ax, ndim):
     return np.transpose(a, order).reshape(shape) if len(ax) > 1 else a.reshape(shape)
 
 
-def _cut(part, sl):
-    """A part of a block: one array or a (values, sources) pair."""
-    if isinstance(part, tuple):
-        return tuple(p[sl] for p in part)
-    return part[sl]
+def _cut(block, static):
+    """A part of a block (one array or a (values, sources) pair): a copy when it is a small part (a halo), so
+    that the block it came from need not stay in memory until the part's consumer runs; else a view."""
+    if isinstance(block, tuple):
+        return tuple(_cut(b, static) for b in block)
+    part = block[static.v[0]]
+    return part.copy() if 2 * part.size < block.size else part
 
 
-def _sum_block(shape, ax, dtype, final, mode, parts, offsets):
+def _sum_block(static, parts):
     """One output block of a backward: the parts of the blocks' regions that fall in it, added (``mode``
     ``"add"``) or, for unpooling, the value of the latest source in row-major order (``"put"``)."""
+    shape, ax, dtype, final, mode, offsets = static.v
     if mode == "add":
         if len(parts) == 1 and parts[0].shape == tuple(shape):
             return parts[0].astype(final, copy=False)
-        total = np.zeros(shape, dtype=dtype)
-        for part, off in zip(parts, offsets):
-            if part.size:
+        # start from a part that covers the whole block if there is one (the block's own region), else zeros
+        main = next((i for i, p in enumerate(parts) if p.shape == tuple(shape)), None)
+        total = np.zeros(shape, dtype=dtype) if main is None else parts[main].astype(dtype, copy=True)
+        for i, (part, off) in enumerate(zip(parts, offsets)):
+            if part.size and i != main:
                 total[_place(part.shape, ax, off)] += part
         return total.astype(final, copy=False)
     if len(parts) == 1 and parts[0][0].shape == tuple(shape):
@@ -408,7 +435,7 @@ class _Gather:
             for a, (s, e) in zip(ax, cuts):
                 sl[a] = slice(s, e)
             ref = self.seen[spec] = (self.name, len(self.seen))
-            self.dsk[ref] = (_cut, key, tuple(sl))
+            self.dsk[ref] = (_cut, key, _Static(tuple(sl)))
         return ref
 
 
@@ -461,10 +488,11 @@ def _forward(core, op, x, ax, geo, opts, dtypes, token_args):
         grid = tuple(tuple((p[3], p[3] + p[2] - p[1]) for p in axis_pieces) for axis_pieces in pieces)
         subs = []
         for sub in product(*runs):
-            subs.append((P.Geometry(r[2] for r in sub), tuple(r[3] - u for r, u in zip(sub, ulo)),
-                         tuple(r[4] - u for r, u in zip(sub, ulo)), tuple(r[3] for r in sub),
+            picks = _picks(grid, [r[3] - u for r, u in zip(sub, ulo)], [r[4] - u for r, u in zip(sub, ulo)])
+            subs.append((P.Geometry(r[2] for r in sub), picks, tuple(r[3] for r in sub),
                          tuple(r[0] - blk[0] for r, (_, blk) in zip(sub, combo))))
         out_sizes = tuple(blk[1] - blk[0] for _, blk in combo)
+        static = _Static(cname, op, ax, opts, geo.size, out_sizes, subs)
         for index in _lead(xchunks, ax):
             refs = []
             for parts in product(*pieces):
@@ -473,8 +501,7 @@ def _forward(core, op, x, ax, geo, opts, dtypes, token_args):
                 refs.append(gather.ref(index, ax, [(p[1], p[2]) for p in parts]))
             for a, (e, _) in zip(ax, combo):
                 index[a] = e
-            dsk[(raw,) + tuple(index) + tail] = (_forward_block, cname, op, ax, opts, geo.size, out_sizes,
-                                                 subs, grid, refs)
+            dsk[(raw,) + tuple(index) + tail] = (_forward_block, static, refs)
     chunks = list(xchunks)
     for a, blocks in zip(ax, per_axis):
         chunks[a] = tuple(blk[1] - blk[0] for blk in blocks)
@@ -529,7 +556,7 @@ def _backward(core, op, arrays, ax, full, out_shape, opts, dtype, final, blocks,
             o = opts
             if mode == "put":  # where each value of the block sits in the (row-major) order of all values
                 o = dict(opts, source=tuple((blk[0], first.shape[a]) for a, (_, blk) in zip(ax, combo)))
-            dsk[(contrib,) + tuple(index)] = (_scatter_block, cname, op, geo_b, ax, o, lo, sizes, full,
+            dsk[(contrib,) + tuple(index)] = (_scatter_block, _Static(cname, op, geo_b, ax, o, lo, sizes, full),
                                               *[(arr.name,) + tuple(index) + tail for arr in arrays])
     # every output chunk: the parts of the regions that fall in its home
     hits = []  # per pooled axis, per home: [(block, cut start, cut stop, offset in the home)]
@@ -563,7 +590,7 @@ def _backward(core, op, arrays, ax, full, out_shape, opts, dtype, final, blocks,
                     src[a] = part[0]
                 refs.append(gather.ref(src, ax, [(p[1], p[2]) for p in parts]))
                 offsets.append(tuple(p[3] for p in parts))
-            dsk[(name,) + tuple(out_index)] = (_sum_block, shape, ax, dtype, final, mode, refs, offsets)
+            dsk[(name,) + tuple(out_index)] = (_sum_block, _Static(shape, ax, dtype, final, mode, offsets), refs)
     return _array(name, dsk, list(arrays), tuple(out_chunks), final)
 
 

@@ -1,0 +1,203 @@
+"""An image pyramid of an array far larger than memory, with stridepool on dask, stored in Zarr.
+
+Level 0 is a square float32 image generated lazily, block by block, from a seed (64 GiB by default: 131072 x
+131072, more than this machine's memory); it is never held in memory nor stored. Each level halves the one
+before it with an anti-aliasing 3x3 average of stride 2 (``avg_pool2d(x, 3, 2, 1, count_include_pad=False)``;
+``--kernel 2`` gives the plain 2x2 mean), so every output block reads a one-pixel halo from its neighbours.
+Levels 1 to ``--levels`` are written to a Zarr group laid out as an OME-NGFF image pyramid (arrays "1", "2",
+... with their scales in the ``multiscales`` attribute; level 0 is described but not stored), all in one dask
+computation: each level-0 block is generated once and feeds every level, so memory stays at a few blocks per
+worker thread. Then the top-left corner of every stored level is read back and compared, bit for bit, with
+the same pyramid computed in memory (numpy) from that corner of level 0.
+
+Run it (about 20 GiB of disk for the default size; ``--size 16384`` makes a small one in seconds)::
+
+    pip install "stridepool[dask]" zarr tqdm
+    python examples/pyramid.py --out /tmp/pyramid.zarr
+    python examples/pyramid.py --size 16384 --chunk 2048 --out /tmp/small.zarr --workers 2   # on a cluster
+
+``--workers N`` runs it on a ``distributed.LocalCluster`` of N worker processes (one thread each; point
+``--scheduler-address`` at a real cluster instead). It prints the peak memory (resident set high-water mark)
+of the process, or of each worker, and the throughput in GB of level 0 per second.
+"""
+import argparse
+import math
+import os
+import shutil
+import sys
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+import zarr
+
+import stridepool as sp
+
+
+def tile(block_info=None, seed=0):
+    """One block of level 0: smooth structure (separable waves) plus noise from a generator seeded by the
+    block's position, so that any block can be made again, anywhere, without the others."""
+    (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    rows = np.arange(r0, r1, dtype=np.float64)
+    cols = np.arange(c0, c1, dtype=np.float64)
+    wave_r = (np.sin(rows / 977.0) + np.sin(rows / 61.0) * 0.25).astype(np.float32)
+    wave_c = (np.cos(cols / 1531.0) + np.cos(cols / 89.0) * 0.25).astype(np.float32)
+    rng = np.random.default_rng([seed, r0, c0])
+    out = rng.random((r1 - r0, c1 - c0), dtype=np.float32)
+    out *= 0.5
+    out += wave_r[:, None]
+    out += wave_c[None, :]
+    return out
+
+
+def level0(size, chunk, seed):
+    n = -(-size // chunk)
+    chunks = tuple(min(chunk, size - i * chunk) for i in range(n))
+    return da.map_blocks(tile, seed=seed, chunks=(chunks, chunks), dtype=np.float32,
+                         meta=np.empty((0, 0), np.float32), name=f"level0-{size}-{chunk}-{seed}")
+
+
+def halve(x, kernel):
+    """One pyramid step: stridepool on whatever x is (a dask array here, a numpy array in the check)."""
+    if kernel == 3:
+        return sp.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+    return sp.avg_pool2d(x, 2, 2, 0, ceil_mode=True)
+
+
+def peak_rss():
+    """This process's resident set high-water mark in bytes (Linux), else None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    except ImportError:
+        return None
+
+
+def gib(n):
+    return f"{n / 2**30:.2f} GiB" if n is not None else "n/a"
+
+
+def disk_usage(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=131072, help="side of level 0 (float32; default 64 GiB)")
+    p.add_argument("--chunk", type=int, default=4096, help="side of a level-0 block (default 64 MiB)")
+    p.add_argument("--levels", type=int, default=6, help="levels to store, 1 .. LEVELS")
+    p.add_argument("--store-chunk", type=int, default=1024, help="side of a Zarr chunk in every level")
+    p.add_argument("--kernel", type=int, choices=(2, 3), default=3, help="3: 3x3 stride 2 (halos); 2: 2x2")
+    p.add_argument("--crop", type=int, default=8192, help="side of the level-0 corner checked in memory")
+    p.add_argument("--out", default="/tmp/pyramid.zarr")
+    p.add_argument("--keep", action="store_true", help="keep the store (default: delete it at the end)")
+    p.add_argument("--compressor", choices=("zstd", "none"), default="zstd")
+    p.add_argument("--workers", type=int, default=0, help="run on a LocalCluster of this many processes")
+    p.add_argument("--scheduler-address", default=None, help="run on this distributed cluster")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    client = None
+    if args.workers or args.scheduler_address:
+        import distributed
+
+        if args.scheduler_address:
+            client = distributed.Client(args.scheduler_address)
+        else:
+            client = distributed.Client(distributed.LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None))
+        print(f"cluster: {client}")
+
+    x0 = level0(args.size, args.chunk, args.seed)
+    print(f"level 0: {x0.shape} float32, {gib(x0.nbytes)} in {x0.npartitions} blocks of {args.chunk}^2 "
+          f"({gib(args.chunk ** 2 * 4)} each), generated lazily")
+
+    # the pyramid, lazily: level L is stridepool on level L - 1
+    levels, x = [], x0
+    for _ in range(args.levels):
+        x = halve(x, args.kernel)
+        levels.append(x)
+
+    # a Zarr group laid out as an OME-NGFF multiscale image: arrays "1" .. "n" (level 0 is not stored)
+    if os.path.exists(args.out):
+        shutil.rmtree(args.out)
+    group = zarr.open_group(args.out, mode="w")
+    compressors = None if args.compressor == "none" else "auto"
+    targets, sources = [], []
+    for level, x in enumerate(levels, start=1):
+        c = min(args.store_chunk, max(x.shape))
+        arr = group.create_array(str(level), shape=x.shape, chunks=(c, c), dtype=x.dtype, compressors=compressors)
+        sources.append(x.rechunk((c, c)))  # dask blocks on Zarr chunks: no two tasks write one chunk
+        targets.append(arr)
+    group.attrs["multiscales"] = [{
+        "version": "0.4",
+        "name": "stridepool pyramid",
+        "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+        "datasets": [{"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": [2.0 ** level] * 2}]}
+                     for level in range(1, args.levels + 1)],
+        "metadata": {"method": f"stridepool.avg_pool2d kernel {args.kernel} stride 2", "level 0": {
+            "shape": list(x0.shape), "dtype": "float32", "stored": False, "generator": "examples/pyramid.py tile",
+            "seed": args.seed, "chunk": args.chunk}},
+    }]
+    for level, x in enumerate(levels, start=1):
+        print(f"level {level}: {x.shape}, Zarr chunks {targets[level - 1].chunks}")
+
+    # one computation for every level
+    start = time.perf_counter()
+    if client is None:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(dt=5.0):
+            da.store(sources, targets, lock=False)
+    else:
+        import distributed
+
+        futures = da.store(sources, targets, lock=False, compute=False).persist()
+        distributed.progress(futures)
+        distributed.wait(futures)
+        print()
+    elapsed = time.perf_counter() - start
+    rate = x0.nbytes / elapsed / 1e9
+    print(f"\nwrote levels 1..{args.levels} in {elapsed:.1f} s: {rate:.2f} GB/s of level 0 "
+          f"({gib(x0.nbytes)} read, {x0.npartitions} blocks), store {gib(disk_usage(args.out))} on disk")
+    if client is None:
+        print(f"peak memory of this process (VmHWM): {gib(peak_rss())} "
+              f"(a level-0 block is {gib(args.chunk ** 2 * 4)})")
+    else:
+        peaks = client.run(peak_rss)
+        print("peak memory per worker (VmHWM): " + ", ".join(gib(v) for v in peaks.values())
+              + f"; client {gib(peak_rss())}")
+
+    # read back the corner of every level and compare with numpy on the same corner of level 0
+    crop = min(args.crop, args.size)
+    ref = np.asarray(x0[:crop, :crop].compute(scheduler="sync"))
+    stored = zarr.open_group(args.out, mode="r")
+    for level in range(1, args.levels + 1):
+        ref = halve(ref, args.kernel)  # in memory: numpy arrays in, numpy arrays out
+        got = stored[str(level)][: ref.shape[0], : ref.shape[1]]
+        same = got.dtype == ref.dtype and np.array_equal(got, ref)
+        print(f"level {level}: corner {ref.shape} read back from Zarr "
+              f"{'equals' if same else 'DIFFERS FROM'} the in-memory result bit for bit")
+        if not same:
+            return 1
+    if not args.keep:
+        shutil.rmtree(args.out)
+    if client is not None:
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
