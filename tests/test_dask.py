@@ -448,6 +448,20 @@ def test_big_endian_and_float16(assert_same):
     assert_close(got, want)
 
 
+def test_chunks_of_size_zero(assert_same):
+    x = make_array((2, 10, 12), "float64", seed=3)
+    xd = lazy(x, ((1, 1), (4, 0, 6), (5, 0, 0, 7)))
+    y, idx = sp.max_pool2d(xd, 3, 2, 1, return_indices=True)
+    y_mem, idx_mem = sp.max_pool2d(x, 3, 2, 1, return_indices=True)
+    assert_same(y.compute(), y_mem)
+    assert_same(idx.compute(), idx_mem)
+    g = lazy(y_mem, ((2,), (2, 0, 3), (0, 6)))
+    assert_close(sp.max_pool2d_backward(g, idx, x.shape).compute(), sp.max_pool2d_backward(y_mem, idx_mem, x.shape))
+    assert_close(sp.avg_pool2d_backward(g, x.shape, 3, 2, 1).compute(), sp.avg_pool2d_backward(y_mem, x.shape, 3, 2, 1))
+    assert_same(sp.max_unpool2d(g, lazy(idx_mem, g.chunks), 3, 2, 1, output_size=x.shape).compute(),
+                sp.max_unpool2d(y_mem, idx_mem, 3, 2, 1, output_size=x.shape))
+
+
 def test_zero_size_leading_axes(assert_same):
     x = np.zeros((0, 3, 8, 8), np.float32)
     y, idx = sp.max_pool2d(lazy(x, (1, 1, 3, 3)), 3, 2, 1, return_indices=True)
@@ -708,14 +722,14 @@ def test_distributed_cluster_of_two_processes(client, backend, assert_same):
     xd = lazy(x, (1, 19, 13))  # 2 x 2 x 3 blocks: halos across every kind of edge, few tasks
     kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
     y, idx = mod.max_pool2d(xd, return_indices=True, **kw)
-    g = lazy(grad(y.shape, np.float32), (2, 7, 9))
+    gm = grad(y.shape, np.float32)
+    g = lazy(gm, (2, 7, 9))
     a = mod.avg_pool2d(xd, **kw)
     jobs = (y, idx, mod.max_pool2d_backward(g, idx, x.shape), a, mod.avg_pool2d_backward(g, x.shape, **kw),
             mod.fold2d(mod.unfold2d(xd, 3, 2, 1), x.shape, 2, 1), mod.adaptive_max_pool2d(xd, (9, 40)),
             mod.max_unpool2d(y, idx, 3, 2, 1, output_size=x.shape))
     got = client.compute(jobs, sync=True)
     y_mem, idx_mem = mod.max_pool2d(x, return_indices=True, **kw)
-    gm = np.asarray(g)
     assert_same(got[0], y_mem)
     assert_same(got[1], idx_mem)
     assert_close(got[2], mod.max_pool2d_backward(gm, idx_mem, x.shape))

@@ -62,7 +62,7 @@ def homes(a, ranges):
     home for an empty axis)."""
     if a.n == 0:
         return [(0, 0)]
-    first = anchors(a)[[i0 for i0, _ in ranges]] if ranges else np.zeros(0, np.int64)
+    first = anchors(a)[[i0 for i0, i1 in ranges if i1 > i0]]
     cuts = [0] + [int(v) for v in first[1:]] + [a.n]
     return [(h0, h1) for h0, h1 in zip(cuts[:-1], cuts[1:]) if h1 > h0]
 
@@ -76,6 +76,9 @@ def block(a, i0, i1):
     ``start`` row shifted by ``-lo`` (``t0``/``t1`` of empty windows may differ; they stay empty).
     """
     o = i1 - i0
+    if o <= 0:  # no windows (a chunk of size 0)
+        at = int(anchors(a)[min(i0, a.o - 1)]) if a.o else 0
+        return at, at, Axis(0, a.k, a.s or 1, a.d, 0, 0, 0)
     if a.s == 0:  # adaptive: starts and ends are non-decreasing
         N, O = a.split
         g0, g1 = a.first + i0, a.first + i1

@@ -294,23 +294,35 @@ def _localize(idx, ax, lo, sizes, full, nd, what, reach):
     """Global flat indices as flat positions in the region ``[lo, lo + sizes)`` of the pooled extent ``full``.
 
     An index outside ``[0, prod(full))`` raises the in-memory call's ValueError; one inside but outside the
-    region (which the windows of this block cannot reach) raises a ValueError that says so."""
-    idx = np.asarray(idx).astype(_INT64, copy=False)
+    region (which the windows of this block cannot reach) raises a ValueError that says so. ``reach`` None:
+    indices that the registry vouches for (made by the forward whose windows gave the region), not checked."""
+    idx = np.asarray(idx).astype(_INT64, copy=reach is None)
+    if reach is None and nd == 1:
+        idx -= lo[0]
+        return idx
+    if reach is None and nd == 2:  # (r - lo0) * n1 + c - lo1 = idx - r * (N1 - n1) - (lo0 * n1 + lo1)
+        r = idx // full[1]
+        r *= full[1] - sizes[1]
+        idx -= r
+        idx -= lo[0] * sizes[1] + lo[1]
+        return idx
     plane = math.prod(full)
-    P.check_indices(idx, plane, nd, what)
+    if reach is not None:
+        P.check_indices(idx, plane, nd, what)
     if tuple(lo) == (0,) * nd and tuple(sizes) == tuple(full):
         return idx
     coords = np.unravel_index(idx, full) if nd > 1 else (idx,)
     local = np.zeros(idx.shape, dtype=_INT64)
     for c, o, n in zip(coords, lo, sizes):
         c = c - o
-        bad = (c < 0) | (c >= n)
-        if bad.any():
-            value = int(idx[bad][0])
-            box = " x ".join(f"[{o0}, {o0 + n0})" for o0, n0 in zip(lo, sizes))
-            raise ValueError(
-                f"`indices` value {value} lies outside the windows of its position ({box} of the pooled "
-                f"extent {P._show(full)}): {reach}")
+        if reach is not None:
+            bad = (c < 0) | (c >= n)
+            if bad.any():
+                value = int(idx[bad][0])
+                box = " x ".join(f"[{o0}, {o0 + n0})" for o0, n0 in zip(lo, sizes))
+                raise ValueError(
+                    f"`indices` value {value} lies outside the windows of its position ({box} of the pooled "
+                    f"extent {P._show(full)}): {reach}")
         local *= n
         local += c
     return local
@@ -685,7 +697,7 @@ def fold(core, nd, windows, input_shape, stride, padding, dilation, axes, out=No
                      _window_blocks(geo, w.chunks, ax))
 
 
-_SAME_FORWARD = "a dask indices array must come from the forward pass that recorded it"
+_WHOLE = "the block reaches the whole pooled extent"  # never shown: such a region holds every index
 
 
 def max_pool_backward(core, nd, grad_output, indices, input_shape, axes, out=None):
@@ -694,13 +706,13 @@ def max_pool_backward(core, nd, grad_output, indices, input_shape, axes, out=Non
     _no_out(out)
     dt = P.stand_in((), grad_output.dtype).dtype
     full = P.sizes_at(shape, ax)
-    opts = {"name": "grad_output", "what": "`input_shape`", "reach": _SAME_FORWARD}
+    opts = {"name": "grad_output", "what": "`input_shape`", "reach": _WHOLE}
     made = origin(indices)
     if made is not None and made[1] == ax and made[0].size == full and made[0].out == P.sizes_at(indices.shape, ax):
         g = _as_dask(grad_output, indices.chunks)
         if g.chunks != indices.chunks:
             g = g.rechunk(indices.chunks)
-        return _backward(core, "max", [g, indices], ax, full, shape, opts, _work_dtype(dt), dt,
+        return _backward(core, "max", [g, indices], ax, full, shape, dict(opts, reach=None), _work_dtype(dt), dt,
                          _window_blocks(made[0], indices.chunks, ax))
     # indices of unknown origin: each leading chunk's whole pooled extent in one block
     chunks = (grad_output if _is_dask(grad_output) else indices).chunks
@@ -730,9 +742,9 @@ def max_unpool(core, nd, x, indices, kernel_size, stride, padding, output_size, 
     full, n_in = P.sizes_at(shape, ax), P.sizes_at(x.shape, ax)
     dt = P.stand_in((), x.dtype).dtype
     if made is not None and made[1] == ax and made[0].size == full and made[0].out == n_in:
-        blocks, reach = _window_blocks(made[0], x.chunks, ax), _SAME_FORWARD
+        blocks, reach = _window_blocks(made[0], x.chunks, ax), None  # the registry vouches for them
     elif all(len(x.chunks[i]) == 1 for i in ax):
-        blocks, reach = _whole_blocks(full, x.chunks, ax), _SAME_FORWARD
+        blocks, reach = _whole_blocks(full, x.chunks, ax), _WHOLE
     else:  # the windows that kernel_size, stride and padding give: value i reaches [i*s - lo, i*s - lo + k)
         k = P.as_tuple(kernel_size, "kernel_size", nd)
         s = P.as_tuple(k if stride is None else stride, "stride", nd)
