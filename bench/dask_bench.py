@@ -3,15 +3,17 @@
 
     python bench/dask_bench.py [--quick] [--threads N] [--rounds R] [--out DIR]
 
-Three groups of rows, on a float32 array held in memory and wrapped by ``da.from_array`` (so that no row pays
-for making its input), every dask result computed to a NumPy array with the threaded scheduler on ``--threads``
-workers and the in-memory calls on the same number of kernel threads:
+Three groups of rows, on a float32 array held in memory and as a dask array of contiguous blocks held in memory
+(so that no row pays for making or reading its input), every dask result computed to a NumPy array with the
+threaded scheduler on ``--threads`` workers and the in-memory calls on the same number of kernel threads:
 
 1. k2 s2 max pooling of a chunked array: ``sp.max_pool2d(x, 2)`` against ``dask.array.coarsen(np.max, x,
    {1: 2, 2: 2})`` on the same chunks (the way dask users pool today). Target: at least 5x faster.
 2. k3 s2 p1 (which coarsen cannot do: windows overlap and cross chunk edges): the dask path against the
    in-memory call on the same threads, forward (values; values and indices), backward, and average pooling.
-   Target on the max forward: within 1.5x of the in-memory time. Two more rows show the thread policy: the
+   Target on the max forward: within 1.5x of the in-memory time (``.compute()``, which includes dask putting
+   the blocks together into one array; a row with ``da.store`` into a preallocated array shows the pooling
+   without that last allocation). Two more rows show the thread policy: the
    same forward with the kernels at ``--threads`` threads inside every task (oversubscribed), and on the
    synchronous scheduler (tasks one after another on the calling thread, kernels at ``--threads``).
 3. Overhead per chunk: the same k2 s2 and k3 s2 p1 pooling of a small array cut into many small chunks, the
@@ -110,15 +112,19 @@ def main(argv=None):
 
     shape, chunks = ((4, 2048, 2048), (1, 1024, 1024)) if args.quick else ((16, 4096, 4096), (2, 2048, 2048))
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    xd = da.from_array(x, chunks=chunks)
+    # contiguous blocks held in memory, as a Zarr store or a generator gives them (da.from_array alone gives
+    # strided views of x, which the kernels would first copy)
+    xd = da.from_array(x, chunks=chunks).map_blocks(np.ascontiguousarray).persist()
     nblocks = xd.npartitions
     load0, bw, started = loadavg(), copyto_gbs(), time.perf_counter()
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     header = (f"stridepool {sp.__version__} ({sp.backend}, {sp.kernels} kernels) | dask {dask.__version__} | "
               f"numpy {np.__version__} | threads {args.threads} (kernels in memory; dask workers)\n"
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores | Python "
-              f"{platform.python_version()} | {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}\n"
+              f"{platform.python_version()} | {now}\n"
               f"array {shape} float32 ({x.nbytes / 2**30:.2f} GiB) in {nblocks} chunks of {chunks} "
-              f"({np.prod(chunks) * 4 / 2**20:.0f} MiB) | np.copyto {bw:.1f} GB/s | median of {rounds} interleaved rounds")
+              f"({np.prod(chunks) * 4 / 2**20:.0f} MiB) | np.copyto {bw:.1f} GB/s | "
+              f"median of {rounds} interleaved rounds")
     print(header, file=sys.stderr)
     rows, raw = [], {}
 
@@ -148,9 +154,11 @@ def main(argv=None):
     yd, idxd = sp.max_pool2d(xd, 3, 2, 1, return_indices=True)
     yd, idxd = dask.persist(yd, idxd)  # the backward rows start from the forward's blocks
     g = y_mem
+    target = np.empty(y_mem.shape, np.float32)
     s = interleaved({
         "dask max fwd": lambda: sp.max_pool2d(xd, 3, 2, 1).compute(),
         "in-memory max fwd": lambda: sp.max_pool2d(x, 3, 2, 1),
+        "dask max fwd, store": lambda: da.store(sp.max_pool2d(xd, 3, 2, 1), target, lock=False),
         "dask max fwd+indices": lambda: dask.compute(*sp.max_pool2d(xd, 3, 2, 1, return_indices=True)),
         "in-memory max fwd+indices": lambda: sp.max_pool2d(x, 3, 2, 1, return_indices=True),
         "dask max bwd": lambda: sp.max_pool2d_backward(yd, idxd, x.shape).compute(),
@@ -173,6 +181,7 @@ def main(argv=None):
     raw["k3s2p1"] = s
     g2 = "k3s2p1 vs in-memory"
     row(g2, "dask max fwd", s, "in-memory max fwd", "<= 1.5x in-memory", lambda t, tb: t / tb <= 1.5)
+    row(g2, "dask max fwd, store", s, "in-memory max fwd")
     row(g2, "dask max fwd+indices", s, "in-memory max fwd+indices")
     row(g2, "dask max bwd", s, "in-memory max bwd")
     row(g2, "dask avg fwd", s, "in-memory avg fwd")
@@ -182,7 +191,7 @@ def main(argv=None):
 
     # 3. overhead per chunk: many small chunks, little work each
     small = np.random.default_rng(1).standard_normal((4096, 4096), dtype=np.float32)
-    sd = da.from_array(small, chunks=(128, 128))
+    sd = da.from_array(small, chunks=(128, 128)).map_blocks(np.ascontiguousarray).persist()
     n_small = sd.npartitions
     s = interleaved({
         "dask k2s2, 128^2 chunks": lambda: sp.max_pool2d(sd, 2).compute(),

@@ -21,13 +21,11 @@ Run it (about 20 GiB of disk for the default size; ``--size 16384`` makes a smal
 of the process, or of each worker, and the throughput in GB of level 0 per second.
 """
 import argparse
-import math
 import os
 import shutil
 import sys
 import time
 
-import dask
 import dask.array as da
 import numpy as np
 import zarr

@@ -738,3 +738,32 @@ def test_distributed_cluster_of_two_processes(client, backend, assert_same):
     assert_close(got[5], mod.fold2d(mod.unfold2d(x, 3, 2, 1), x.shape, 2, 1))
     assert_same(got[6], mod.adaptive_max_pool2d(x, (9, 40)))
     assert_same(got[7], mod.max_unpool2d(y_mem, idx_mem, 3, 2, 1, output_size=x.shape))
+
+
+# -------------------------------------------------------------------------------------------- the docs
+
+
+def _doc(name):
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "docs" / name
+    if not path.exists():
+        pytest.skip(f"docs/{name} is not beside the tests (installed-wheel run)")
+    return path
+
+
+def test_user_guide_examples():
+    import doctest
+
+    result = doctest.testfile(str(_doc("dask.rst")), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 5 and result.failed == 0
+
+
+def test_readme_section_example_runs():
+    import re
+
+    text = _doc("dask_readme_section.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "dask_readme_section.md", "exec"), {})

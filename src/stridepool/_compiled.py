@@ -422,7 +422,8 @@ def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding
         key = None
         if _lazy.is_dask(grad_output):
             return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride,
-                                                  padding, ceil_mode, count_include_pad, divisor_override, axes, out=out)
+                                                  padding, ceil_mode, count_include_pad, divisor_override, axes,
+                                                  out=out)
     g, shape, ax, geo = P.avg_backward_args(grad_output, input_shape, axes, nd, kernel_size, stride, padding,
                                             ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")

@@ -136,15 +136,10 @@ _REGISTRY_SIZE = 4096
 _REGISTRY_LOCK = threading.Lock()
 
 
-class _Origin(tuple):
-    """``(geometry, axes)`` of a forward pass that returned indices."""
-
-    __slots__ = ()
-
-
 def _register(name, geo, ax):
+    """Record that the dask array called ``name`` holds the indices of a forward with windows ``geo``."""
     with _REGISTRY_LOCK:
-        _REGISTRY[name] = _Origin((geo, ax))
+        _REGISTRY[name] = (geo, ax)
         _REGISTRY.move_to_end(name)
         while len(_REGISTRY) > _REGISTRY_SIZE:
             _REGISTRY.popitem(last=False)
