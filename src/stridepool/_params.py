@@ -134,7 +134,10 @@ def as_tuple(value, name, nd, minimum=1):
     if isinstance(value, (tuple, list, np.ndarray)):
         if len(value) != nd:
             raise ValueError(f"`{name}` must be {_INTS[nd]}, got {value!r}")
-        out = tuple(_int(v, name, nd) for v in value)
+        try:
+            out = tuple(_int(v, name, nd) for v in value)
+        except TypeError:
+            raise TypeError(f"`{name}` must be {_INTS[nd]}, got {value!r}") from None
     else:
         out = (_int(value, name, nd),) * nd
     for v in out:
