@@ -43,7 +43,6 @@ default_role = "code"
 # -- API reference -------------------------------------------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = False
-autosummary_context = {"attribute_docs": apigen.attribute_docs()}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False  # the class template lists the methods with autodoc
 numpydoc_class_members_toctree = False
@@ -62,12 +61,18 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"stridepool {release}"
 html_theme_options = {
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 4,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+html_static_path = ["_static"]
+html_css_files = ["stridepool.css"]
+# The user guide pages are flat (no sub-pages): no empty "Section Navigation" column beside them. The API
+# pages keep it, listing every reference page.
+html_sidebars = {"*": [], "api/**": ["sidebar-nav-bs"]}
 html_context = {"default_mode": "light"}
 
 
@@ -79,5 +84,15 @@ def _report_undocumented(app):
         log.warning(message)
 
 
+_ATTRIBUTE_DOCS = {f"stridepool.{name}": text for name, text in apigen.attribute_docs().items()}
+
+
+def _attribute_docstring(app, what, name, obj, options, lines):
+    """A plain-value attribute (a str has str's docstring) gets its description from apigen instead."""
+    if name in _ATTRIBUTE_DOCS:
+        lines[:] = [_ATTRIBUTE_DOCS[name]]
+
+
 def setup(app):
     app.connect("builder-inited", _report_undocumented)
+    app.connect("autodoc-process-docstring", _attribute_docstring, priority=100)  # before numpydoc

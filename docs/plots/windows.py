@@ -52,7 +52,10 @@ def show(ax, a, title, cmap, vmax=None, bold=None):
     ax.set_yticks([])
 
 
-fig, axes = plt.subplots(1, 4, figsize=(12, 3.6), gridspec_kw={"width_ratios": [6, 15, 6, 6]})
+fig = plt.figure(figsize=(9, 8.2))
+grid = fig.add_gridspec(2, 2, width_ratios=[1, 1.6], height_ratios=[1.6, 1])
+axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 0]),
+        fig.add_subplot(grid[1, 1])]
 show(axes[0], x, "x  (6 x 6)", "Greys", vmax=25)
 for (i, j), colour, off in zip(SHOWN, COLOURS, (-0.06, 0.0, 0.06)):
     axes[0].add_patch(Rectangle((j * S - 0.5 + off, i * S - 0.5 + off), K, K, fill=False, lw=2, ec=colour))
@@ -62,7 +65,7 @@ show(axes[1], mosaic, f"sp.unfold2d(x, {K}, stride={S}): {OH} x {OW} windows of 
 for (i, j), colour in zip(SHOWN, COLOURS):
     axes[1].add_patch(Rectangle((j * (K + gap) - 0.5, i * (K + gap) - 0.5), K, K, fill=False, lw=2, ec=colour))
 
-show(axes[2], coverage, "sp.fold2d(ones): windows\ncovering each pixel", "Blues", vmax=coverage.max() * 1.6)
+show(axes[2], coverage, "sp.fold2d(ones):\nwindows covering each pixel", "Blues", vmax=coverage.max() * 1.6)
 show(axes[3], grad, "sp.max_pool2d_backward(ones):\ntimes each pixel is a max", "Oranges",
      vmax=max(grad.max(), 1) * 1.6)
 fig.tight_layout()
