@@ -149,10 +149,19 @@ def render_index(package=None):
 
 
 def write_index(path=INDEX, package=None):
-    """Write :func:`render_index` to ``path`` unless it already holds that text; return the path."""
+    """Write :func:`render_index` to ``path`` unless it already holds that text; return the path.
+
+    Pages that an earlier build generated for names no longer public (``generated/stridepool.NAME.rst``) are
+    removed, so that a renamed or dropped name leaves no orphan page behind to fail the build.
+    """
+    package = package or _package()
     text = render_index(package)
     path = Path(path)
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    public = {f"stridepool.{name}.rst" for name in package.__all__}
+    for page in (path.parent / "generated").glob("stridepool.*.rst"):
+        if page.name not in public:
+            page.unlink()
     return path

@@ -100,3 +100,14 @@ def test_readme_benchmark_rows_are_the_benchmarks_own():
     assert rows, "the README quotes no benchmark rows"
     stale = [row for row in rows if row not in lines]
     assert not stale, f"README benchmark rows not in bench/results.md (rerun? copy the new rows): {stale}"
+
+
+def test_write_index_removes_pages_of_names_no_longer_public(apigen, tmp_path):
+    generated = tmp_path / "api" / "generated"
+    generated.mkdir(parents=True)
+    (generated / "stridepool.max_pool2d.rst").write_text("kept")
+    (generated / "stridepool.gone2d.rst").write_text("stale")
+    index = apigen.write_index(tmp_path / "api" / "index.rst", sp)
+    assert index.read_text() == apigen.render_index(sp)
+    assert (generated / "stridepool.max_pool2d.rst").exists()
+    assert not (generated / "stridepool.gone2d.rst").exists()
