@@ -22,10 +22,9 @@ import stridepool as sp
 from stridepool import _params as P
 from stridepool import reference as R
 
-try:
-    from stridepool import _compiled as C
-except ImportError:  # no extension: nothing to compare
-    C = None
+from cases import compiled_functions
+
+C = compiled_functions()  # None without the extension: nothing to compare
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(C is None, reason="the compiled extension is not built")]
 
@@ -178,8 +177,8 @@ def out_like(draw, shape, dtype, inputs):
 def _pooled_shape(shape, axes, k, s, p, d, ceil):
     try:
         ax = P.normalize_axes(axes, len(shape))
-        g = P.geometry(shape[ax[0]], shape[ax[1]], k, s, p, d, ceil)
-        return P.pooled_shape(shape, ax, g.OH, g.OW)
+        g = P.geometry(P.sizes_at(shape, ax), k, s, p, d, ceil)
+        return P.pooled_shape(shape, ax, g.out)
     except (TypeError, ValueError):
         return None
 
