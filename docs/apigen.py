@@ -33,13 +33,15 @@ ATTRIBUTES = {
 #: The groups of the reference, in page order: (key, title, introduction).
 GROUPS = [
     ("1d", "1-D functions",
-     "Pooling over the last axis ``(..., L)`` of an array, or the one named by ``axes``."),
+     "Over the last axis ``(..., L)`` of an array, or the one named by ``axes`` (``axes=1`` pools an "
+     "``(N, L, C)`` batch without a transpose)."),
     ("2d", "2-D functions",
-     "Pooling over the last two axes ``(..., H, W)``, or the two named by ``axes`` (``axes=(1, 2)`` pools a "
-     "channels-last ``(N, H, W, C)`` batch without a transpose): forward, backward, and ``unfold2d`` / "
-     "``fold2d``, the windows and their adjoint."),
+     "Over the last two axes ``(..., H, W)``, or the two named by ``axes`` (``axes=(1, 2)`` pools a "
+     "channels-last ``(N, H, W, C)`` batch without a transpose). ``unfold2d`` / ``fold2d`` are the windows "
+     "and their adjoint, the operation the question asked for."),
     ("3d", "3-D functions",
-     "Pooling over the last three axes ``(..., D, H, W)``, or the three named by ``axes``."),
+     "Over the last three axes ``(..., D, H, W)``, or the three named by ``axes`` (``axes=(1, 2, 3)`` for "
+     "``(N, D, H, W, C)``)."),
     ("layers", "Layers",
      "Objects with PyTorch's constructor parameters, a ``forward`` that remembers what the backward needs, "
      "and a ``backward`` that returns the input gradient; ``Pooling2D`` is the question's class."),
