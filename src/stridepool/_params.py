@@ -596,6 +596,10 @@ def max_backward_args(grad_output, indices, input_shape, axes, nd=2):
     return g, idx, shape, ax
 
 
+#: a layer's remembered window taps do not name an input element of their window
+BAD_TAPS = "the layer's remembered window taps do not fit its windows (was its state changed?)"
+
+
 def bad_index_error(value, plane, nd=2, what="`input_shape`"):
     return ValueError(f"`indices` must lie in [0, {plane}) ({plane_text(nd)} of {what}), got {value}")
 
