@@ -24,7 +24,7 @@ test uses float64, where the two agree to about 1e-15 instead of 1e-6).
 Determinism: the weights, the shuffling and the train/test split come from fixed seeds, so two runs print
 the same losses. ``STRIDEPOOL_BACKEND=reference`` (the pure-NumPy backend) prints the same losses digit for
 digit: the two backends are bit-identical and everything else is the same NumPy code. Only the epoch times
-differ. Measured on the project's 2-core cloud VM (Python 3.11, NumPy 2.4, float32, batch 32, 42 steps an
+differ. Measured on the project's 2-core cloud VM (Python 3.11, NumPy 2.4, float32, batch 32, 43 steps an
 epoch), 15 epochs:
 
     compiled backend   (AVX2 kernels, 2 threads): about 0.05 s an epoch, 0.8 s for the whole run
@@ -42,6 +42,7 @@ To use the functions of one backend explicitly (as the tests do), give them to t
 ``build_network(0, ops=stridepool.reference)``. The default ``ops`` is the ``stridepool`` package.
 """
 import argparse
+import contextlib
 import sys
 import time
 
@@ -309,36 +310,49 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--threads", type=int, default=1, help="stridepool's OpenMP threads (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of NumPy's BLAS and of stridepool's OpenMP (default %(default)s)")
     parser.add_argument("--plot", metavar="PATH", default="train_digits_loss.png",
                         help="where to save the loss curve (needs matplotlib; default %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="do not save the loss curve")
     args = parser.parse_args(argv)
 
-    # One thread: the batches are tiny (a 32 x 8 x 8 x 16 activation), so a second thread gains nothing, and
-    # two thread pools waiting busily on the same cores (NumPy's OpenBLAS for the matrix products, stridepool's
-    # OpenMP) slow each other down badly: measured 9 times slower on 2 cores with the defaults. Big batches and
-    # images are where stridepool's threads pay (or set OMP_WAIT_POLICY=passive).
-    sp.set_num_threads(args.threads)
     try:
         x_train, x_test, y_train, y_test = load_data(np.dtype(args.dtype))
     except ImportError:
         sys.exit("this example needs scikit-learn for its data set: pip install scikit-learn")
-    print(f"stridepool {sp.__version__}, backend {sp.backend} ({sp.kernels or 'pure NumPy'}), "
-          f"{sp.get_num_threads()} threads, {args.dtype}; {len(x_train)} training and {len(x_test)} test images")
-
-    net = build_network(args.seed, dtype=np.dtype(args.dtype))
-    start = time.perf_counter()
-    epoch_losses, step_losses = train(net, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                                      lr=args.lr, seed=args.seed)
-    seconds = time.perf_counter() - start
-    print(f"training time: {seconds:.2f} s ({seconds / args.epochs:.3f} s an epoch)")
+    # One thread by default. The batches are tiny (32 x 8 x 8 x 16 activations), so a second thread gains
+    # nothing, and two thread pools that wait busily (NumPy's OpenBLAS for the matrix products, stridepool's
+    # OpenMP for pooling and fold2d) take the cores from each other: with both at 2 threads this ran 9 times
+    # slower on 2 cores, and OpenBLAS alone at 2 threads 10 times slower on a busy machine. Big batches of
+    # big images are where threads pay.
+    with limit_threads(args.threads):
+        print(f"stridepool {sp.__version__}, backend {sp.backend} ({sp.kernels or 'pure NumPy'}), "
+              f"{sp.get_num_threads()} thread(s), {args.dtype}; "
+              f"{len(x_train)} training and {len(x_test)} test images")
+        net = build_network(args.seed, dtype=np.dtype(args.dtype))
+        start = time.perf_counter()
+        epoch_losses, step_losses = train(net, x_train, y_train, epochs=args.epochs,
+                                          batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+        seconds = time.perf_counter() - start
+        print(f"training time: {seconds:.2f} s ({seconds / args.epochs:.3f} s an epoch)")
+        test_accuracy = accuracy(net, x_test, y_test)
     if not args.no_plot:
         if save_plot(args.plot, epoch_losses, step_losses):
             print(f"loss curve saved to {args.plot}")
         else:
             print("matplotlib is not installed: no loss plot (pip install matplotlib)")
-    print(f"test accuracy: {accuracy(net, x_test, y_test)!r}")
+    print(f"test accuracy: {test_accuracy!r}")
+
+
+def limit_threads(n):
+    """Context: ``n`` threads for NumPy's BLAS and for stridepool (threadpoolctl comes with scikit-learn)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # stridepool's threads only
+        sp.set_num_threads(n)
+        return contextlib.nullcontext()
+    return threadpool_limits(n)
 
 
 if __name__ == "__main__":
