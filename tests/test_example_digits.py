@@ -68,8 +68,8 @@ def test_backends_train_bit_identically(td, data):
 
 def test_layers_match_the_functions(td, data):
     """The network built on `stridepool` uses sp.MaxPool2d; on `stridepool.reference` the function version."""
-    assert isinstance(td.build_network(0).layers[4], sp.MaxPool2d)
-    assert isinstance(td.build_network(0, ops=sp.reference).layers[4], td.FunctionMaxPool2d)
+    assert isinstance(td.build_network(0).layers["pool"], sp.MaxPool2d)
+    assert isinstance(td.build_network(0, ops=sp.reference).layers["pool"], td.FunctionMaxPool2d)
 
 
 def test_same_as_pytorch(td, data):
