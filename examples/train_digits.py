@@ -25,13 +25,15 @@ Determinism: the weights, the shuffling and the train/test split come from fixed
 the same losses. ``STRIDEPOOL_BACKEND=reference`` (the pure-NumPy backend) prints the same losses digit for
 digit: the two backends are bit-identical and everything else is the same NumPy code. Only the epoch times
 differ. Measured on the project's 2-core cloud VM (Python 3.11, NumPy 2.4 with OpenBLAS, float32, batch 32,
-43 steps an epoch, one thread), 20 epochs, while other jobs kept both cores busy (load average 4):
+43 steps an epoch, one thread), 20 epochs, three runs each while other jobs kept both cores busy (load
+average 3.8 to 4.6):
 
-    compiled backend   (AVX2 kernels):  0.12 s an epoch, 2.3 s of training, 5.2 s for the whole command
-    reference backend  (pure NumPy):    0.28 s an epoch, 5.6 s of training, 7.8 s for the whole command
+    compiled backend   (AVX2 kernels):  0.12 to 0.15 s an epoch, 2.3 to 3.0 s of training
+    reference backend  (pure NumPy):    0.28 to 0.36 s an epoch, 5.6 to 7.3 s of training
 
-(on the same machine when less busy, load 2: 0.065 s an epoch compiled). Both runs end with
-``test accuracy: 0.9777777777777777`` (440 of 450 test images; seeds 0 to 9 give 0.978 to 0.991).
+plus 2 to 5 s to import NumPy, scikit-learn and matplotlib and to save the plot (on the same machine when
+less busy, load 2: about 0.065 s an epoch compiled). All runs end with ``test accuracy: 0.9777777777777777``
+(440 of 450 test images; seeds 0 to 9 give 0.978 to 0.991).
 
 Threads: ``--threads`` (default 1) sets NumPy's BLAS threads and stridepool's OpenMP threads together. More
 threads do not pay with batches this small, and on 2 cores they cost a lot: with both libraries at 2
