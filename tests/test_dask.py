@@ -752,13 +752,6 @@ def _doc(name):
     return path
 
 
-def test_user_guide_examples():
-    import doctest
-
-    result = doctest.testfile(str(_doc("dask.rst")), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 5 and result.failed == 0
-
-
 def test_readme_section_example_runs():
     import re
 

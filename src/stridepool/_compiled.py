@@ -59,7 +59,8 @@ _SCATTER = {dt: K.scatter[n] for dt, n in _NAMES.items()}
 _FOLD = {dt: K.fold[n] for dt, n in _NAMES.items()}
 _AVG = {(dt, rt): K.avg_pool[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()}
 _AVG_BACK = {(dt, rt): K.avg_pool_backward[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()}
-_INT64 = np.dtype(np.int64)
+_TAPS_BACK = {dt: K.max_pool_backward_taps[n] for dt, n in _NAMES.items()}
+_INT64, _UINT8 = np.dtype(np.int64), np.dtype(np.uint8)
 
 # ------------------------------------------------------------------------------------------------ layout
 
@@ -203,21 +204,39 @@ def _remember(key, op, dtype, geo, dims, include, div, in_shape, out_shape, work
 # ------------------------------------------------------------------------------------------------- runs
 
 
-def run_max(x, ax, geo, return_indices, out=None, key=None):
-    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``."""
+def run_max(x, ax, geo, return_indices, out=None, key=None, taps=False):
+    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``.
+
+    The indices are int64 flat positions, or with ``taps`` the uint8 window tap of each maximum (layers'
+    compact form; ``prod(geo.kernel) <= 255``)."""
     shape = P.pooled_shape(x.shape, ax, geo.out)
     work = P.acc_dtype(x.dtype)
     moved = _moved(x, ax)
     target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
-    idx, iflat = _empty(shape, ax, moved, _INT64) if return_indices else (None, None)
+    idx, iflat = _empty(shape, ax, moved, _UINT8 if taps else _INT64) if return_indices else (None, None)
     if target.flat.size:
         dims = _dims(_block_dims(x.shape, ax, moved), geo)
         work_size = target.flat.size * math.prod(geo.kernel)
         _MAX[work](_flat(x, ax, moved, work), target.flat, iflat, P.window_table(geo), dims, _threads(work_size))
-        if key is not None and not moved:
+        if key is not None and not moved and not taps:
             _remember(key, int(return_indices), x.dtype, geo, dims, False, 0, x.shape, shape, work_size)
     y = target.done(x.dtype)
     return (y, idx) if return_indices else y
+
+
+def run_max_backward_taps(g, taps, shape, ax, geo):
+    """Gradient of max pooling from the window taps :func:`run_max` gave (``g`` and ``taps`` of the output's
+    shape): the sums of :func:`run_max_backward` with the positions, bit for bit."""
+    work = P.acc_dtype(g.dtype)
+    moved = _moved(g, ax)
+    target = _Target(None, shape, ax, moved, g.dtype, work, (g,))
+    if target.flat.size:
+        block = _block_dims(shape, ax, moved)
+        threads = _threads(target.flat.size + g.size)
+        if _TAPS_BACK[work](_flat(g, ax, moved, work), _flat(taps, ax, moved, _UINT8), target.flat,
+                            P.window_table(geo), _dims(block, geo), _chunks(block[0], block[4], threads), threads):
+            raise ValueError(P.BAD_TAPS)
+    return target.done(g.dtype)
 
 
 def run_avg(x, ax, geo, include, div, out=None, key=None):

@@ -206,44 +206,70 @@ cdef inline bint _global(const Dims* g) noexcept nogil:
 
 # ------------------------------------------------------------------------------------------- max forward
 
+cdef struct Index:
+    # where a max kernel puts the index of each maximum: flat positions (pos), window taps (tap), or neither
+    int64_t* pos
+    uint8_t* tap
+    const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
+    bint any
+
+
+
 cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
     # v replaces the running maximum: strictly greater (ties keep the first), or the first NaN (once the
     # maximum is NaN nothing replaces it; a NaN v is 'not <=' anything).
     return (best == best) and not (v <= best)
 
 
-def max_pool(const num_t[::1] x not None, num_t[::1] y not None, int64_t[::1] idx,
-             const int64_t[:, :, ::1] tab not None, tuple dims, int num_threads):
-    """y, idx (B, OD, OH, OW, C) <- max over the windows of x (B, D, H, W, C). idx may be None."""
+def max_pool(const num_t[::1] x not None, num_t[::1] y not None, idx, const int64_t[:, :, ::1] tab not None,
+             tuple dims, int num_threads):
+    """y, idx (B, OD, OH, OW, C) <- max over the windows of x (B, D, H, W, C). idx may be None, an int64 buffer
+    (flat positions of the maxima in their block) or a uint8 buffer (the window tap of each maximum, row-major
+    over (kd, kh, kw): the compact form layers keep; kd * kh * kw must be at most 255)."""
     cdef Dims g
+    cdef int64_t[::1] i64
+    cdef uint8_t[::1] i8
+    cdef int64_t* ip = NULL
+    cdef uint8_t* tp8 = NULL
     _set_dims(&g, dims, tab, x.shape[0], y.shape[0], True)
-    if idx is not None and idx.shape[0] != y.shape[0]:
-        raise ValueError("idx must have the length of y")
-    if g.B * g.OD * g.OH * g.OW * g.C == 0:
+    if idx is not None:
+        if len(idx) != y.shape[0]:
+            raise ValueError("idx must have the length of y")
+        if getattr(idx, "dtype", None) is not None and idx.dtype.itemsize == 1:
+            if g.kd * g.kh * g.kw > 255:
+                raise ValueError("taps do not fit a byte")
+            i8 = idx
+            tp8 = &i8[0] if i8.shape[0] else NULL
+        else:
+            i64 = idx
+            ip = &i64[0] if i64.shape[0] else NULL
+    if y.shape[0] == 0:
         return
-    if _max_run(&x[0], &y[0], &idx[0] if idx is not None else NULL, &g, num_threads):
+    if _max_run(&x[0], &y[0], ip, tp8, &g, num_threads):
         raise MemoryError()
 
 
-cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, const Dims* g, int num_threads) noexcept nogil:
+cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g,
+                  int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t r, n = g.B * g.OD * g.OH
-    # positions are tracked as int32 in the vectorised loops when a block is small enough (it always is in
-    # practice): SSE2 cannot select float32 and int64 lanes together
-    cdef bint narrow = ip != NULL and g.D * g.H * g.W < 2147483647
-    cdef size_t scratch = g.kd * g.kh * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
-    cdef Py_ssize_t* rows
+    # the running positions (or taps) are int32 lanes in the vectorised loops when a block is small enough (it
+    # always is in practice): SSE2 cannot select float32 and int64 lanes together
+    cdef bint narrow = tp8 != NULL or (ip != NULL and g.D * g.H * g.W < 2147483647)
+    cdef Py_ssize_t nr = g.kd * g.kh
+    cdef size_t scratch = 2 * nr * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
+    cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
     if _global(g):
-        _global_max(xp, yp, ip, g.B, g.D * g.H * g.W, num_threads)
+        _global_max(xp, yp, ip, tp8, g.B, g.D * g.H * g.W, num_threads)
         return 0
     if num_threads <= 1:  # no parallel region at all: small calls pay nothing for OpenMP
         rows = <Py_ssize_t*>malloc(scratch)
         if rows == NULL:
             return 1
         for r in range(n):
-            _max_row(xp, yp, ip, <int32_t*>(rows + g.kd * g.kh) if narrow else NULL, rows, g, r)
+            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -252,38 +278,48 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, const Dims* g, int nu
             failed[0] = 1
         for r in prange(n, schedule="static"):
             if rows != NULL:
-                _max_row(xp, yp, ip, <int32_t*>(rows + g.kd * g.kh) if narrow else NULL, rows, g, r)
+                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
         free(rows)
     return failed[0]
 
 
-cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tmp, Py_ssize_t* rows,
+cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, int32_t* tmp, Py_ssize_t* rows,
                           const Dims* g, Py_ssize_t r) noexcept nogil:
-    """Output row r of all B * OD * OH rows."""
+    """Output row r of all B * OD * OH rows. rows holds the row offsets, then their tap-row numbers."""
     cdef Py_ssize_t per = g.OD * g.OH
     cdef Py_ssize_t b = r // per, q = r % per
-    cdef Py_ssize_t nrows = _rows(g, q // g.OH, q % g.OH, rows, NULL)
+    cdef Py_ssize_t* trow = rows + g.kd * g.kh
+    cdef Py_ssize_t nrows = _rows(g, q // g.OH, q % g.OH, rows, trow)
     cdef Py_ssize_t block = g.D * g.H * g.W * g.C
     cdef Py_ssize_t at = r * g.OW * g.C
-    _max_row_any(xp + b * block, yp + at, ip + at if ip != NULL else NULL, tmp, rows, nrows, g)
-
-
-cdef inline void _max_row_any(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tmp, const Py_ssize_t* rows,
-                              Py_ssize_t nrows, const Dims* g) noexcept nogil:
+    cdef Index out
+    out.pos = ip + at if ip != NULL else NULL
+    out.tap = tp8 + at if tp8 != NULL else NULL
+    out.trow = trow
+    out.any = ip != NULL or tp8 != NULL
+    xp = xp + b * block
+    yp = yp + at
     if g.C > 1:
-        _max_row_last(xp, yp, ip, tmp, rows, nrows, g, ip != NULL)
-    elif ip != NULL and tmp == NULL:  # huge block (or no scratch): tap by tap
-        _max_row_planar(xp, yp, ip, NULL, rows, nrows, g, g.OW, g.OW, True)
+        _max_row_last(xp, yp, &out, tmp, rows, nrows, g)
+    elif out.any and tmp == NULL:  # huge block (or no scratch): tap by tap
+        _max_row_planar(xp, yp, &out, NULL, rows, nrows, g, g.OW, g.OW)
     else:
-        _max_row_planar(xp, yp, ip, tmp, rows, nrows, g, g.lo, g.hi, ip != NULL)
+        _max_row_planar(xp, yp, &out, tmp, rows, nrows, g, g.lo, g.hi)
 
 
-cdef inline void _max_window(const num_t* xp, num_t* yp, int64_t* ip, const Py_ssize_t* rows,
-                             Py_ssize_t nrows, Py_ssize_t cs, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t dw,
-                             Py_ssize_t ow, bint with_idx) noexcept nogil:
+cdef inline void _put_index(const Index* out, Py_ssize_t at, Py_ssize_t pos, Py_ssize_t tap) noexcept nogil:
+    if out.pos != NULL:
+        out.pos[at] = pos
+    elif out.tap != NULL:
+        out.tap[at] = <uint8_t>tap
+
+
+cdef inline void _max_window(const num_t* xp, num_t* yp, const Index* out, const Py_ssize_t* rows,
+                             Py_ssize_t nrows, Py_ssize_t cs, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t kw,
+                             Py_ssize_t dw, Py_ssize_t ow) noexcept nogil:
     """One window of a block, tap by tap in row-major order."""
     cdef Py_ssize_t m, j, pos
-    cdef Py_ssize_t bi = rows[0] + cs + c0 * dw
+    cdef Py_ssize_t bi = rows[0] + cs + c0 * dw, bt = out.trow[0] * kw + c0
     cdef num_t v, best = xp[bi]
     for m in range(nrows):
         for j in range(c0, c1):
@@ -292,44 +328,48 @@ cdef inline void _max_window(const num_t* xp, num_t* yp, int64_t* ip, const Py_s
             if _takes(v, best):
                 best = v
                 bi = pos
+                bt = out.trow[m] * kw + j
     yp[ow] = best
-    if with_idx:
-        ip[ow] = bi
+    _put_index(out, ow, bi, bt)
 
 
-cdef inline void _max_row_planar(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tmp, const Py_ssize_t* rows,
-                                 Py_ssize_t nrows, const Dims* g, Py_ssize_t lo, Py_ssize_t hi,
-                                 bint with_idx) noexcept nogil:
+cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, int32_t* tmp,
+                                 const Py_ssize_t* rows, Py_ssize_t nrows, const Dims* g, Py_ssize_t lo,
+                                 Py_ssize_t hi) noexcept nogil:
     """One output row of a block: border columns window by window, interior columns [lo, hi) vectorised."""
     cdef const int64_t* ct = g.wt
     cdef Py_ssize_t L = g.L, OW = g.OW
     cdef Py_ssize_t ow, k
     for ow in range(lo):
-        _max_window(xp, yp, ip, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.dw, ow, with_idx)
+        _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
     for ow in range(hi, OW):
-        _max_window(xp, yp, ip, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.dw, ow, with_idx)
+        _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
     if lo >= hi:
         return
     # the compiler specialises the common strides, so the loads have a constant step
     xp = xp + ct[lo]
     if g.sw == 1:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, nrows, g.kw, g.dw, 1, with_idx)
+        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 1)
     elif g.sw == 2:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, nrows, g.kw, g.dw, 2, with_idx)
+        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 2)
     else:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, nrows, g.kw, g.dw, g.sw, with_idx)
-    if with_idx:
+        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, g.sw)
+    if out.pos != NULL:
         for k in range(hi - lo):
-            ip[lo + k] = tmp[k] + ct[lo]
+            out.pos[lo + k] = tmp[k] + ct[lo]
+    elif out.tap != NULL:
+        for k in range(hi - lo):
+            out.tap[lo + k] = <uint8_t>tmp[k]
 
 
 cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
-                               Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw, Py_ssize_t step,
-                               bint with_idx) noexcept nogil:
+                               const Index* out, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw,
+                               Py_ssize_t step) noexcept nogil:
     """n windows wholly inside the input along W, the first starting at xp (its block's element 0 + its
-    column start): taps outside, windows inside, branch-free selects. tp gets positions relative to xp."""
+    column start): taps outside, windows inside, branch-free selects. tp gets positions relative to xp (or the
+    taps, whose number is the same for every window: a step of 0)."""
     cdef Py_ssize_t m, j, k, off
-    cdef int32_t pos
+    cdef int32_t pos, vk = 0 if out.tap != NULL else <int32_t>step
     cdef const num_t* src
     cdef num_t v, best
     cdef bint take
@@ -337,24 +377,24 @@ cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize
     src = xp + off
     for k in range(n):
         yp[k] = src[k * step]
-    if with_idx:
-        pos = <int32_t>off
+    if out.any:
+        pos = <int32_t>(out.trow[0] * kw) if out.tap != NULL else <int32_t>off
         for k in range(n):
-            tp[k] = pos + <int32_t>(k * step)
+            tp[k] = pos + <int32_t>k * vk
     for m in range(nrows):
         for j in range(kw):
             if m == 0 and j == 0:
                 continue
             off = rows[m] + j * dw
             src = xp + off
-            pos = <int32_t>off
-            if with_idx:
+            if out.any:
+                pos = <int32_t>(out.trow[m] * kw + j) if out.tap != NULL else <int32_t>off
                 for k in range(n):
                     v = src[k * step]
                     best = yp[k]
                     take = (best == best) & (not (v <= best))
                     yp[k] = v if take else best
-                    tp[k] = pos + <int32_t>(k * step) if take else tp[k]
+                    tp[k] = pos + <int32_t>k * vk if take else tp[k]
             else:
                 for k in range(n):
                     v = src[k * step]
@@ -363,33 +403,34 @@ cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize
                     yp[k] = v if take else best
 
 
-cdef inline void _max_row_last(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tp, const Py_ssize_t* rows,
-                               Py_ssize_t nrows, const Dims* g, bint with_idx) noexcept nogil:
-    """One output row, channels-last: window by window, vectorised across channels. With indices, tp
-    (C int32, or NULL for a huge block) holds the running positions."""
+cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int32_t* tp, const Py_ssize_t* rows,
+                               Py_ssize_t nrows, const Dims* g) noexcept nogil:
+    """One output row, channels-last: window by window, vectorised across channels. With an index, tp
+    (C int32, or NULL for a huge block) holds the running positions (or taps)."""
     cdef const int64_t* ct = g.wt
-    cdef Py_ssize_t L = g.L, C = g.C, dw = g.dw
+    cdef Py_ssize_t L = g.L, C = g.C, dw = g.dw, kw = g.kw
     cdef Py_ssize_t ow, m, j, c, cs, c0, c1, pos, first
     cdef const num_t* src
     cdef num_t* yo
     cdef int64_t* io
     cdef num_t v, best
     cdef int32_t p32
-    cdef bint take
+    cdef bint take, taps = out.tap != NULL
     for ow in range(g.OW):
         cs = ct[ow]
         c0 = ct[L + ow]
         c1 = ct[2 * L + ow]
         yo = yp + ow * C
-        io = ip + ow * C
+        io = out.pos + ow * C if out.pos != NULL else NULL
         first = rows[0] + cs + c0 * dw
         src = xp + first * C
         for c in range(C):
             yo[c] = src[c]
-        if with_idx:
+        if out.any:
             if tp != NULL:
+                p32 = <int32_t>(out.trow[0] * kw + c0) if taps else <int32_t>first
                 for c in range(C):
-                    tp[c] = <int32_t>first
+                    tp[c] = p32
             else:
                 for c in range(C):
                     io[c] = first
@@ -399,15 +440,15 @@ cdef inline void _max_row_last(const num_t* xp, num_t* yp, int64_t* ip, int32_t*
                 if pos == first:
                     continue
                 src = xp + pos * C
-                if with_idx and tp != NULL:
-                    p32 = <int32_t>pos
+                if out.any and tp != NULL:
+                    p32 = <int32_t>(out.trow[m] * kw + j) if taps else <int32_t>pos
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
                         take = (best == best) & (not (v <= best))
                         yo[c] = v if take else best
                         tp[c] = p32 if take else tp[c]
-                elif with_idx:
+                elif out.any:
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
@@ -420,9 +461,13 @@ cdef inline void _max_row_last(const num_t* xp, num_t* yp, int64_t* ip, int32_t*
                         best = yo[c]
                         take = (best == best) & (not (v <= best))
                         yo[c] = v if take else best
-        if with_idx and tp != NULL:
-            for c in range(C):
-                io[c] = tp[c]
+        if out.any and tp != NULL:
+            if taps:
+                for c in range(C):
+                    out.tap[ow * C + c] = <uint8_t>tp[c]
+            else:
+                for c in range(C):
+                    io[c] = tp[c]
 
 
 # ---------------------------------------------------------------------------------------- global pooling
@@ -435,19 +480,21 @@ cdef enum:
     GROUP = 8
 
 
-cdef void _global_max(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t P, Py_ssize_t S,
+cdef void _global_max(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, Py_ssize_t P, Py_ssize_t S,
                       int num_threads) noexcept nogil:
+    """Global max pooling of P blocks of S elements; the index of a maximum is its position in the block,
+    which is also its window tap."""
     cdef Py_ssize_t u, groups = (P + GROUP - 1) // GROUP
     if num_threads <= 1:
         for u in range(groups):
-            _global_max_group(xp, yp, ip, u * GROUP, min(P, u * GROUP + GROUP), S)
+            _global_max_group(xp, yp, ip, tp8, u * GROUP, min(P, u * GROUP + GROUP), S)
     else:
         for u in prange(groups, num_threads=num_threads, schedule="static"):
-            _global_max_group(xp, yp, ip, u * GROUP, min(P, u * GROUP + GROUP), S)
+            _global_max_group(xp, yp, ip, tp8, u * GROUP, min(P, u * GROUP + GROUP), S)
 
 
-cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t p0, Py_ssize_t p1,
-                                   Py_ssize_t S) noexcept nogil:
+cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, Py_ssize_t p0,
+                                   Py_ssize_t p1, Py_ssize_t S) noexcept nogil:
     cdef num_t best[GROUP]
     cdef Py_ssize_t at[GROUP]
     cdef Py_ssize_t q, t, p
@@ -465,6 +512,8 @@ cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, Py_s
             yp[p] = best[0]
             if ip != NULL:
                 ip[p] = at[0]
+            elif tp8 != NULL:
+                tp8[p] = <uint8_t>at[0]
         return
     src = xp + p0 * S
     for q in range(GROUP):
@@ -480,6 +529,8 @@ cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, Py_s
         yp[p0 + q] = best[q]
         if ip != NULL:
             ip[p0 + q] = at[q]
+        elif tp8 != NULL:
+            tp8[p0 + q] = <uint8_t>at[q]
 
 
 cdef void _global_avg(const num_t* xp, real_t* yp, Py_ssize_t P, Py_ssize_t S, real_t div,
@@ -514,6 +565,25 @@ cdef inline void _global_avg_group(const num_t* xp, real_t* yp, Py_ssize_t p0, P
             acc[q] = acc[q] + <real_t>src[q * S + t]
     for q in range(GROUP):
         yp[p0 + q] = acc[q] / div
+
+
+cdef void _global_avg_back(const num_t* gyp, real_t* gxp, Py_ssize_t P, Py_ssize_t S, real_t div,
+                           int num_threads) noexcept nogil:
+    """The gradient of global average pooling: every element of block p gets gy[p] / div, written once (added to
+    a zero, as the scatter does: -0.0 becomes +0.0)."""
+    cdef Py_ssize_t p
+    if num_threads <= 1:
+        for p in range(P):
+            _fill(gxp + p * S, S, <real_t>0 + <real_t>gyp[p] / div)
+    else:
+        for p in prange(P, num_threads=num_threads, schedule="static"):
+            _fill(gxp + p * S, S, <real_t>0 + <real_t>gyp[p] / div)
+
+
+cdef inline void _fill(real_t* dst, Py_ssize_t n, real_t v) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in range(n):
+        dst[t] = v
 
 
 # ------------------------------------------------------------------------- scatter by index (max backward)
@@ -605,6 +675,64 @@ cdef inline void _zero_unit(num_t* gx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c0
         for k in range(N):
             for c in range(c0, c1):
                 gx[k * C + c] = 0
+
+
+def max_pool_backward_taps(const num_t[::1] gy not None, const uint8_t[::1] taps not None, num_t[::1] gx not None,
+                           const int64_t[:, :, ::1] tab not None, tuple dims, Py_ssize_t chunks, int num_threads):
+    """gx (B, D, H, W, C) <- zeros, then each gy element added at the input element of its window tap (the
+    compact index of max_pool), in row-major output order: the same sums as a scatter by position. A tap
+    outside its window's input taps stops its unit; the call then returns 1 (else 0)."""
+    cdef Dims g
+    _set_dims(&g, dims, tab, gx.shape[0], gy.shape[0], True)
+    if taps.shape[0] != gy.shape[0] or chunks < 1 or g.kd * g.kh * g.kw > 255:
+        raise ValueError("taps do not match dims")
+    if gx.shape[0] == 0:
+        return 0
+    if gy.shape[0] == 0:
+        memset(&gx[0], 0, gx.shape[0] * sizeof(num_t))
+        return 0
+    return _taps_back_run(&gy[0], &taps[0], &gx[0], &g, chunks, num_threads)
+
+
+cdef int _taps_back_run(const num_t* gyp, const uint8_t* tp, num_t* gxp, const Dims* g, Py_ssize_t chunks,
+                        int num_threads) noexcept nogil:
+    cdef int bad[1]
+    cdef Py_ssize_t u
+    bad[0] = 0
+    if num_threads <= 1:
+        for u in range(g.B * chunks):
+            _taps_back_unit(gyp, tp, gxp, g, u, chunks, bad)
+    else:
+        for u in prange(g.B * chunks, num_threads=num_threads, schedule="static"):
+            _taps_back_unit(gyp, tp, gxp, g, u, chunks, bad)
+    return bad[0]
+
+
+cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, const Dims* g, Py_ssize_t u,
+                                 Py_ssize_t chunks, int* bad) noexcept nogil:
+    cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW
+    cdef Py_ssize_t b = u // chunks
+    cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
+    cdef Py_ssize_t od, oh, ow, c, t, i, j, l, at, row, pos
+    cdef Py_ssize_t khw = g.kh * g.kw
+    gy = gy + b * g.OD * g.OH * OW * C
+    tp = tp + b * g.OD * g.OH * OW * C
+    gx = gx + b * g.D * g.H * g.W * C
+    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
+    for od in range(g.OD):
+        for oh in range(g.OH):
+            for ow in range(OW):
+                at = ((od * g.OH + oh) * OW + ow) * C
+                for c in range(c0, c1):
+                    t = tp[at + c]
+                    i, j, l = t // khw, (t // g.kw) % g.kh, t % g.kw
+                    if not (g.dt[L + od] <= i < g.dt[2 * L + od] and g.ht[L + oh] <= j < g.ht[2 * L + oh]
+                            and g.wt[L + ow] <= l < g.wt[2 * L + ow]) or t >= g.kd * khw:
+                        bad[0] = 1
+                        return
+                    row = (g.dt[od] + i * g.dd) * g.H + g.ht[oh] + j * g.dh
+                    pos = row * g.W + g.wt[ow] + l * g.dw
+                    gx[pos * C + c] += gy[at + c]
 
 
 # ------------------------------------------------------------------------------------------- avg forward
@@ -745,9 +873,14 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t u
     cdef size_t scratch = g.kd * g.kh * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
-    cdef Py_ssize_t* rows
+    cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
+    if _global(g):
+        _global_avg_back(gyp, gxp, g.B, g.D * g.H * g.W,
+                         <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
+                                          divisor_override), num_threads)
+        return 0
     if num_threads <= 1:
         rows = <Py_ssize_t*>malloc(scratch)
         if rows == NULL:
@@ -985,10 +1118,10 @@ cdef class Plan:
                                                         self.incl, self.divisor, nt)
                 elif self.dbl:
                     failed = _max_run[double](<const double*>bx.buf, <double*>by.buf,
-                                              <int64_t*>bi.buf if self.op == 1 else NULL, &self.g, nt)
+                                              <int64_t*>bi.buf if self.op == 1 else NULL, NULL, &self.g, nt)
                 else:
                     failed = _max_run[float](<const float*>bx.buf, <float*>by.buf,
-                                             <int64_t*>bi.buf if self.op == 1 else NULL, &self.g, nt)
+                                             <int64_t*>bi.buf if self.op == 1 else NULL, NULL, &self.g, nt)
             if idx is not None:
                 PyBuffer_Release(&bi)
             PyBuffer_Release(&by)

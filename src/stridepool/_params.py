@@ -134,7 +134,10 @@ def as_tuple(value, name, nd, minimum=1):
     if isinstance(value, (tuple, list, np.ndarray)):
         if len(value) != nd:
             raise ValueError(f"`{name}` must be {_INTS[nd]}, got {value!r}")
-        out = tuple(_int(v, name, nd) for v in value)
+        try:
+            out = tuple(_int(v, name, nd) for v in value)
+        except TypeError:
+            raise TypeError(f"`{name}` must be {_INTS[nd]}, got {value!r}") from None
     else:
         out = (_int(value, name, nd),) * nd
     for v in out:
@@ -591,6 +594,10 @@ def max_backward_args(grad_output, indices, input_shape, axes, nd=2):
     if math.prod(sizes_at(shape, ax)) == 0 and g.size:
         raise ValueError(f"`input_shape` {shape} has an empty pooled {_EXTENT[nd]} but `grad_output` is not empty")
     return g, idx, shape, ax
+
+
+#: a layer's remembered window taps do not name an input element of their window
+BAD_TAPS = "the layer's remembered window taps do not fit its windows (was its state changed?)"
 
 
 def bad_index_error(value, plane, nd=2, what="`input_shape`"):

@@ -106,14 +106,16 @@ def _scatter_windows(values, geo, dtype):
 # ------------------------------------------------------------------------------------------------- runs
 
 
-def run_max(x, ax, geo, return_indices, out=None):
-    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``."""
+def run_max(x, ax, geo, return_indices, out=None, taps=False):
+    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``.
+
+    The indices are int64 flat positions, or with ``taps`` the uint8 window tap of each maximum."""
     nd = len(ax)
     xl = _last(x, ax)
     values, valid = _windows(xl, geo)
-    taps = math.prod(geo.kernel)
-    vals = values.reshape(xl.shape[:-nd] + geo.out + (taps,))
-    valid = np.broadcast_to(valid, geo.out + geo.kernel).reshape(geo.out + (taps,))
+    ntaps = math.prod(geo.kernel)
+    vals = values.reshape(xl.shape[:-nd] + geo.out + (ntaps,))
+    valid = np.broadcast_to(valid, geo.out + geo.kernel).reshape(geo.out + (ntaps,))
     lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     masked = np.where(valid, vals, np.array(lowest, dtype=x.dtype))
     best = masked.max(axis=-1)
@@ -125,12 +127,31 @@ def run_max(x, ax, geo, return_indices, out=None):
     y = _finish(first.astype(x.dtype, copy=False), ax, out)
     if not return_indices:
         return y
+    if taps:
+        return y, _from_last(tap.astype(np.uint8), ax)
+    return y, _from_last(_positions(tap, geo), ax)
+
+
+def _positions(tap, geo, check=False):
+    """Flat positions in the pooled extent of the window taps ``tap`` (pooled axes last)."""
+    nd = len(geo)
     flat = np.zeros((), dtype=np.int64)
     for j, (a, t) in enumerate(zip(geo, np.unravel_index(tap, geo.kernel))):
         shape = [1] * nd
         shape[j] = a.o
-        flat = flat * a.n + (P.axis_table(a)[0].reshape(shape) + t * a.d)
-    return y, _from_last(flat.astype(np.int64), ax)
+        start, t0, t1, _ = (row.reshape(shape) for row in P.axis_table(a))
+        if check and not np.all((t0 <= t) & (t < t1)):
+            raise ValueError(P.BAD_TAPS)
+        flat = flat * a.n + (start + t * a.d)
+    return flat.astype(np.int64)
+
+
+def run_max_backward_taps(g, taps, shape, ax, geo):
+    """Gradient of max pooling from the window taps :func:`run_max` gave: the positions' scatter."""
+    tl = _last(taps, ax).astype(np.int64)
+    if tl.size and tl.max() >= np.prod(geo.kernel):
+        raise ValueError(P.BAD_TAPS)
+    return run_max_backward(g, _from_last(_positions(tl, geo, check=True), ax), shape, ax)
 
 
 def run_avg(x, ax, geo, include, div, out=None):
