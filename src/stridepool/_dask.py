@@ -210,6 +210,22 @@ def _place_cuts(ndim, ax, cuts):
     return tuple(sl)
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(shape, which=0):
+    """An int64 work array of ``shape`` owned by the calling thread and reused from block to block (two of
+    them, ``which`` 0 or 1): a fresh temporary the size of a block's indices costs more in page faults than
+    the arithmetic done in it. Valid until the thread's next call for the same ``which``."""
+    n = math.prod(shape)
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = [None, None]
+    if bufs[which] is None or bufs[which].size < n:
+        bufs[which] = np.empty(max(n, 1), dtype=_INT64)
+    return bufs[which][:n].reshape(shape)
+
+
 def _globalize(idx, ax, lo, sizes, full):
     """Region-local flat indices (region ``sizes`` starting at ``lo``) as flat positions in ``full``, in place."""
     if tuple(lo) == (0,) * len(lo) and tuple(sizes) == tuple(full):
@@ -218,9 +234,10 @@ def _globalize(idx, ax, lo, sizes, full):
         idx += lo[0]
         return idx
     if len(ax) == 2:  # (r + lo0) * N1 + c + lo1 = local + r * (N1 - n1) + lo0 * N1 + lo1
-        r = idx // sizes[1]
-        r *= full[1] - sizes[1]
-        idx += r
+        if full[1] != sizes[1]:
+            r = np.floor_divide(idx, sizes[1], out=_scratch(idx.shape))
+            r *= full[1] - sizes[1]
+            idx += r
         idx += lo[0] * full[1] + lo[1]
         return idx
     coords = np.unravel_index(idx, sizes)
@@ -291,16 +308,21 @@ def _localize(idx, ax, lo, sizes, full, nd, what, reach):
     An index outside ``[0, prod(full))`` raises the in-memory call's ValueError; one inside but outside the
     region (which the windows of this block cannot reach) raises a ValueError that says so. ``reach`` None:
     indices that the registry vouches for (made by the forward whose windows gave the region), not checked."""
-    idx = np.asarray(idx).astype(_INT64, copy=reach is None)
-    if reach is None and nd == 1:
-        idx -= lo[0]
-        return idx
-    if reach is None and nd == 2:  # (r - lo0) * n1 + c - lo1 = idx - r * (N1 - n1) - (lo0 * n1 + lo1)
-        r = idx // full[1]
-        r *= full[1] - sizes[1]
-        idx -= r
-        idx -= lo[0] * sizes[1] + lo[1]
-        return idx
+    idx = np.asarray(idx)
+    if reach is None and nd <= 2:  # the result lives in a scratch array, used by the kernel at once
+        local = _scratch(idx.shape, 1)
+        if nd == 1:
+            return np.subtract(idx, lo[0], out=local, casting="unsafe")
+        # (r - lo0) * n1 + c - lo1 = idx - r * (N1 - n1) - (lo0 * n1 + lo1)
+        if full[1] != sizes[1]:
+            r = np.floor_divide(idx, full[1], out=_scratch(idx.shape), casting="unsafe")
+            r *= full[1] - sizes[1]
+            np.subtract(idx, r, out=local, casting="unsafe")
+        else:
+            local[...] = idx
+        local -= lo[0] * sizes[1] + lo[1]
+        return local
+    idx = idx.astype(_INT64, copy=False)
     plane = math.prod(full)
     if reach is not None:
         P.check_indices(idx, plane, nd, what)
@@ -373,22 +395,26 @@ def _sum_block(static, parts):
     """One output block of a backward: the parts of the blocks' regions that fall in it, added (``mode``
     ``"add"``) or, for unpooling, the value of the latest source in row-major order (``"put"``)."""
     shape, ax, dtype, final, mode, offsets = static.v
+    # Start from the part that covers the whole block, if there is one: the block's own region, which no
+    # other task reads (every other part of that region lies in another output block, and those parts are
+    # disjoint from this one), so it is added into in place, without a copy; else from zeros.
+    first = [p[0] if mode == "put" else p for p in parts]
+    main = next((i for i, p in enumerate(first) if p.shape == tuple(shape) and p.dtype == dtype), None)
+    if main is not None and len(parts) == 1:
+        return first[main].astype(final, copy=False)
+    owned = main is not None and all(a.flags.writeable for a in (parts[main] if mode == "put" else (parts[main],)))
     if mode == "add":
-        if len(parts) == 1 and parts[0].shape == tuple(shape):
-            return parts[0].astype(final, copy=False)
-        # start from a part that covers the whole block if there is one (the block's own region), else zeros
-        main = next((i for i, p in enumerate(parts) if p.shape == tuple(shape)), None)
-        total = np.zeros(shape, dtype=dtype) if main is None else parts[main].astype(dtype, copy=True)
+        total = parts[main] if owned else np.zeros(shape, dtype=dtype) if main is None else parts[main].copy()
         for i, (part, off) in enumerate(zip(parts, offsets)):
             if part.size and i != main:
                 total[_place(part.shape, ax, off)] += part
         return total.astype(final, copy=False)
-    if len(parts) == 1 and parts[0][0].shape == tuple(shape):
-        return parts[0][0]
-    values = np.zeros(shape, dtype=dtype)
-    sources = np.zeros(shape, dtype=_INT64)
-    for (v, s), off in zip(parts, offsets):
-        if v.size:
+    if main is None:
+        values, sources = np.zeros(shape, dtype=dtype), np.zeros(shape, dtype=_INT64)
+    else:
+        values, sources = parts[main] if owned else (parts[main][0].copy(), parts[main][1].copy())
+    for i, ((v, s), off) in enumerate(zip(parts, offsets)):
+        if v.size and i != main:
             sl = _place(v.shape, ax, off)
             later = s > sources[sl]
             values[sl][later] = v[later]
