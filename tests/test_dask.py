@@ -683,6 +683,42 @@ def test_blocks_on_worker_threads_run_the_kernels_on_one_thread():
     assert sp.get_num_threads() == before
 
 
+@pytest.mark.skipif(sp.backend != "compiled", reason="the compiled kernels")
+def test_kernels_release_the_gil():
+    """dask's threaded scheduler runs blocks at once only if the kernels let go of the GIL. With a long
+    switch interval the interpreter never hands the GIL over by itself, so a spinning thread advances during
+    a call exactly when the call releases it (it stood still, 0 steps, before the kernels did)."""
+    x = make_array((4, 512, 512), "int32", seed=1)  # int32: the full path, not a remembered plan
+    y, idx = sp.max_pool2d(x, 3, 2, 1, return_indices=True)
+    calls = {"max": lambda: sp.max_pool2d(x, 3, 2, 1), "avg": lambda: sp.avg_pool2d(x, 3, 2, 1),
+             "max backward": lambda: sp.max_pool2d_backward(y, idx, x.shape),
+             "avg backward": lambda: sp.avg_pool2d_backward(y, x.shape, 3, 2, 1),
+             "fold": lambda: sp.fold2d(np.ascontiguousarray(sp.unfold2d(x, 2, 2)), x.shape, 2)}
+    before = sp.get_num_threads()
+    sp.set_num_threads(1)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.05)
+    try:
+        for name, call in calls.items():
+            state = {"n": 0, "stop": False}
+
+            def spin():
+                while not state["stop"]:
+                    state["n"] += 1
+
+            t = threading.Thread(target=spin)
+            t.start()
+            n0 = state["n"]
+            call()
+            steps = state["n"] - n0
+            state["stop"] = True
+            t.join()
+            assert steps > 0, f"{name} held the GIL"
+    finally:
+        sys.setswitchinterval(interval)
+        sp.set_num_threads(before)
+
+
 def test_threaded_scheduler(assert_same):
     x = make_array((4, 40, 36), "float32", special="ties", seed=8)
     xd = lazy(x, (1, 9, 10))

@@ -245,7 +245,10 @@ def max_pool(const num_t[::1] x not None, num_t[::1] y not None, idx, const int6
             ip = &i64[0] if i64.shape[0] else NULL
     if y.shape[0] == 0:
         return
-    if _max_run(&x[0], &y[0], ip, tp8, &g, num_threads):
+    cdef int failed
+    with nogil:  # other Python threads (dask's workers) run while the kernel does
+        failed = _max_run(&x[0], &y[0], ip, tp8, &g, num_threads)
+    if failed:
         raise MemoryError()
 
 
@@ -606,8 +609,11 @@ def scatter(const num_t[::1] src not None, const int64_t[::1] idx not None, num_
     if src.shape[0] == 0:
         memset(&dst[0], 0, dst.shape[0] * sizeof(num_t))
         return 0
-    return _scatter_run(&src[0], &idx[0], &dst[0], B, dst.shape[0] // (B * C), C, src.shape[0] // (B * C),
-                        add, chunks, num_threads)
+    cdef int bad
+    cdef Py_ssize_t N = dst.shape[0] // (B * C), K = src.shape[0] // (B * C)
+    with nogil:
+        bad = _scatter_run(&src[0], &idx[0], &dst[0], B, N, C, K, add, chunks, num_threads)
+    return bad
 
 
 cdef int _scatter_run(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t B, Py_ssize_t N,
@@ -691,7 +697,10 @@ def max_pool_backward_taps(const num_t[::1] gy not None, const uint8_t[::1] taps
     if gy.shape[0] == 0:
         memset(&gx[0], 0, gx.shape[0] * sizeof(num_t))
         return 0
-    return _taps_back_run(&gy[0], &taps[0], &gx[0], &g, chunks, num_threads)
+    cdef int bad
+    with nogil:
+        bad = _taps_back_run(&gy[0], &taps[0], &gx[0], &g, chunks, num_threads)
+    return bad
 
 
 cdef int _taps_back_run(const num_t* gyp, const uint8_t* tp, num_t* gxp, const Dims* g, Py_ssize_t chunks,
@@ -746,7 +755,10 @@ def avg_pool(const num_t[::1] x not None, real_t[::1] y not None, const int64_t[
         raise ValueError("average pooling takes no dilation")
     if y.shape[0] == 0:
         return
-    if _avg_run(&x[0], &y[0], &g, count_include_pad, divisor_override, num_threads):
+    cdef int failed
+    with nogil:
+        failed = _avg_run(&x[0], &y[0], &g, count_include_pad, divisor_override, num_threads)
+    if failed:
         raise MemoryError()
 
 
@@ -864,7 +876,10 @@ def avg_pool_backward(const num_t[::1] gy not None, real_t[::1] gx not None, con
     if gy.shape[0] == 0:
         memset(&gx[0], 0, gx.shape[0] * sizeof(real_t))
         return
-    if _avg_back_run(&gy[0], &gx[0], &g, count_include_pad, divisor_override, chunks, num_threads):
+    cdef int failed
+    with nogil:
+        failed = _avg_back_run(&gy[0], &gx[0], &g, count_include_pad, divisor_override, chunks, num_threads)
+    if failed:
         raise MemoryError()
 
 
@@ -979,7 +994,10 @@ def fold(const num_t[::1] win not None, num_t[::1] gx not None, const int64_t[:,
     if win.shape[0] == 0:
         memset(&gx[0], 0, gx.shape[0] * sizeof(num_t))
         return
-    if _fold_run(&win[0], &gx[0], &g, chunks, num_threads):
+    cdef int failed
+    with nogil:
+        failed = _fold_run(&win[0], &gx[0], &g, chunks, num_threads)
+    if failed:
         raise MemoryError()
 
 
