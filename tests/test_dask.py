@@ -688,7 +688,7 @@ def test_kernels_release_the_gil():
     """dask's threaded scheduler runs blocks at once only if the kernels let go of the GIL. With a long
     switch interval the interpreter never hands the GIL over by itself, so a spinning thread advances during
     a call exactly when the call releases it (it stood still, 0 steps, before the kernels did)."""
-    x = make_array((4, 512, 512), "int32", seed=1)  # int32: the full path, not a remembered plan
+    x = make_array((8, 1024, 1024), "int32", seed=1)  # int32: the full path, not a remembered plan
     y, idx = sp.max_pool2d(x, 3, 2, 1, return_indices=True)
     calls = {"max": lambda: sp.max_pool2d(x, 3, 2, 1), "avg": lambda: sp.avg_pool2d(x, 3, 2, 1),
              "max backward": lambda: sp.max_pool2d_backward(y, idx, x.shape),
