@@ -5,20 +5,27 @@ Level 0 is a square float32 image generated lazily, block by block, from a seed 
 before it with an anti-aliasing 3x3 average of stride 2 (``avg_pool2d(x, 3, 2, 1, count_include_pad=False)``;
 ``--kernel 2`` gives the plain 2x2 mean), so every output block reads a one-pixel halo from its neighbours.
 Levels 1 to ``--levels`` are written to a Zarr group laid out as an OME-NGFF image pyramid (arrays "1", "2",
-... with their scales in the ``multiscales`` attribute; level 0 is described but not stored), all in one dask
-computation: each level-0 block is generated once and feeds every level, so memory stays at a few blocks per
-worker thread. Then the top-left corner of every stored level is read back and compared, bit for bit, with
-the same pyramid computed in memory (numpy) from that corner of level 0.
+... with their scales in the ``multiscales`` attribute; level 0 is described but not stored). Level 1 is
+pooled from the generated level 0, each later level from the level stored before it, one dask computation per
+level, so that memory stays at a few blocks per worker thread however large the image. (Chaining every level
+in one graph also works, but dask then keeps more blocks alive: a block of a deep level waits for the halos
+of its neighbours, which depend on wide areas of level 0.) Then the top-left corner of every stored level is
+read back and compared, bit for bit, with the same pyramid computed in memory (numpy) from that corner of
+level 0.
 
 Run it (about 20 GiB of disk for the default size; ``--size 16384`` makes a small one in seconds)::
 
-    pip install "stridepool[dask]" zarr tqdm
+    pip install "stridepool[examples]"        # dask, distributed, zarr
     python examples/pyramid.py --out /tmp/pyramid.zarr
-    python examples/pyramid.py --size 16384 --chunk 2048 --out /tmp/small.zarr --workers 2   # on a cluster
+    python examples/pyramid.py --size 16384 --chunk 2048 --out /tmp/small.zarr --workers 0   # no cluster
 
-``--workers N`` runs it on a ``distributed.LocalCluster`` of N worker processes (one thread each; point
-``--scheduler-address`` at a real cluster instead). It prints the peak memory (resident set high-water mark)
-of the process, or of each worker, and the throughput in GB of level 0 per second.
+It runs on a ``distributed.LocalCluster`` of ``--workers`` processes (2 by default, one thread each; point
+``--scheduler-address`` at a real cluster instead), whose scheduler holds generating tasks back until their
+blocks can be consumed, so each worker keeps a few blocks in memory. ``--workers 0`` uses dask's threaded
+scheduler in this process instead: as fast, but it runs generating tasks ahead of their consumers, so its
+memory grows with the width of the image (rows of blocks wait for their neighbours' halos). It prints the
+peak memory (resident set high-water mark) of each worker, or of this process, and the throughput in GB of
+level 0 per second.
 """
 import argparse
 import os
@@ -102,7 +109,9 @@ def main(argv=None):
     p.add_argument("--out", default="/tmp/pyramid.zarr")
     p.add_argument("--keep", action="store_true", help="keep the store (default: delete it at the end)")
     p.add_argument("--compressor", choices=("zstd", "none"), default="zstd")
-    p.add_argument("--workers", type=int, default=0, help="run on a LocalCluster of this many processes")
+    p.add_argument("--workers", type=int, default=2,
+                   help="worker processes of a distributed.LocalCluster, one thread each (default 2); 0: dask's "
+                        "threaded scheduler in this process")
     p.add_argument("--scheduler-address", default=None, help="run on this distributed cluster")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -122,23 +131,18 @@ def main(argv=None):
     print(f"level 0: {x0.shape} float32, {gib(x0.nbytes)} in {x0.npartitions} blocks of {args.chunk}^2 "
           f"({gib(args.chunk ** 2 * 4)} each), generated lazily")
 
-    # the pyramid, lazily: level L is stridepool on level L - 1
-    levels, x = [], x0
-    for _ in range(args.levels):
-        x = halve(x, args.kernel)
-        levels.append(x)
-
     # a Zarr group laid out as an OME-NGFF multiscale image: arrays "1" .. "n" (level 0 is not stored)
     if os.path.exists(args.out):
         shutil.rmtree(args.out)
     group = zarr.open_group(args.out, mode="w")
     compressors = None if args.compressor == "none" else "auto"
-    targets, sources = [], []
-    for level, x in enumerate(levels, start=1):
-        c = min(args.store_chunk, max(x.shape))
-        arr = group.create_array(str(level), shape=x.shape, chunks=(c, c), dtype=x.dtype, compressors=compressors)
-        sources.append(x.rechunk((c, c)))  # dask blocks on Zarr chunks: no two tasks write one chunk
-        targets.append(arr)
+    shape, targets = x0.shape, []
+    for level in range(1, args.levels + 1):
+        shape = halve(da.zeros(shape, chunks=args.chunk, dtype=np.float32), args.kernel).shape
+        c = min(args.store_chunk, max(shape))
+        targets.append(group.create_array(str(level), shape=shape, chunks=(c, c), dtype=np.float32,
+                                          compressors=compressors))
+        print(f"level {level}: {shape}, Zarr chunks {(c, c)}")
     group.attrs["multiscales"] = [{
         "version": "0.4",
         "name": "stridepool pyramid",
@@ -149,27 +153,37 @@ def main(argv=None):
             "shape": list(x0.shape), "dtype": "float32", "stored": False, "generator": "examples/pyramid.py tile",
             "seed": args.seed, "chunk": args.chunk}},
     }]
-    for level, x in enumerate(levels, start=1):
-        print(f"level {level}: {x.shape}, Zarr chunks {targets[level - 1].chunks}")
 
-    # one computation for every level
+    # one dask computation per level: level 1 from the generated level 0, level L from the stored level L - 1
     start = time.perf_counter()
-    if client is None:
-        from dask.diagnostics import ProgressBar
+    for level, target in enumerate(targets, start=1):
+        if level == 1:
+            source = x0
+        else:  # read the level below in blocks of --chunk (whole Zarr chunks)
+            below = targets[level - 2]
+            c = max(below.chunks[0], args.chunk // below.chunks[0] * below.chunks[0])
+            source = da.from_zarr(below, chunks=(c, c))
+        out = halve(source, args.kernel).rechunk(target.chunks)  # dask blocks on Zarr chunks: one writer each
+        t = time.perf_counter()
+        print(f"level {level}: {source.shape} in {source.npartitions} blocks -> {out.shape}")
+        if client is None:
+            from dask.diagnostics import ProgressBar
 
-        with ProgressBar(dt=5.0):
-            da.store(sources, targets, lock=False)
-    else:
-        import distributed
+            with ProgressBar(dt=5.0 if level == 1 else 1.0):
+                da.store(out, target, lock=False)
+        else:
+            import distributed
 
-        futures = da.store(sources, targets, lock=False, compute=False).persist()
-        distributed.progress(futures)
-        distributed.wait(futures)
-        print()
+            future = da.store(out, target, lock=False, compute=False).persist()
+            distributed.progress(future)
+            distributed.wait(future)
+            print()
+        print(f"level {level}: {time.perf_counter() - t:.1f} s")
     elapsed = time.perf_counter() - start
     rate = x0.nbytes / elapsed / 1e9
     print(f"\nwrote levels 1..{args.levels} in {elapsed:.1f} s: {rate:.2f} GB/s of level 0 "
-          f"({gib(x0.nbytes)} read, {x0.npartitions} blocks), store {gib(disk_usage(args.out))} on disk")
+          f"({gib(x0.nbytes)} generated and pooled, {x0.npartitions} blocks), store {gib(disk_usage(args.out))} "
+          f"on disk")
     if client is None:
         print(f"peak memory of this process (VmHWM): {gib(peak_rss())} "
               f"(a level-0 block is {gib(args.chunk ** 2 * 4)})")

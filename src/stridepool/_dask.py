@@ -12,16 +12,18 @@ in-memory call's, word for word, and nothing is computed.
 
 Forward operations (max/avg pooling, adaptive pooling, unfold) give each input chunk the windows anchored in
 it (``stridepool._blocks``): the result is chunked on window boundaries (chunks of ``m * stride`` elements
-give chunks of ``m`` windows), the leading axes keep their chunks. A block's windows read an input region
-``[lo, hi)`` per pooled axis that may reach into neighbouring chunks (a halo, sliced off by a small task of
-its own so that a cluster moves only the halo); the block runs the core's kernel on that region with the
-block's geometry, whose window table is the global table's rows shifted, so values and indices are those of
-the in-memory call bit for bit (indices are turned from region-local into global positions).
+give chunks of ``m`` windows), the leading axes keep their chunks. Within a block, the windows that read only
+the home chunk run on the chunk itself (no copy); the runs of windows at its edges, which also read their
+neighbours, run on small regions assembled from halos (each sliced off by a small task of its own, so that a
+cluster moves only the halo); the results are put together. Every run uses its own geometry, whose window
+table is the global table's rows shifted, so values and indices are those of the in-memory call bit for bit
+(indices are turned from region-local into global positions).
 
 Backward operations (avg backward, fold, max backward and unpooling by index) run the kernel on each block
-of the gradient (windows) into its region, and add the regions' overlaps (overlap-add): each output chunk
-sums the parts of the regions that fall in it. Integers are exact; float sums may round differently from the
-in-memory order. float16 blocks are computed and summed in float32 and rounded once at the end.
+of the gradient (windows) into the region its windows reach, and add the regions' overlaps (overlap-add):
+each output chunk is its own block's region (added into in place) plus the parts of its neighbours' regions
+that fall in it. Integers are exact; float sums may round differently from the in-memory order. float16
+blocks are computed and summed in float32 and rounded once at the end.
 
 Index-driven operations (``max_pool*_backward``, ``max_unpool*``) cannot see from their arguments which
 windows an index came from. A forward that returns indices on dask records, in a bounded registry keyed by
@@ -383,12 +385,10 @@ def _lift(a, ax, ndim):
 
 
 def _cut(block, static):
-    """A part of a block (one array or a (values, sources) pair): a copy when it is a small part (a halo), so
-    that the block it came from need not stay in memory until the part's consumer runs; else a view."""
+    """A large part of a block (one array or a (values, sources) pair), as a view."""
     if isinstance(block, tuple):
-        return tuple(_cut(b, static) for b in block)
-    part = block[static.v[0]]
-    return part.copy() if 2 * part.size < block.size else part
+        return tuple(b[static.v[0]] for b in block)
+    return block[static.v[0]]
 
 
 def _sum_block(static, parts):
@@ -450,26 +450,50 @@ def _split(raw, n, chunks, dtypes, names):
 
 
 class _Gather:
-    """Task references to parts of another layer's blocks: a whole block by its key, a part by a small
-    slicing task (shared when several blocks need the same part), so that a cluster moves only halos."""
+    """Task references to parts of another layer's blocks, so that a cluster moves only what is needed.
+
+    A whole block is referenced by its key; a large part (half of the block or more) by a slicing task of its
+    own (a view); the small parts (halos) of one block, whoever needs them, by one task that copies them all
+    out at once, so that the block can be released as soon as that task and the block's own consumer have run
+    (halos taken one by one, each just before its consumer runs, would keep rows of blocks in memory)."""
 
     def __init__(self, dsk, src, name, extent):
-        self.dsk, self.src, self.name, self.extent, self.seen = dsk, src, name, extent, {}
+        self.dsk, self.src, self.name, self.extent = dsk, src, name, extent
+        self.seen, self.small = {}, {}
 
     def ref(self, index, ax, cuts):
         """``index``: the source block; ``cuts``: ``(start, stop)`` in it along each of ``ax``."""
         key = (self.src,) + tuple(index)
-        if all(s == 0 and e == self.extent(index, j) for j, (s, e) in enumerate(cuts)):
+        sizes = [self.extent(index, j) for j in range(len(cuts))]
+        if all(s == 0 and e == n for (s, e), n in zip(cuts, sizes)):
             return key
+        sl = [slice(None)] * len(index)
+        for a, (s, e) in zip(ax, cuts):
+            sl[a] = slice(s, e)
+        sl = tuple(sl)
         spec = (tuple(index), tuple(cuts))
-        ref = self.seen.get(spec)
-        if ref is None:
-            sl = [slice(None)] * len(index)
-            for a, (s, e) in zip(ax, cuts):
-                sl[a] = slice(s, e)
-            ref = self.seen[spec] = (self.name, len(self.seen))
-            self.dsk[ref] = (_cut, key, _Static(tuple(sl)))
-        return ref
+        if 2 * math.prod(e - s for s, e in cuts) >= math.prod(sizes):
+            ref = self.seen.get(spec)
+            if ref is None:
+                ref = self.seen[spec] = (self.name, len(self.seen))
+                self.dsk[ref] = (_cut, key, _Static(sl))
+            return ref
+        parts = self.small.setdefault(tuple(index), {})
+        if spec not in parts:
+            parts[spec] = (len(parts), sl)
+        return (operator.getitem, (f"{self.name}-edges",) + tuple(index), parts[spec][0])
+
+    def finish(self):
+        """Add the tasks that copy each block's small parts out (call once every reference is made)."""
+        for index, parts in self.small.items():
+            slices = tuple(sl for _, sl in sorted(parts.values()))
+            self.dsk[(f"{self.name}-edges",) + index] = (_copies, (self.src,) + index, _Static(slices))
+
+
+def _copies(block, static):
+    """Copies of parts of a block (one array, or a (values, sources) pair, per part)."""
+    return tuple(tuple(b[sl].copy() for b in block) if isinstance(block, tuple) else block[sl].copy()
+                 for sl in static.v[0])
 
 
 def _lead(chunks, ax):
@@ -535,6 +559,7 @@ def _forward(core, op, x, ax, geo, opts, dtypes, token_args):
             for a, (e, _) in zip(ax, combo):
                 index[a] = e
             dsk[(raw,) + tuple(index) + tail] = (_forward_block, static, refs)
+    gather.finish()
     chunks = list(xchunks)
     for a, blocks in zip(ax, per_axis):
         chunks[a] = tuple(blk[1] - blk[0] for blk in blocks)
@@ -624,6 +649,7 @@ def _backward(core, op, arrays, ax, full, out_shape, opts, dtype, final, blocks,
                 refs.append(gather.ref(src, ax, [(p[1], p[2]) for p in parts]))
                 offsets.append(tuple(p[3] for p in parts))
             dsk[(name,) + tuple(out_index)] = (_sum_block, _Static(shape, ax, dtype, final, mode, offsets), refs)
+    gather.finish()
     return _array(name, dsk, list(arrays), tuple(out_chunks), final)
 
 
