@@ -281,7 +281,7 @@ def _run_forward(core, op, x, ax, geo, opts, lo, full):
 def _forward_block(static, pieces):
     """One output block of a forward: each sub-block (windows that read only the home chunk, and the runs at
     its edges that read halos) runs the core's kernel on its region; the results are put together."""
-    core_name, op, ax, opts, full, out_sizes, subs = static.v
+    core_name, op, ax, opts, full, out_sizes, subs, patch = static.v
     core = _core(core_name)
     results = []
     with _block_threads():
@@ -290,6 +290,12 @@ def _forward_block(static, pieces):
             results.append((_run_forward(core, op, x, ax, geo, opts, origin_, full), offset))
     if len(results) == 1:
         return results[0][0]
+    if patch:  # the first result is the block's (made by this task: written into in place)
+        base = results[0][0]
+        for r, off in results[1:]:
+            for b, part in zip(base if isinstance(base, tuple) else (base,), r if isinstance(r, tuple) else (r,)):
+                b[_place(part.shape, ax, off)] = part
+        return base
     first = results[0][0]
     firsts = first if isinstance(first, tuple) else (first,)
     outs = []
@@ -503,10 +509,12 @@ def _lead(chunks, ax):
 
 
 def _forward_runs(a, chunks):
-    """Per output chunk along one pooled axis: ``(i0, i1, home chunk, runs, whole)``. Each run ``(j0, j1,
-    Axis, lo, hi, one piece)`` is windows over the input region ``[lo, hi)``: the windows that read only the
+    """Per output chunk along one pooled axis: ``(i0, i1, home chunk, runs, whole, base)``. Each run ``(j0,
+    j1, Axis, lo, hi, one piece)`` is windows over the input region ``[lo, hi)``: the windows that read only the
     home chunk over the whole chunk (read in place), those at its edges over the region they read (see
-    :func:`stridepool._blocks.parts`); ``whole`` is all the windows as one run over the region they read."""
+    :func:`stridepool._blocks.parts`); ``whole`` is all the windows as one run over the region they read;
+    ``base`` all the windows over the home chunk (their taps in other chunks taken as padding), or None if a
+    window would then have no tap at all."""
     edges = B.bounds(chunks)
     out = []
     for i0, i1 in B.assign(a, chunks):
@@ -520,7 +528,12 @@ def _forward_runs(a, chunks):
                 lo, hi, b = B.block(a, j0, j1)
                 runs.append((j0, j1, b, lo, hi, len(B.pieces(lo, hi, edges)) <= 1))
         tight = B.block(a, i0, i1)
-        out.append((i0, i1, c, runs, (i0, i1, tight[2], tight[0], tight[1], False)))
+        base = None  # every window over the home chunk, its taps in other chunks taken as padding (regular)
+        if a.s:
+            b = B.inner(a, i0, i1, h0, h1)
+            table = P.axis_table(b)
+            base = (i0, i1, b, h0, h1, True) if bool(np.all(table[2] > table[1])) else None
+        out.append((i0, i1, c, runs, (i0, i1, tight[2], tight[0], tight[1], False), base))
     return out
 
 
@@ -536,20 +549,30 @@ def _forward(core, op, x, ax, geo, opts, dtypes, token_args):
     tail = (0,) * len(ax) if op == "unfold" else ()  # unfold: the kernel axes, one chunk each
     for combo in product(*(enumerate(blocks) for blocks in per_axis)):
         runs = [blk[3] for _, blk in combo]
-        # windows that read halos along an axis that cannot be split: split no axis (one region, one copy)
-        if any(len(r) == 1 and not r[0][5] for r in runs) and any(len(r) > 1 for r in runs):
-            runs = [[blk[4]] for _, blk in combo]
-        ulo = [min(r[3] for r in rs) for rs in runs]
-        uhi = [max(r[4] for r in rs) for rs in runs]
+        halos = any(not r[5] for rs in runs for r in rs)
+        # Windows that read halos: the kernel runs over the home chunk in place for every window (the result
+        # is the block's), and again on small regions for the runs at the edges, whose results replace those
+        # windows' (max and avg; the base needs a tap in the home chunk in every window, and a run that reads
+        # only the home chunk along every axis). Else each run separately, put together.
+        patch = (halos and op in ("max", "avg") and all(blk[5] is not None for _, blk in combo)
+                 and all(any(r[5] and r[3] == blk[5][3] for r in rs) for rs, (_, blk) in zip(runs, combo)))
+        if not patch and any(len(r) == 1 and not r[0][5] for r in runs) and any(len(r) > 1 for r in runs):
+            runs = [[blk[4]] for _, blk in combo]  # an axis that cannot be split: one region, one copy
+        todo = list(product(*runs))
+        if patch:
+            todo = [tuple(blk[5] for _, blk in combo)] + [sub for sub in todo if not all(
+                r[5] and r[3] == blk[5][3] for r, (_, blk) in zip(sub, combo))]
+        ulo = [min(r[3] for r in rs) for rs in zip(*todo)]
+        uhi = [max(r[4] for r in rs) for rs in zip(*todo)]
         pieces = [B.pieces(lo, hi, e) for lo, hi, e in zip(ulo, uhi, edges)]
         grid = tuple(tuple((p[3], p[3] + p[2] - p[1]) for p in axis_pieces) for axis_pieces in pieces)
         subs = []
-        for sub in product(*runs):
+        for sub in todo:
             picks = _picks(grid, [r[3] - u for r, u in zip(sub, ulo)], [r[4] - u for r, u in zip(sub, ulo)])
             subs.append((P.Geometry(r[2] for r in sub), picks, tuple(r[3] for r in sub),
                          tuple(r[0] - blk[0] for r, (_, blk) in zip(sub, combo))))
         out_sizes = tuple(blk[1] - blk[0] for _, blk in combo)
-        static = _Static(cname, op, ax, opts, geo.size, out_sizes, subs)
+        static = _Static(cname, op, ax, opts, geo.size, out_sizes, subs, patch)
         for index in _lead(xchunks, ax):
             refs = []
             for parts in product(*pieces):
