@@ -114,6 +114,7 @@ def main(argv=None):
                         "threaded scheduler in this process")
     p.add_argument("--scheduler-address", default=None, help="run on this distributed cluster")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
     client = None
@@ -167,17 +168,20 @@ def main(argv=None):
         t = time.perf_counter()
         print(f"level {level}: {source.shape} in {source.npartitions} blocks -> {out.shape}")
         if client is None:
+            import contextlib
+
             from dask.diagnostics import ProgressBar
 
-            with ProgressBar(dt=5.0 if level == 1 else 1.0):
+            with contextlib.nullcontext() if args.no_progress else ProgressBar(dt=1.0, minimum=2.0):
                 da.store(out, target, lock=False)
         else:
             import distributed
 
             future = da.store(out, target, lock=False, compute=False).persist()
-            distributed.progress(future)
+            if not args.no_progress:
+                distributed.progress(future, interval="1s")
+                print()
             distributed.wait(future)
-            print()
         print(f"level {level}: {time.perf_counter() - t:.1f} s")
     elapsed = time.perf_counter() - start
     rate = x0.nbytes / elapsed / 1e9
