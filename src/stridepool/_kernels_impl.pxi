@@ -66,6 +66,19 @@ ctypedef fused real_t:
     float
     double
 
+# The stride along W of a vectorised interior, as a type: each specialisation of a fused function sees a
+# constant step (1, 2) however the compiler inlines, so strided loads vectorise with fixed shuffles.
+ctypedef struct StepOne:
+    char unused
+ctypedef struct StepTwo:
+    char unused
+ctypedef struct StepAny:
+    char unused
+ctypedef fused step_t:
+    StepOne
+    StepTwo
+    StepAny
+
 HAVE_OPENMP = bool(SP_HAVE_OPENMP)
 
 
@@ -211,6 +224,7 @@ cdef struct Index:
     int64_t* pos
     uint8_t* tap
     const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
+    Py_ssize_t* table                # scratch: kd * kh * kw entries
     bint any
 
 
@@ -253,11 +267,12 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
                   int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t r, n = g.B * g.OD * g.OH
-    # the running positions (or taps) are int32 lanes in the vectorised loops when a block is small enough (it
-    # always is in practice): SSE2 cannot select float32 and int64 lanes together
-    cdef bint narrow = tp8 != NULL or (ip != NULL and g.D * g.H * g.W < 2147483647)
+    # the running taps (planar) or positions (channels-last, when a block is small enough: it always is in
+    # practice) are int32 lanes in the vectorised loops: SSE2 cannot select float32 and int64 lanes together
+    cdef bint narrow = tp8 != NULL or (ip != NULL and (g.C == 1 or g.D * g.H * g.W < 2147483647))
     cdef Py_ssize_t nr = g.kd * g.kh
-    cdef size_t scratch = 2 * nr * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
+    # per thread: the rows, their tap-row numbers and a table of the taps (Py_ssize_t), then int32 lanes
+    cdef size_t scratch = (2 * nr + nr * g.kw) * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -269,7 +284,8 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
         if rows == NULL:
             return 1
         for r in range(n):
-            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
+            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr + nr * g.kw) if narrow else NULL, rows,
+                         g, r)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -278,7 +294,8 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
             failed[0] = 1
         for r in prange(n, schedule="static"):
             if rows != NULL:
-                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
+                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr + nr * g.kw) if narrow else NULL, rows,
+                         g, r)
         free(rows)
     return failed[0]
 
@@ -296,6 +313,7 @@ cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8,
     out.pos = ip + at if ip != NULL else NULL
     out.tap = tp8 + at if tp8 != NULL else NULL
     out.trow = trow
+    out.table = trow + g.kd * g.kh
     out.any = ip != NULL or tp8 != NULL
     xp = xp + b * block
     yp = yp + at
@@ -346,55 +364,65 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
         _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
     if lo >= hi:
         return
-    # the compiler specialises the common strides, so the loads have a constant step
-    xp = xp + ct[lo]
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
     if g.sw == 1:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 1)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 1, one)
     elif g.sw == 2:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 2)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 2, two)
     else:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, g.sw)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, g.sw, other)
+    if not out.any:
+        return
+    # the interior's tap numbers m * kw + j -> positions (or window taps), through a table of the row's taps
+    cdef Py_ssize_t* table = out.table
+    cdef Py_ssize_t m, j, start = ct[lo]
+    for m in range(nrows):
+        for j in range(g.kw):
+            table[m * g.kw + j] = (rows[m] + j * g.dw) if out.pos != NULL else out.trow[m] * g.kw + j
     if out.pos != NULL:
         for k in range(hi - lo):
-            out.pos[lo + k] = tmp[k] + ct[lo]
-    elif out.tap != NULL:
+            out.pos[lo + k] = table[tmp[k]] + start + k * g.sw
+    else:
         for k in range(hi - lo):
-            out.tap[lo + k] = <uint8_t>tmp[k]
+            out.tap[lo + k] = <uint8_t>table[tmp[k]]
 
 
-cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
-                               const Index* out, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw,
-                               Py_ssize_t step) noexcept nogil:
+cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
+                        bint with_idx, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw, Py_ssize_t step,
+                        step_t marker) noexcept nogil:
     """n windows wholly inside the input along W, the first starting at xp (its block's element 0 + its
-    column start): taps outside, windows inside, branch-free selects. tp gets positions relative to xp (or the
-    taps, whose number is the same for every window: a step of 0)."""
-    cdef Py_ssize_t m, j, k, off
-    cdef int32_t pos, vk = 0 if out.tap != NULL else <int32_t>step
-    cdef const num_t* src
+    column start): taps outside, windows inside, branch-free selects. tp gets, per window, the number
+    m * kw + j of the tap (input row m of rows, column tap j) that holds the maximum: one constant per tap, the
+    cheapest select there is; the caller turns it into a position or a window tap."""
+    cdef Py_ssize_t m, j, k
+    cdef int32_t t
+    cdef const num_t* src = xp + rows[0]
     cdef num_t v, best
     cdef bint take
-    off = rows[0]
-    src = xp + off
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
     for k in range(n):
         yp[k] = src[k * step]
-    if out.any:
-        pos = <int32_t>(out.trow[0] * kw) if out.tap != NULL else <int32_t>off
+    if with_idx:
         for k in range(n):
-            tp[k] = pos + <int32_t>k * vk
+            tp[k] = 0
     for m in range(nrows):
         for j in range(kw):
             if m == 0 and j == 0:
                 continue
-            off = rows[m] + j * dw
-            src = xp + off
-            if out.any:
-                pos = <int32_t>(out.trow[m] * kw + j) if out.tap != NULL else <int32_t>off
+            src = xp + rows[m] + j * dw
+            if with_idx:
+                t = <int32_t>(m * kw + j)
                 for k in range(n):
                     v = src[k * step]
                     best = yp[k]
                     take = (best == best) & (not (v <= best))
                     yp[k] = v if take else best
-                    tp[k] = pos + <int32_t>k * vk if take else tp[k]
+                    tp[k] = t if take else tp[k]
             else:
                 for k in range(n):
                     v = src[k * step]
@@ -803,12 +831,15 @@ cdef inline void _avg_row(const num_t* xp, real_t* yp, Py_ssize_t* rows, const D
         return
     div = <real_t>_divisor(g, rdiv, g.lo, count_include_pad, divisor_override)
     xp = xp + ct[g.lo]
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
     if g.sw == 1:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 1, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 1, div, one)
     elif g.sw == 2:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 2, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 2, div, two)
     else:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, g.sw, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, g.sw, div, other)
 
 
 cdef inline void _avg_window(const num_t* xp, real_t* yo, const Py_ssize_t* rows, Py_ssize_t nrows,
@@ -828,12 +859,16 @@ cdef inline void _avg_window(const num_t* xp, real_t* yo, const Py_ssize_t* rows
         yo[c] = yo[c] / div
 
 
-cdef inline void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssize_t* rows,
-                               Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t step, real_t div) noexcept nogil:
+cdef void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssize_t* rows, Py_ssize_t nrows,
+                        Py_ssize_t kw, Py_ssize_t step, real_t div, step_t marker) noexcept nogil:
     """n planar windows wholly inside the input along W, the first starting at xp: taps outside (in
     row-major order, so each sum is formed exactly as tap by tap), windows inside."""
     cdef Py_ssize_t m, j, k
     cdef const num_t* src
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
     for k in range(n):
         yp[k] = 0
     for m in range(nrows):
@@ -914,6 +949,9 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
     cdef Py_ssize_t od, oh, ow, m, j, c, kmax, nrows, rdiv
     cdef real_t div
     cdef real_t* row
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
     gy = gy + b * g.OD * g.OH * OW * C
     gx = gx + b * g.D * g.H * g.W * C
     _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
@@ -935,11 +973,11 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
                         _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
                     if lo < hi:
                         if g.sw == 1:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1)
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1, one)
                         elif g.sw == 2:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2)
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2, two)
                         else:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, g.sw)
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, g.sw, other)
                     for ow in range(hi, OW):
                         _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
 
@@ -958,9 +996,14 @@ cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_s
             dst[c] += src[c]
 
 
-cdef inline void _add_interior(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
+cdef inline void _add_interior(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step,
+                               step_t marker) noexcept nogil:
     """row[k * step] += vals[k] for n planar windows (distinct elements: vectorisable)."""
     cdef Py_ssize_t k
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
     for k in range(n):
         row[k * step] += vals[k]
 
