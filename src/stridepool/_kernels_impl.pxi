@@ -894,26 +894,36 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
     cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW
     cdef Py_ssize_t b = u // chunks
     cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
-    cdef Py_ssize_t od, oh, ow, c, t, i, j, l, at, row, pos
-    cdef Py_ssize_t khw = g.kh * g.kw
+    cdef Py_ssize_t od, oh, ow, c, t, at, base, cs, w0, w1, d0, d1, h0, h1
+    cdef Py_ssize_t ntaps = g.kd * g.kh * g.kw
+    # per tap: its (depth, height, width) tap numbers and its offset from the window's first element
+    cdef int32_t ti[256]
+    cdef int32_t tj[256]
+    cdef int32_t tl[256]
+    cdef Py_ssize_t off[256]
+    for t in range(ntaps):
+        ti[t] = <int32_t>(t // (g.kh * g.kw))
+        tj[t] = <int32_t>((t // g.kw) % g.kh)
+        tl[t] = <int32_t>(t % g.kw)
+        off[t] = (ti[t] * g.dd * g.H + tj[t] * g.dh) * g.W + tl[t] * g.dw
     gy = gy + b * g.OD * g.OH * OW * C
     tp = tp + b * g.OD * g.OH * OW * C
     gx = gx + b * g.D * g.H * g.W * C
     _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     for od in range(g.OD):
+        d0, d1 = g.dt[L + od], g.dt[2 * L + od]
         for oh in range(g.OH):
+            h0, h1 = g.ht[L + oh], g.ht[2 * L + oh]
+            base = (g.dt[od] * g.H + g.ht[oh]) * g.W
             for ow in range(OW):
                 at = ((od * g.OH + oh) * OW + ow) * C
+                cs, w0, w1 = g.wt[ow], g.wt[L + ow], g.wt[2 * L + ow]
                 for c in range(c0, c1):
                     t = tp[at + c]
-                    i, j, l = t // khw, (t // g.kw) % g.kh, t % g.kw
-                    if not (g.dt[L + od] <= i < g.dt[2 * L + od] and g.ht[L + oh] <= j < g.ht[2 * L + oh]
-                            and g.wt[L + ow] <= l < g.wt[2 * L + ow]) or t >= g.kd * khw:
+                    if t >= ntaps or not (d0 <= ti[t] < d1 and h0 <= tj[t] < h1 and w0 <= tl[t] < w1):
                         bad[0] = 1
                         return
-                    row = (g.dt[od] + i * g.dd) * g.H + g.ht[oh] + j * g.dh
-                    pos = row * g.W + g.wt[ow] + l * g.dw
-                    gx[pos * C + c] += gy[at + c]
+                    gx[(base + cs + off[t]) * C + c] += gy[at + c]
 
 
 # ------------------------------------------------------------------------------------------- avg forward

@@ -310,8 +310,8 @@ def unfold(nd, x, kernel_size, stride, padding, dilation, axes):
         return _lazy.dask().unfold(_SELF, nd, x, kernel_size, stride, padding, dilation, axes)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, False, pooling=False)
     xl = _last(x, ax)
-    if x.size == 0:  # no window tables for an empty array: its pooled extents may exceed memory
-        win = np.empty(xl.shape[:-nd] + g.out + g.kernel, dtype=x.dtype)
+    if x.size == 0:  # no window tables for an empty array (its pooled extents may exceed memory): all padding
+        win = np.zeros(xl.shape[:-nd] + g.out + g.kernel, dtype=x.dtype)
         win.flags.writeable = False
     elif any(a.lo or a.hi for a in g):
         win = _windows(xl, g)[0]
