@@ -432,5 +432,5 @@ def test_every_public_name_is_on_both_backends_with_one_signature():
 def test_unfold_of_an_empty_axis_with_padding_is_all_padding(impl, assert_same):
     """Windows of an empty pooled axis read only padding: zeros (a regression: they were left uninitialised)."""
     for _ in range(3):  # a fresh buffer each time may hold anything
-        assert_same(impl.unfold2d(np.full((3, 0), 7.0), 1, padding=1), np.zeros((3, 2, 1, 1)))
+        assert_same(impl.unfold2d(np.full((3, 0), 7.0), 1, padding=1), np.zeros((5, 2, 1, 1)))
         assert_same(impl.unfold1d(np.full((2, 0), 7, np.int16), 2, padding=1), np.zeros((2, 1, 2), np.int16))
