@@ -17,7 +17,7 @@ import math
 import os
 import sys
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from ._threads import get_num_threads
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from numpy.typing import ArrayLike
+    from numpy.typing import ArrayLike, DTypeLike
 
     from ._kernels import Plan, _Module
     from ._params import Geometry
@@ -67,6 +67,33 @@ def _pick_kernels() -> tuple[str, _Module]:
 
 KERNELS, K = _pick_kernels()
 _SELF: ModuleType = sys.modules[__name__]
+
+
+def _cache_limit() -> int:
+    """``STRIDEPOOL_CACHE_MB`` (default 1024): MiB of freed large results kept for reuse; 0 turns it off."""
+    value = os.environ.get("STRIDEPOOL_CACHE_MB", "1024").strip() or "1024"
+    try:
+        mb = int(value)
+    except ValueError:
+        raise ValueError(f"`STRIDEPOOL_CACHE_MB` must be a whole number of MiB, got {value!r}") from None
+    if mb < 0:
+        raise ValueError(f"`STRIDEPOOL_CACHE_MB` must be >= 0, got {value!r}")
+    return mb << 20
+
+
+K.set_cache_limit(_cache_limit())
+#: results smaller than this come from np.empty (the allocator reuses small blocks itself)
+CACHE_MIN_BYTES: int = 1 << 20
+
+
+def _alloc(shape: Ax, dtype: DTypeLike) -> Array:
+    """An uninitialised array for a result: large ones on a cached buffer (see _kernels_impl.pxi's Block)."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < CACHE_MIN_BYTES:
+        return np.empty(shape, dtype=dtype)
+    # (cast: NumPy's stubs take any buffer-protocol object, as a Block is, only from Python 3.12 on)
+    return np.ndarray(shape, dtype=dtype, buffer=cast("memoryview", K.Block(nbytes)))
 
 _NAMES = {np.dtype(t): n for t, n in ((np.float32, "float"), (np.float64, "double"), (np.int8, "int8_t"),
                                       (np.int16, "int16_t"), (np.int32, "int32_t"), (np.int64, "int64_t"),
@@ -125,9 +152,9 @@ def _empty(shape: Ax, ax: Ax, moved: bool, dtype: np.dtype[Any]) -> tuple[Array,
     """A new array of ``shape`` (user axis order) laid out as ``moved`` says, and its flat buffer."""
     if moved:
         rest = tuple(n for i, n in enumerate(shape) if i not in ax)
-        m = np.empty(rest + P.sizes_at(shape, ax), dtype=dtype)
+        m = _alloc(rest + P.sizes_at(shape, ax), dtype)
         return np.moveaxis(m, range(-len(ax), 0), ax), m.reshape(-1)
-    a = np.empty(shape, dtype=dtype)
+    a = _alloc(shape, dtype)
     return a, a.reshape(-1)
 
 
@@ -223,7 +250,7 @@ def _remember(key: Key, op: int, dtype: np.dtype[Any], geo: Geometry | None, dim
         _PLANS.clear()
     table = _NO_TABLE if geo is None else P.window_table(geo)
     _PLANS[key] = K.Plan(op, dtype, table, dims, include, div, in_shape, out_shape, work >= PARALLEL_MIN_WORK,
-                         np.empty, _INT64, get_num_threads, functools.partial(P.check_indices, nd=key[0]))
+                         _alloc, _INT64, get_num_threads, functools.partial(P.check_indices, nd=key[0]))
 
 
 # ------------------------------------------------------------------------------------------------- runs

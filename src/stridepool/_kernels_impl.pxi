@@ -36,6 +36,26 @@ cdef extern from *:
     static int omp_get_max_threads(void) { return 1; }
     static void omp_set_num_threads(int n) { (void)n; }
     #endif
+    #if defined(_WIN32)
+    #include <malloc.h>
+    static void* sp_alloc(size_t n) { return _aligned_malloc(n, 64); }
+    static void sp_free(void* p) { _aligned_free(p); }
+    static void sp_advise_huge(void* p, size_t n) { (void)p; (void)n; }
+    #else
+    #include <stdlib.h>
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    static void* sp_alloc(size_t n) { void* p = NULL; return posix_memalign(&p, 4096, n) ? NULL : p; }
+    static void sp_free(void* p) { free(p); }
+    static void sp_advise_huge(void* p, size_t n) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        madvise(p, n, MADV_HUGEPAGE);  /* as NumPy does for large arrays: fewer page faults */
+    #else
+        (void)p; (void)n;
+    #endif
+    }
+    #endif
     static int sp_cpu_has_avx2(void) {
     #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
         __builtin_cpu_init();
@@ -49,6 +69,9 @@ cdef extern from *:
     int omp_get_max_threads() noexcept nogil
     void omp_set_num_threads(int) noexcept nogil
     int sp_cpu_has_avx2() noexcept nogil
+    void* sp_alloc(size_t n) noexcept nogil
+    void sp_free(void* p) noexcept nogil
+    void sp_advise_huge(void* p, size_t n) noexcept nogil
 
 ctypedef fused num_t:
     float
@@ -95,6 +118,136 @@ def openmp_max_threads():
 def openmp_set_num_threads(int n):
     """omp_set_num_threads(n) for the calling thread (no-op without OpenMP)."""
     omp_set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------------- result buffers
+#
+# Large results (values, indices, gradients) come from a small cache of recently freed buffers: a training loop
+# that pools arrays of the same shapes every step gets its memory back without the operating system mapping
+# and zeroing fresh pages each time (for the large standard cases that costs as much as the pooling itself).
+# A Block owns one buffer; a NumPy array made on it keeps it alive; when the last view dies the buffer goes
+# back to the cache (up to `cache_limit` bytes, least recently used ones freed first) or to the allocator.
+# Everything here runs with the GIL held.
+
+cdef enum:
+    CACHE_SLOTS = 32
+
+cdef void* _cache_ptr[CACHE_SLOTS]
+cdef size_t _cache_size[CACHE_SLOTS]
+cdef unsigned long long _cache_tick[CACHE_SLOTS]
+cdef unsigned long long _tick = 0
+cdef size_t _cache_total = 0
+cdef size_t _cache_limit = 0
+
+
+def set_cache_limit(size_t nbytes):
+    """Keep at most ``nbytes`` of freed result buffers for reuse (0: none); frees what no longer fits."""
+    global _cache_limit
+    _cache_limit = nbytes
+    _cache_trim(0)
+
+
+def cache_info():
+    """(bytes cached, buffers cached, limit in bytes)."""
+    cdef int i, n = 0
+    for i in range(CACHE_SLOTS):
+        n += _cache_ptr[i] != NULL
+    return _cache_total, n, _cache_limit
+
+
+cdef void _cache_trim(size_t room) noexcept:
+    """Free least recently used buffers until `room` more bytes fit under the limit and a slot is free."""
+    global _cache_total
+    cdef int i, oldest
+    while True:
+        oldest = -1
+        for i in range(CACHE_SLOTS):
+            if _cache_ptr[i] != NULL and (oldest < 0 or _cache_tick[i] < _cache_tick[oldest]):
+                oldest = i
+        if oldest < 0 or (_cache_total + room <= _cache_limit and not all_slots_used()):
+            return
+        sp_free(_cache_ptr[oldest])
+        _cache_total -= _cache_size[oldest]
+        _cache_ptr[oldest] = NULL
+
+
+cdef bint all_slots_used() noexcept:
+    cdef int i
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] == NULL:
+            return False
+    return True
+
+
+cdef void* _cache_take(size_t nbytes) noexcept:
+    global _cache_total
+    cdef int i
+    cdef void* p
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] != NULL and _cache_size[i] == nbytes:
+            p = _cache_ptr[i]
+            _cache_ptr[i] = NULL
+            _cache_total -= nbytes
+            return p
+    p = sp_alloc(nbytes)
+    if p != NULL:
+        sp_advise_huge(p, nbytes)
+    return p
+
+
+cdef void _cache_give(void* p, size_t nbytes) noexcept:
+    global _cache_total, _tick
+    cdef int i
+    if nbytes > _cache_limit:
+        sp_free(p)
+        return
+    _cache_trim(nbytes)
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] == NULL:
+            _tick += 1
+            _cache_ptr[i], _cache_size[i], _cache_tick[i] = p, nbytes, _tick
+            _cache_total += nbytes
+            return
+    sp_free(p)
+
+
+cdef class Block:
+    """One result buffer (the base of the NumPy array made on it); back to the cache when freed."""
+    cdef void* ptr
+    cdef Py_ssize_t nbytes
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+
+    def __cinit__(self, Py_ssize_t nbytes):
+        if nbytes < 1:
+            raise ValueError("a block holds at least one byte")
+        self.ptr = _cache_take(<size_t>nbytes)
+        if self.ptr == NULL:
+            raise MemoryError()
+        self.nbytes = nbytes
+        self.shape[0] = nbytes
+        self.strides[0] = 1
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        view.buf = self.ptr
+        view.obj = self
+        view.len = self.nbytes
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = "B"
+        view.ndim = 1
+        view.shape = self.shape
+        view.strides = self.strides
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            _cache_give(self.ptr, <size_t>self.nbytes)
+            self.ptr = NULL
 
 
 # ------------------------------------------------------------------------------------------- dimensions

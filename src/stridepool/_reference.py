@@ -39,6 +39,14 @@ def _from_last(a: Array, ax: Ax) -> Array:
     return np.moveaxis(a, range(-len(ax), 0), ax)
 
 
+def _empty_result(shape: Ax, dtype: DTypeLike, out: Array | None) -> Array:
+    """The result of an operation whose output holds no element (no window tables for it: the pooled
+    extents may be far larger than memory)."""
+    if out is not None:
+        return out
+    return np.empty(shape, dtype=dtype)
+
+
 def _finish(result: Array, ax: Ax, out: Array | None) -> Array:
     result = _from_last(result, ax)
     if out is None:
@@ -90,7 +98,7 @@ def _windows(xl: Array, geo: Geometry) -> tuple[Array, NDArray[np.bool_]]:
         valid = _window_view(np.pad(np.ones(geo.size, dtype=bool), widths[-len(geo):]), geo)
         return values, valid
     index, valid = _gather_index(geo)
-    taps = xl[(Ellipsis, *index)]  # type: ignore[arg-type]  # NumPy's stubs miss (Ellipsis, *index arrays)
+    taps = xl[(Ellipsis,) + tuple(index)]
     return np.where(valid, taps, np.zeros((), xl.dtype)), valid
 
 
@@ -137,6 +145,10 @@ def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | 
 
     The indices are int64 flat positions, or with ``taps`` the uint8 window tap of each maximum."""
     nd = len(ax)
+    shape = P.pooled_shape(x.shape, ax, geo.out)
+    if math.prod(shape) == 0:
+        y = _empty_result(shape, x.dtype, out)
+        return (y, np.empty(shape, np.uint8 if taps else np.int64)) if return_indices else y
     xl = _last(x, ax)
     values, valid = _windows(xl, geo)
     ntaps = math.prod(geo.kernel)
@@ -184,6 +196,9 @@ def run_avg(x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array
     """Average pooling of a validated array (``include``: count_include_pad; ``div``: 0 or the override)."""
     rdt = P.result_dtype_avg(x.dtype)
     acc = P.acc_dtype(rdt)
+    shape = P.pooled_shape(x.shape, ax, geo.out)
+    if math.prod(shape) == 0:
+        return _empty_result(shape, rdt, out)
     values, _ = _windows(_last(x, ax), geo)
     total = np.zeros(values.shape[:-len(geo)], dtype=acc)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and float16 overflow, as in C
@@ -198,6 +213,8 @@ def run_avg_backward(g: Array, shape: Ax, ax: Ax, geo: Geometry, include: bool, 
     """Gradient of :func:`run_avg` for an input of ``shape``."""
     rdt = P.result_dtype_avg(g.dtype)
     acc = P.acc_dtype(rdt)
+    if math.prod(shape) == 0:
+        return _empty_result(shape, rdt, out)
     with np.errstate(invalid="ignore", over="ignore"):
         share = _last(g, ax).astype(acc) / P.avg_divisors(geo, include, div).astype(acc)
     values = np.broadcast_to(share[(Ellipsis,) + (None,) * len(geo)], share.shape + geo.kernel)
@@ -330,7 +347,10 @@ def unfold(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg, padding
         return _lazy.dask().unfold(_SELF, nd, x, kernel_size, stride, padding, dilation, axes)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, False, pooling=False)
     xl = _last(x, ax)
-    if any(a.lo or a.hi for a in g):
+    if x.size == 0:  # no window tables for an empty array: its pooled extents may exceed memory
+        win = np.empty(xl.shape[:-nd] + g.out + g.kernel, dtype=x.dtype)
+        win.flags.writeable = False
+    elif any(a.lo or a.hi for a in g):
         win = _windows(xl, g)[0]
     else:
         win = _window_view(xl, g)  # a read-only view: no copy
