@@ -209,7 +209,7 @@ def fold(nd: int, core: Core, module: str) -> FoldFunction[Any, Any, Any]:
 
 
 #: every operation, in the order of the public API
-OPERATIONS: tuple[Callable[[Literal[1, 2, 3], Core, str], Callable[..., Any]], ...] = (
+OPERATIONS: tuple[Callable[..., Callable[..., Any]], ...] = (
     max_pool, max_pool_backward, avg_pool, avg_pool_backward, adaptive_max_pool, adaptive_avg_pool,
     adaptive_avg_pool_backward, max_unpool, unfold, fold)
 
