@@ -32,6 +32,12 @@ def main() -> None:
     v1, i1 = sp.max_pool1d(x, 3, 1, 1, 1, False, True, axes=2)
     v3 = sp.max_pool3d(x, (1, 2, 2), ceil_mode=True)
     print(v1.shape, i1.shape, v3.shape)
+    # every argument by name: the names type checkers know are the functions' own (the overloaded protocols of
+    # max pooling are not matched against the functions by mypy, this call is)
+    vk, ik = sp.max_pool2d(x=x, kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False,
+                           return_indices=True, axes=(-2, -1), out=None)
+    ak, aik = sp.adaptive_max_pool2d(x=x, output_size=2, return_indices=True, axes=(-2, -1), out=None)
+    print(vk.shape, ik.shape, ak.shape, aik.shape)
 
     # average pooling and its backward; channels-last through axes
     nhwc = np.moveaxis(x, 1, -1)
