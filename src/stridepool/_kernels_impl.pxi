@@ -1070,7 +1070,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
                        Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t u
-    cdef size_t scratch = g.kd * g.kh * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
+    # per thread: the rows, the columns' divisors (Py_ssize_t), then the shares of one output row
+    cdef size_t scratch = (g.kd * g.kh + g.OW) * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -1084,8 +1085,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
         if rows == NULL:
             return 1
         for u in range(g.B * chunks):
-            _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh), g, u, chunks, count_include_pad,
-                           divisor_override)
+            _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh + g.OW), g, u, chunks,
+                           count_include_pad, divisor_override)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -1094,7 +1095,7 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
             failed[0] = 1
         for u in prange(g.B * chunks, schedule="static"):
             if rows != NULL:
-                _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh), g, u, chunks,
+                _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh + g.OW), g, u, chunks,
                                count_include_pad, divisor_override)
         free(rows)
     return failed[0]
@@ -1109,40 +1110,64 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
     cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW, lo = g.lo, hi = g.hi
     cdef Py_ssize_t b = u // chunks
     cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
-    cdef Py_ssize_t od, oh, ow, m, j, c, kmax, nrows, rdiv
+    cdef Py_ssize_t od, oh, ow, m, j, j0, j1, c, kmax, nrows, rdiv
     cdef real_t div
     cdef real_t* row
     cdef StepOne one
     cdef StepTwo two
     cdef StepAny other
+    cdef Py_ssize_t* wdiv = rows + g.kd * g.kh
+    cdef const num_t* gyr
     gy = gy + b * g.OD * g.OH * OW * C
     gx = gx + b * g.D * g.H * g.W * C
     _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     kmax = 0
     for ow in range(OW):
         kmax = max(kmax, ct[2 * L + ow])
+        wdiv[ow] = ct[3 * L + ow] if count_include_pad else ct[2 * L + ow] - ct[L + ow]  # _divisor's W part
     for od in range(g.OD):
         for oh in range(g.OH):
             nrows = _rows(g, od, oh, rows, NULL)
             rdiv = _row_divisor(g, od, oh, count_include_pad)
-            for ow in range(OW):
-                div = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
-                for c in range(c0, c1):
-                    share[ow * C + c] = <real_t>gy[((od * g.OH + oh) * OW + ow) * C + c] / div
+            gyr = gy + (od * g.OH + oh) * OW * C
+            if C == 1:  # one loop over the row's windows (vectorised): the divisors as _divisor gives them
+                if divisor_override != 0:
+                    div = <real_t>divisor_override
+                    for ow in range(OW):
+                        share[ow] = <real_t>gyr[ow] / div
+                else:
+                    for ow in range(OW):
+                        share[ow] = <real_t>gyr[ow] / <real_t>(rdiv * wdiv[ow])
+            else:
+                for ow in range(OW):
+                    div = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
+                    for c in range(c0, c1):
+                        share[ow * C + c] = <real_t>gyr[ow * C + c] / div
             for m in range(nrows):
                 row = gx + rows[m] * C
-                for j in range(kmax):
-                    for ow in range(lo):
-                        _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
-                    if lo < hi:
-                        if g.sw == 1:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1, one)
-                        elif g.sw == 2:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2, two)
-                        else:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, g.sw, other)
-                    for ow in range(hi, OW):
-                        _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                if lo >= hi:  # no interior: tap by tap, window by window
+                    for j in range(kmax):
+                        for ow in range(OW):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                    continue
+                # Taps in periods of sw: within one, the taps of all windows land on distinct elements, so the
+                # interior's taps of a period go in one contiguous pass; periods in order keep each element's
+                # sums in the scatter's order (tap j outer, window inner).
+                j0 = 0
+                while j0 < kmax:
+                    j1 = min(kmax, j0 + g.sw)
+                    for j in range(j0, j1):
+                        for ow in range(lo):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                        for ow in range(hi, OW):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                    if g.sw == 1:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, 1, j1 - j0, one)
+                    elif g.sw == 2:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, 2, j1 - j0, two)
+                    else:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, g.sw, j1 - j0, other)
+                    j0 = j1
 
 
 cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_ssize_t L, Py_ssize_t ow,
@@ -1159,16 +1184,30 @@ cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_s
             dst[c] += src[c]
 
 
-cdef inline void _add_interior(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step,
-                               step_t marker) noexcept nogil:
-    """row[k * step] += vals[k] for n planar windows (distinct elements: vectorisable)."""
-    cdef Py_ssize_t k
+cdef inline void _add_period(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step, Py_ssize_t width,
+                             step_t marker) noexcept nogil:
+    """Taps 0 <= j < width (width <= step) of n planar windows step apart: row[k * step + j] += vals[k]. Whole
+    groups of step elements are written (the taps past width add a zero: an element is never -0.0 here, so
+    that changes nothing), which makes the pass contiguous and vectorisable; the last window writes only its
+    own taps (the row may end there)."""
+    cdef Py_ssize_t k, j
+    cdef num_t v
     if step_t is StepOne:
         step = 1
     elif step_t is StepTwo:
         step = 2
-    for k in range(n):
-        row[k * step] += vals[k]
+    if width == step:
+        for k in range(n - 1):
+            v = vals[k]
+            for j in range(step):
+                row[k * step + j] += v
+    else:
+        for k in range(n - 1):
+            v = vals[k]
+            for j in range(step):
+                row[k * step + j] += v if j < width else 0
+    for j in range(width):
+        row[(n - 1) * step + j] += vals[n - 1]
 
 
 def fold(const num_t[::1] win not None, num_t[::1] gx not None, const int64_t[:, :, ::1] tab not None,
