@@ -833,29 +833,40 @@ cdef inline void _scatter_plane(const num_t* gy, const int64_t* idx, num_t* gx, 
 
 cdef inline void _scatter_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t N,
                                Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, bint add, int* bad) noexcept nogil:
-    cdef Py_ssize_t k, c
+    cdef Py_ssize_t k, c, done = 0
+    cdef Py_ssize_t ahead = max(1, 16384 // (C * <Py_ssize_t>sizeof(num_t)))  # positions zeroed at a time
     cdef int64_t pos
-    _zero_unit(gx, N, C, c0, c1)
     for k in range(n):
         for c in range(c0, c1):
             pos = idx[k * C + c]
             if <uint64_t>pos >= <uint64_t>N:
                 bad[0] = 1
                 return
+            if pos >= done:
+                done = _zero_to(gx, done, min(N, max(pos + 1, done + ahead)), C, c0, c1)
             if add:
                 gx[pos * C + c] += gy[k * C + c]
             else:
                 gx[pos * C + c] = gy[k * C + c]
+    _zero_to(gx, done, N, C, c0, c1)
 
 
-cdef inline void _zero_unit(num_t* gx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+cdef inline Py_ssize_t _zero_to(num_t* gx, Py_ssize_t done, Py_ssize_t upto, Py_ssize_t C, Py_ssize_t c0,
+                                Py_ssize_t c1) noexcept nogil:
+    """Zero the positions [done, upto) of a block (C channels each, those in c0..c1); return the new mark.
+
+    The scatters zero their block progressively, just ahead of where they write, so that a block larger than
+    the caches is zeroed and then written while it is still in cache (oneDNN's trick)."""
     cdef Py_ssize_t k, c
+    if upto <= done:
+        return done
     if C == 1 or (c0 == 0 and c1 == C):
-        memset(gx, 0, N * C * sizeof(num_t))
+        memset(gx + done * C, 0, (upto - done) * C * sizeof(num_t))
     else:
-        for k in range(N):
+        for k in range(done, upto):
             for c in range(c0, c1):
                 gx[k * C + c] = 0
+    return upto
 
 
 def max_pool_backward_taps(const num_t[::1] gy not None, const uint8_t[::1] taps not None, num_t[::1] gx not None,
@@ -908,13 +919,16 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
         off[t] = (ti[t] * g.dd * g.H + tj[t] * g.dh) * g.W + tl[t] * g.dw
     gy = gy + b * g.OD * g.OH * OW * C
     tp = tp + b * g.OD * g.OH * OW * C
+    cdef Py_ssize_t done = 0
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     for od in range(g.OD):
         d0, d1 = g.dt[L + od], g.dt[2 * L + od]
         for oh in range(g.OH):
             h0, h1 = g.ht[L + oh], g.ht[2 * L + oh]
             base = (g.dt[od] * g.H + g.ht[oh]) * g.W
+            if d1 > d0 and h1 > h0:  # zeroed through the window's last input row
+                done = _zero_to(gx, done, ((g.dt[od] + (d1 - 1) * g.dd) * g.H + g.ht[oh] + (h1 - 1) * g.dh + 1)
+                                * g.W, C, c0, c1)
             for ow in range(OW):
                 at = ((od * g.OH + oh) * OW + ow) * C
                 cs, w0, w1 = g.wt[ow], g.wt[L + ow], g.wt[2 * L + ow]
@@ -924,6 +938,7 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
                         bad[0] = 1
                         return
                     gx[(base + cs + off[t]) * C + c] += gy[at + c]
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 # ------------------------------------------------------------------------------------------- avg forward
@@ -1118,9 +1133,9 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
     cdef StepAny other
     cdef Py_ssize_t* wdiv = rows + g.kd * g.kh
     cdef const num_t* gyr
+    cdef Py_ssize_t done = 0
     gy = gy + b * g.OD * g.OH * OW * C
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     kmax = 0
     for ow in range(OW):
         kmax = max(kmax, ct[2 * L + ow])
@@ -1128,6 +1143,8 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
     for od in range(g.OD):
         for oh in range(g.OH):
             nrows = _rows(g, od, oh, rows, NULL)
+            if nrows:  # zeroed through the last row this output row writes (rows ascend)
+                done = _zero_to(gx, done, rows[nrows - 1] + g.W, C, c0, c1)
             rdiv = _row_divisor(g, od, oh, count_include_pad)
             gyr = gy + (od * g.OH + oh) * OW * C
             if C == 1:  # one loop over the row's windows (vectorised): the divisors as _divisor gives them
@@ -1168,6 +1185,7 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
                     else:
                         _add_period(row + ct[lo] + j0, share + lo, hi - lo, g.sw, j1 - j0, other)
                     j0 = j1
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_ssize_t L, Py_ssize_t ow,
@@ -1254,12 +1272,14 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const
     cdef Py_ssize_t* taps = rows + KR
     cdef const num_t* w
     cdef num_t* dst
+    cdef Py_ssize_t done = 0
     win = win + b * g.OD * g.OH * OW * C * KR * KW
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     for od in range(g.OD):
         for oh in range(g.OH):
             nrows = _rows(g, od, oh, rows, taps)
+            if nrows:  # zeroed through the last row this output row writes (rows ascend)
+                done = _zero_to(gx, done, rows[nrows - 1] + g.W, C, c0, c1)
             for m in range(nrows):
                 for j in range(KW):
                     for ow in range(OW):
@@ -1268,6 +1288,7 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const
                             w = win + ((((od * g.OH + oh) * OW + ow) * C) * KR + taps[m]) * KW + j
                             for c in range(c0, c1):
                                 dst[c] += w[c * KR * KW]
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 # ------------------------------------------------------------------------------------- the lean call path
