@@ -82,8 +82,9 @@ def _cache_limit() -> int:
 
 
 K.set_cache_limit(_cache_limit())
+K.set_ndarray(np.ndarray)
 #: results smaller than this come from np.empty (the allocator reuses small blocks itself)
-CACHE_MIN_BYTES: int = 1 << 20
+CACHE_MIN_BYTES: int = K.CACHE_MIN_BYTES
 
 
 def _alloc(shape: Ax, dtype: DTypeLike) -> Array:
@@ -250,7 +251,7 @@ def _remember(key: Key, op: int, dtype: np.dtype[Any], geo: Geometry | None, dim
         _PLANS.clear()
     table = _NO_TABLE if geo is None else P.window_table(geo)
     _PLANS[key] = K.Plan(op, dtype, table, dims, include, div, in_shape, out_shape, work >= PARALLEL_MIN_WORK,
-                         _alloc, _INT64, get_num_threads, functools.partial(P.check_indices, nd=key[0]))
+                         np.empty, _INT64, get_num_threads, functools.partial(P.check_indices, nd=key[0]))
 
 
 # ------------------------------------------------------------------------------------------------- runs
@@ -405,8 +406,11 @@ def run_fold(w: Array, shape: Ax, ax: Ax, geo: Geometry, out: Array | None = Non
 def _key(nd: int, op: str, x: object, flags: tuple[object, ...], params: tuple[Hashable, ...],
          extra: tuple[Hashable, ...] = ()) -> Key | None:
     """A plan key for a native float32/float64 ndarray call (its parameters last), or None."""
-    if type(x) is not np.ndarray or x.dtype not in _PLAN_DTYPES or not all(type(f) is bool for f in flags):
+    if type(x) is not np.ndarray or x.dtype not in _PLAN_DTYPES:
         return None
+    for f in flags:  # a loop: cheaper than all() over a generator, on the path that must be cheap
+        if type(f) is not bool:
+            return None
     return (nd, op, x.shape, x.dtype, extra, flags, params)
 
 

@@ -211,6 +211,16 @@ cdef void _cache_give(void* p, size_t nbytes) noexcept:
     sp_free(p)
 
 
+#: results smaller than this come from np.empty (the allocator reuses small blocks itself)
+CACHE_MIN_BYTES = 1 << 20
+_ndarray = None  # numpy.ndarray, set by stridepool._compiled (the kernels do not import NumPy)
+
+
+def set_ndarray(cls):
+    global _ndarray
+    _ndarray = cls
+
+
 cdef class Block:
     """One result buffer (the base of the NumPy array made on it); back to the cache when freed."""
     cdef void* ptr
@@ -1359,6 +1369,12 @@ cdef class Plan:
     cdef int _nt(self) except -1:
         return self.threads() if self.multi else 1
 
+    cdef object _new(self, shape, dtype, Py_ssize_t nbytes):
+        """A result: np.empty, or for a large one an array on a cached Block (as stridepool._compiled._alloc)."""
+        if nbytes < CACHE_MIN_BYTES:
+            return self.empty(shape, dtype)
+        return _ndarray(shape, dtype, Block(nbytes))
+
     def forward(self, x):
         """max (op 0, 1) or avg (op 3) of x; None if x is not C-contiguous (the caller takes the full path)."""
         cdef Py_buffer bx, by, bi
@@ -1368,8 +1384,8 @@ cdef class Plan:
             _acquire(x, &bx, self.n_in * self.itemsize, False)
         except (BufferError, ValueError):  # not C-contiguous: the full path
             return None
-        y = self.empty(self.out_shape, self.dtype)
-        idx = self.empty(self.out_shape, self.idx_dtype) if self.op == 1 else None
+        y = self._new(self.out_shape, self.dtype, self.n_out * self.itemsize)
+        idx = self._new(self.out_shape, self.idx_dtype, self.n_out * 8) if self.op == 1 else None
         try:
             _acquire(y, &by, self.n_out * self.itemsize, True)
             if idx is not None:
@@ -1413,7 +1429,7 @@ cdef class Plan:
                     _acquire(idx, &bi, self.n_out * 8, False)
                 except (BufferError, ValueError):  # not C-contiguous: the full path
                     return None
-            gx = self.empty(self.in_shape, self.dtype)
+            gx = self._new(self.in_shape, self.dtype, self.n_in * self.itemsize)
             _acquire(gx, &bx, self.n_in * self.itemsize, True)
             with nogil:
                 if self.op == 2:
