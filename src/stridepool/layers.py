@@ -124,8 +124,8 @@ class Pooling2D:
     >>> A = np.random.default_rng(0).integers(3, 10, pool.in_size)
     >>> pool.forward(A).shape
     (2, 4, 4)
-    >>> pool.backward(np.ones(pool.out_size, dtype=int)).sum()
-    np.int64(32)
+    >>> int(pool.backward(np.ones(pool.out_size, dtype=int)).sum())   # int(): prints the same on NumPy 1.x and 2.x
+    32
     """
 
     def __init__(self, pool_funct=None, kernel_size=None, input_size=None, strides=(1, 1), padding=0, *,
