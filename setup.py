@@ -152,8 +152,9 @@ def extensions():
 
     exts = [Extension(f"stridepool.{name}", [f"src/stridepool/{name}.pyx"], depends=["src/stridepool/_kernels_impl.pxi"])
             for name in ("_kernels", "_kernels_avx2")]
+    jobs = min(JOBS, len(exts))
     return cythonize(exts, compiler_directives=DIRECTIVES, annotate=os.environ.get("STRIDEPOOL_ANNOTATE") == "1",
-                     nthreads=min(JOBS, len(exts)))
+                     nthreads=jobs if jobs > 1 else 0)  # 0: in this process, no worker pool
 
 
 # The guard matters for the parallel cythonize: where worker processes are spawned instead of forked
