@@ -1,6 +1,8 @@
 """The one array generator behind every parity test: dtypes, special values, layouts, geometries."""
 import itertools
 
+import types
+
 import numpy as np
 import pytest
 
@@ -60,9 +62,10 @@ def make_array(shape, dtype="float32", layout="contiguous", special="none", seed
     rng = np.random.default_rng(seed)
     if layout == "contiguous":
         return _values(rng, shape, dtype, special)
-    if layout == "strided":  # every other element along the last two axes
-        big = _values(rng, shape[:-2] + (2 * shape[-2], 2 * shape[-1]), dtype, special)
-        return big[..., ::2, ::2]
+    if layout == "strided":  # every other element along the last (two) axes
+        n = min(len(shape), 2)
+        big = _values(rng, shape[:-n] + tuple(2 * v for v in shape[-n:]), dtype, special)
+        return big[(Ellipsis,) + (slice(None, None, 2),) * n]
     if layout == "fortran":
         return np.asfortranarray(_values(rng, shape, dtype, special))
     if layout == "transposed":  # a view whose pooled axes are not the innermost in memory
@@ -80,10 +83,69 @@ def _special_for(dtype, i):
     return ("none", "extremes")[i % 2]
 
 
-def pool_cases():
+GEOMETRIES_1D = [
+    ("k2s2", (2, 3), (8,), dict(kernel_size=2)),
+    ("k3s1-overlap", (3,), (7,), dict(kernel_size=3, stride=1)),
+    ("k3s2p1", (2, 2), (9,), dict(kernel_size=3, stride=2, padding=1)),
+    ("k3s2p1-ceil", (2,), (10,), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("pad-pair", (2,), (7,), dict(kernel_size=(3,), stride=2, padding=((0, 1),))),
+    ("same-s2", (3,), (9,), dict(kernel_size=3, stride=2, padding="same")),
+    ("dilated-ceil", (2,), (10,), dict(kernel_size=2, stride=2, padding=1, dilation=3, ceil_mode=True)),
+    ("k1", (2,), (4,), dict(kernel_size=1)),
+    ("whole", (3,), (5,), dict(kernel_size=5)),
+    ("no-lead", (), (13,), dict(kernel_size=3, stride=2)),
+    ("zero-lead", (0, 3), (8,), dict(kernel_size=2)),
+    ("long", (2,), (301,), dict(kernel_size=3, stride=2, padding=1)),
+]
+
+GEOMETRIES_3D = [
+    ("k2s2", (2,), (4, 6, 6), dict(kernel_size=2)),
+    ("k3s1-overlap", (2,), (4, 5, 4), dict(kernel_size=3, stride=1)),
+    ("k3s2p1", (2, 2), (5, 7, 6), dict(kernel_size=3, stride=2, padding=1)),
+    ("k3s2p1-ceil", (2,), (6, 6, 8), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("rect", (2,), (3, 6, 9), dict(kernel_size=(1, 2, 3), stride=(1, 1, 2), padding=(0, 1, 1))),
+    ("pad-triples", (2,), (5, 7, 8), dict(kernel_size=3, stride=2, padding=((0, 1), (1, 0), (1, 1)))),
+    ("same-s2", (2,), (5, 9, 7), dict(kernel_size=3, stride=2, padding="same")),
+    ("dilated", (1,), (7, 7, 7), dict(kernel_size=2, stride=1, padding=1, dilation=(3, 2, 1))),
+    ("whole", (3,), (2, 3, 4), dict(kernel_size=(2, 3, 4))),
+    ("no-lead", (), (4, 5, 6), dict(kernel_size=3, stride=2)),
+    ("zero-lead", (0, 2), (4, 4, 4), dict(kernel_size=2)),
+]
+
+GEOMETRIES_ND = {1: GEOMETRIES_1D, 2: GEOMETRIES, 3: GEOMETRIES_3D}
+
+# (id, leading shape, pooled sizes, output_size) of adaptive pooling
+ADAPTIVE = {
+    1: [("div", (2, 3), (8,), 4), ("uneven", (2,), (10,), 3), ("grow", (2,), (5,), 7), ("global", (3, 2), (9,), 1),
+        ("tuple-none", (2,), (6,), (None,)), ("zero-lead", (0, 2), (7,), 3)],
+    2: [("div", (2, 3), (8, 6), (4, 3)), ("uneven", (2,), (10, 7), (3, 4)), ("grow", (2,), (5, 3), (7, 8)),
+        ("global", (3, 2), (7, 7), 1), ("none", (2,), (6, 9), (None, 4)), ("no-lead", (), (11, 5), 3),
+        ("zero-lead", (0, 2), (7, 5), 2)],
+    3: [("div", (2,), (4, 6, 6), 2), ("uneven", (2,), (5, 7, 6), (2, 3, 4)), ("grow", (1,), (2, 3, 4), (3, 4, 6)),
+        ("global", (2, 2), (3, 4, 5), 1), ("none", (2,), (4, 5, 3), (None, 2, None))],
+}
+
+
+def nd_cases(nd):
+    """pytest params ``(x, kwargs)`` for ``nd`` pooled axes, as :func:`pool_cases` does for two."""
+    return pool_cases(GEOMETRIES_ND[nd])
+
+
+def adaptive_cases(nd):
+    """pytest params ``(x, output_size)``: every adaptive case x every dtype, layouts and specials cycled."""
+    params = []
+    for (cid, lead, sizes, osz), (i, dtype) in itertools.product(ADAPTIVE[nd], enumerate(DTYPES)):
+        layout = LAYOUTS[(i + len(cid)) % len(LAYOUTS)]
+        special = _special_for(dtype, i + len(cid))
+        x = make_array(lead + sizes, dtype, layout, special, seed=i)
+        params.append(pytest.param(x, osz, id=f"{cid}-{dtype}-{layout}-{special}"))
+    return params
+
+
+def pool_cases(geometries=GEOMETRIES):
     """pytest params ``(x, kwargs)``: every geometry x every dtype, with layouts and special values cycled."""
     params = []
-    for (gid, lead, hw, kw), (i, dtype) in itertools.product(GEOMETRIES, enumerate(DTYPES)):
+    for (gid, lead, hw, kw), (i, dtype) in itertools.product(geometries, enumerate(DTYPES)):
         layout = LAYOUTS[(i + len(gid)) % len(LAYOUTS)]
         special = _special_for(dtype, i + len(gid))
         x = make_array(lead + hw, dtype, layout, special, seed=i)
@@ -110,3 +172,12 @@ def fold_kwargs(kw):
     out = {k: v for k, v in kw.items() if k != "ceil_mode"}
     out.setdefault("stride", kw["kernel_size"])
     return out
+
+
+def compiled_functions():
+    """The public functions bound to the compiled core (whatever the active backend), or None without it."""
+    try:
+        from stridepool import _api, _compiled
+    except ImportError:
+        return None
+    return types.SimpleNamespace(**_api.build(_compiled, "stridepool"))

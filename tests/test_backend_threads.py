@@ -20,10 +20,10 @@ def _run(code, **env):
 
 
 def test_backend_env_reference():
-    r = _run("import stridepool as sp; print(sp.backend, sp.max_pool2d is sp.reference.max_pool2d)",
-             STRIDEPOOL_BACKEND="reference")
+    r = _run("import sys, stridepool as sp; print(sp.backend, sp.kernels, sp._core is sp.reference._reference, "
+             "'stridepool._compiled' in sys.modules)", STRIDEPOOL_BACKEND="reference")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["reference", "True"]
+    assert r.stdout.split() == ["reference", "None", "True", "False"]
 
 
 def test_backend_env_rejects_unknown_value():

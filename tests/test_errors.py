@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import stridepool as sp
+from cases import compiled_functions
 from stridepool import reference
 
 BACKENDS = [pytest.param(sp, id=f"active-{sp.backend}"), pytest.param(reference, id="reference")]
@@ -21,6 +22,8 @@ Y4 = np.zeros((2, 3, 4, 4))
 I4 = np.zeros((2, 3, 4, 4), np.int64)
 W4 = np.zeros((2, 3, 4, 4, 2, 2))     # windows of X4 for k=2 s=2
 SHAPE = (2, 3, 8, 8)
+X1 = np.zeros((2, 3, 8))              # 1D: pools to (2, 3, 4) with k=2
+X5 = np.zeros((2, 4, 8, 8))           # 3D: pools to (2, 2, 4, 4) with k=2
 
 
 def _ro(a):
@@ -297,6 +300,162 @@ CASES = [
          match=r"`axes` must be a pair of distinct axes, got \(-2, 2\)"),
     case("axes-fold-out-of-range", "fold2d", (W4, SHAPE, 2), {"axes": (4, 5)},
          match=r"`axes` \(4, 5\) is out of range for an array of 4 dimensions"),
+
+    # ================================================================ the N-d family
+    # ---------------------------------------------------------------- 1D and 3D: dimensions, tuples, words
+    case("max1d-x-0d", "max_pool1d", (np.float64(1.0), 1), match=r"`x` must have at least 1 dimension \(\.\.\., L\), got 0"),
+    case("max3d-x-2d", "max_pool3d", (np.zeros((4, 4)), 2),
+         match=r"`x` must have at least 3 dimensions \(\.\.\., D, H, W\), got 2"),
+    case("avg3d-x-2d", "avg_pool3d", (np.zeros((4, 4)), 2), match=r"at least 3 dimensions.*got 2"),
+    case("unfold1d-x-0d", "unfold1d", (np.float32(1), 1), match=r"at least 1 dimension.*got 0"),
+    case("max1d-k-pair", "max_pool1d", (X1, (2, 2)), match=r"`kernel_size` must be an int or a tuple of one int, "
+                                                            r"got \(2, 2\)"),
+    case("max3d-k-pair", "max_pool3d", (X5, (2, 2)), match=r"`kernel_size` must be an int or a triple of ints, "
+                                                            r"got \(2, 2\)"),
+    case("max3d-k-float", "max_pool3d", (X5, (2, 2, 2.0)), exc=TypeError,
+         match=r"`kernel_size` must be an int or a triple of ints, got \(2, 2, 2\.0\)"),
+    case("avg1d-k-zero", "avg_pool1d", (X1, 0), match=r"`kernel_size` must be >= 1, got 0"),
+    case("avg3d-s-zero", "avg_pool3d", (X5, 2, (1, 0, 1)), match=r"`stride` must be >= 1, got \(1, 0, 1\)"),
+    case("max3d-d-negative", "max_pool3d", (X5, 2, 1, 0, -1), match=r"`dilation` must be >= 1, got -1"),
+    case("max1d-p-pair", "max_pool1d", (X1, 3, 1, (1, 1)),
+         match=r"`padding` must be an int, a tuple of one int or of one pair, 'valid' or 'same', got \(1, 1\)"),
+    case("max3d-p-pair", "max_pool3d", (X5, 3, 1, (1, 1)),
+         match=r"`padding` must be an int, a triple, a triple of pairs, 'valid' or 'same', got \(1, 1\)"),
+    case("max1d-p-more-than-half", "max_pool1d", (X1, 2, 2, 2),
+         match=r"`padding` must be at most half of the effective kernel length \(1\), got 2"),
+    case("max3d-p-more-than-half-depth", "max_pool3d", (X5, 2, 2, (2, 0, 0)),
+         match=r"`padding` must be at most half of the effective kernel depth \(1\), got \(2, 0, 0\)"),
+    case("avg3d-output-below-1", "avg_pool3d", (X5, (5, 2, 2)),
+         match=r"output size would be \(0, 4, 4\) for input size \(4, 8, 8\), kernel_size \(5, 2, 2\)"),
+    case("max1d-output-below-1", "max_pool1d", (X1, 9), match=r"output size would be \(0,\) for input size \(8,\)"),
+    case("max3d-window-without-input", "max_pool3d", (np.zeros((1, 1, 1)), 2, 1, 1, 2),
+         match=r"leaves a window with no input element for input size \(1, 1, 1\)"),
+    case("max3d-ceil-int", "max_pool3d", (X5, 2), {"ceil_mode": 1}, exc=TypeError,
+         match=r"`ceil_mode` must be a bool, got 1"),
+    case("max1d-return-indices-int", "max_pool1d", (X1, 2), {"return_indices": 1}, exc=TypeError,
+         match=r"`return_indices` must be a bool, got 1"),
+    case("avg1d-divisor-zero", "avg_pool1d", (X1, 2), {"divisor_override": 0},
+         match=r"`divisor_override` must be a non-zero int, got 0"),
+    case("avg3d-divisor-float", "avg_pool3d", (X5, 2), {"divisor_override": 1.5}, exc=TypeError,
+         match=r"`divisor_override` must be an int, got 1\.5"),
+    case("dtype-max3d-bool", "max_pool3d", (X5.astype(bool), 2), exc=TypeError,
+         match=r"`x` has unsupported dtype bool; supported: float16"),
+    case("dtype-avg1d-complex", "avg_pool1d", (X1.astype(complex), 2), exc=TypeError,
+         match=r"`x` has unsupported dtype complex128"),
+    case("dtype-unfold3d-object", "unfold3d", (X5.astype(object), 2), exc=TypeError,
+         match=r"`x` has unsupported dtype object"),
+    case("axes1d-pair", "max_pool1d", (X1, 2), {"axes": (0, 1)},
+         match=r"`axes` must be an int or a tuple of one axis, got \(0, 1\)"),
+    case("axes1d-out-of-range", "avg_pool1d", (X1, 2), {"axes": 5},
+         match=r"`axes` \(5,\) is out of range for an array of 3 dimensions"),
+    case("axes3d-repeat", "max_pool3d", (X5, 2), {"axes": (1, 2, 2)},
+         match=r"`axes` must be a triple of distinct axes, got \(1, 2, 2\)"),
+    case("axes3d-pair", "avg_pool3d", (X5, 2), {"axes": (1, 2)},
+         match=r"`axes` must be a triple of distinct axes, got \(1, 2\)"),
+    case("out-max3d-wrong-shape", "max_pool3d", (X5, 2), {"out": np.zeros((2, 2, 4, 4, 3))},
+         match=r"`out` must have shape \(2, 2, 4, 4\), got \(2, 2, 4, 4, 3\)"),
+    case("out-avg1d-dtype", "avg_pool1d", (X1, 2), {"out": np.zeros((2, 3, 4), np.float32)}, exc=TypeError,
+         match=r"`out` must have dtype float64, got float32"),
+    # ---------------------------------------------------------------- 1D and 3D backward, fold
+    case("maxbw3d-grad-ndim", "max_pool3d_backward", (np.zeros((2, 2)), np.zeros((2, 2), np.int64), (2, 4, 8, 8)),
+         match=r"`grad_output` must have 4 dimensions like `input_shape` \(2, 4, 8, 8\), got shape \(2, 2\)"),
+    case("maxbw1d-idx-too-big", "max_pool1d_backward", (np.ones((2, 3, 4)), np.full((2, 3, 4), 8), (2, 3, 8)),
+         kernel_may_raise=True, match=r"`indices` must lie in \[0, 8\) \(L of `input_shape`\), got 8"),
+    case("maxbw3d-idx-negative", "max_pool3d_backward", (np.ones((2, 2, 4, 4)), np.full((2, 2, 4, 4), -1),
+                                                         (2, 4, 8, 8)), kernel_may_raise=True,
+         match=r"`indices` must lie in \[0, 256\) \(D\*H\*W of `input_shape`\), got -1"),
+    case("maxbw3d-empty-volume", "max_pool3d_backward", (np.ones((2, 1, 1, 1)), np.zeros((2, 1, 1, 1), np.int64),
+                                                         (2, 0, 4, 4)),
+         match=r"`input_shape` \(2, 0, 4, 4\) has an empty pooled volume but `grad_output` is not empty"),
+    case("maxbw1d-idx-float", "max_pool1d_backward", (np.ones((2, 4)), np.zeros((2, 4)), (2, 8)), exc=TypeError,
+         match=r"`indices` must have an integer dtype \(int64\), got float64"),
+    case("avgbw3d-grad-shape", "avg_pool3d_backward", (np.zeros((2, 2, 4, 3)), (2, 4, 8, 8), 2),
+         match=r"`grad_output` must have shape \(2, 2, 4, 4\) \(the pooled output of `input_shape` \(2, 4, 8, 8\)\), "
+               r"got \(2, 2, 4, 3\)"),
+    case("avgbw1d-shape-0d", "avg_pool1d_backward", (np.zeros(2), (), 2),
+         match=r"`input_shape` must have at least 1 dimension \(\.\.\., L\), got 0"),
+    case("fold3d-windows-ndim", "fold3d", (np.zeros((4, 4, 2, 2)), (8, 8, 8)),
+         match=r"`windows` must have 6 dimensions \(input_shape \(8, 8, 8\) plus KD, KH, KW\), got shape \(4, 4, 2, 2\)"),
+    case("fold1d-windows-empty-kernel", "fold1d", (np.zeros((4, 0)), (8,)),
+         match=r"`windows` must end in a kernel \(K\) of at least 1, got shape \(4, 0\)"),
+    case("fold1d-windows-shape", "fold1d", (np.zeros((3, 2)), (8,), 2),
+         match=r"`windows` must have shape \(4, 2\) \(the windows of `input_shape` \(8,\)\), got \(3, 2\)"),
+    case("fold3d-stride-pair", "fold3d", (np.zeros((2, 2, 2, 2, 2, 2)), (4, 4, 4), (2, 2)),
+         match=r"`stride` must be an int or a triple of ints, got \(2, 2\)"),
+    # ---------------------------------------------------------------- adaptive pooling
+    case("amax1d-osize-zero", "adaptive_max_pool1d", (X1, 0), match=r"`output_size` must be >= 1, got 0"),
+    case("amax2d-osize-negative", "adaptive_max_pool2d", (X4, (2, -1)), match=r"`output_size` must be >= 1, got \(2, -1\)"),
+    case("amax3d-osize-float", "adaptive_max_pool3d", (X5, 2.0), exc=TypeError,
+         match=r"`output_size` must be an int or a tuple of 3 ints or None, got 2\.0"),
+    case("aavg2d-osize-triple", "adaptive_avg_pool2d", (X4, (1, 2, 3)),
+         match=r"`output_size` must be an int or a tuple of 2 ints or None, got \(1, 2, 3\)"),
+    case("aavg1d-osize-bool", "adaptive_avg_pool1d", (X1, True), exc=TypeError,
+         match=r"`output_size` must be an int or a tuple of 1 ints or None, got True"),
+    case("aavg3d-osize-str", "adaptive_avg_pool3d", (X5, "2"), exc=TypeError, match=r"`output_size` .*got '2'"),
+    case("amax2d-osize-huge", "adaptive_max_pool2d", (X4, 2**40), match=r"`output_size` is absurdly large"),
+    case("amax2d-empty-input", "adaptive_max_pool2d", (np.zeros((2, 0, 4)), 2),
+         match=r"adaptive pooling needs input size at least 1 along every pooled axis, got input size \(0, 4\)"),
+    case("aavg1d-x-0d", "adaptive_avg_pool1d", (np.float32(2.0), 1), match=r"at least 1 dimension.*got 0"),
+    case("amax3d-dtype-bool", "adaptive_max_pool3d", (X5.astype(bool), 1), exc=TypeError,
+         match=r"`x` has unsupported dtype bool"),
+    case("aavg2d-dtype-str", "adaptive_avg_pool2d", (np.full((3, 3), "a"), 1), exc=TypeError,
+         match=r"`x` has unsupported dtype <U1"),
+    case("amax2d-return-indices-str", "adaptive_max_pool2d", (X4, 2), {"return_indices": "yes"}, exc=TypeError,
+         match=r"`return_indices` must be a bool, got 'yes'"),
+    case("amax2d-axes", "adaptive_max_pool2d", (X4, 2), {"axes": (2, 2)}, match=r"`axes` must be a pair of distinct axes"),
+    case("aavg3d-out-dtype", "adaptive_avg_pool3d", (X5.astype(np.int16), 2), {"out": np.zeros((2, 2, 2, 2), np.int16)},
+         exc=TypeError, match=r"`out` must have dtype float64, got int16"),
+    case("amax1d-out-shape", "adaptive_max_pool1d", (X1, 3), {"out": np.zeros((2, 3, 4))},
+         match=r"`out` must have shape \(2, 3, 3\), got \(2, 3, 4\)"),
+    case("aavgbw2d-grad-ndim", "adaptive_avg_pool2d_backward", (np.zeros((3, 3)), (2, 3, 8, 8)),
+         match=r"`grad_output` must have 4 dimensions like `input_shape` \(2, 3, 8, 8\), got shape \(3, 3\)"),
+    case("aavgbw1d-batch", "adaptive_avg_pool1d_backward", (np.zeros((2, 4, 3)), (2, 3, 8)),
+         match=r"`grad_output` must have shape \(2, 3, 0\) \(`input_shape` \(2, 3, 8\) outside the pooled axes \(2,\)\), "
+               r"got \(2, 4, 0\)"),
+    case("aavgbw3d-empty-grad", "adaptive_avg_pool3d_backward", (np.zeros((2, 0, 2, 2)), (2, 4, 8, 8)),
+         match=r"`grad_output` must have at least one element along the pooled axes \(1, 2, 3\), got shape \(2, 0, 2, 2\)"),
+    case("aavgbw2d-shape-str", "adaptive_avg_pool2d_backward", (np.zeros((2, 2)), "ab"), exc=TypeError,
+         match=r"`input_shape` must be a sequence of ints, got 'ab'"),
+    case("aavgbw2d-dtype", "adaptive_avg_pool2d_backward", (np.zeros((2, 2), bool), (4, 4)), exc=TypeError,
+         match=r"`grad_output` has unsupported dtype bool"),
+    case("aavgbw2d-out-dtype", "adaptive_avg_pool2d_backward", (np.zeros((2, 2), np.float32), (4, 4)),
+         {"out": np.zeros((4, 4))}, exc=TypeError, match=r"`out` must have dtype float32, got float64"),
+    # ---------------------------------------------------------------- max unpooling
+    case("unpool2d-idx-shape", "max_unpool2d", (Y4, I4[..., :3], 2),
+         match=r"`indices` must have the shape of `x` \(2, 3, 4, 4\), got \(2, 3, 4, 3\)"),
+    case("unpool2d-idx-float", "max_unpool2d", (Y4, I4.astype(float), 2), exc=TypeError,
+         match=r"`indices` must have an integer dtype \(int64\), got float64"),
+    case("unpool1d-idx-too-big", "max_unpool1d", (np.ones((2, 4)), np.full((2, 4), 8), 2), kernel_may_raise=True,
+         match=r"`indices` must lie in \[0, 8\) \(L of the output\), got 8"),
+    case("unpool3d-idx-negative", "max_unpool3d", (np.ones((1, 2, 2, 2)), np.full((1, 2, 2, 2), -3), 2),
+         kernel_may_raise=True, match=r"`indices` must lie in \[0, 64\) \(D\*H\*W of the output\), got -3"),
+    case("unpool2d-idx-with-out", "max_unpool2d", (Y4, I4 + 64, 2), {"out": np.zeros(SHAPE)}, kernel_may_raise=True,
+         match=r"`indices` must lie in \[0, 64\) \(H\*W of the output\), got 64"),
+    case("unpool2d-osize-too-small", "max_unpool2d", (Y4, I4, 2), {"output_size": (6, 8)},
+         match=r"`output_size` \(6, 8\) must lie strictly between the default size \(8, 8\) minus and plus the "
+               r"stride \(2, 2\)"),
+    case("unpool2d-osize-too-big", "max_unpool2d", (Y4, I4, 2), {"output_size": (2, 3, 8, 10)},
+         match=r"`output_size` \(2, 3, 8, 10\) must lie strictly between"),
+    case("unpool2d-osize-length", "max_unpool2d", (Y4, I4, 2), {"output_size": (8, 8, 8)},
+         match=r"`output_size` must have 2 entries \(the pooled sizes\) or 4 \(the whole output shape\), got \(8, 8, 8\)"),
+    case("unpool2d-osize-batch", "max_unpool2d", (Y4, I4, 2), {"output_size": (3, 3, 8, 8)},
+         match=r"`output_size` must have shape \(2, 3, 0, 0\) \(the shape of `x` \(2, 3, 4, 4\) outside the pooled "
+               r"axes \(2, 3\)\), got \(3, 3, 0, 0\)"),
+    case("unpool2d-osize-float", "max_unpool2d", (Y4, I4, 2), {"output_size": (8.0, 8)}, exc=TypeError,
+         match=r"`output_size` must be a sequence of ints, got \(8\.0, 8\)"),
+    case("unpool2d-padding-same", "max_unpool2d", (Y4, I4, 2, 2, "same"),
+         match=r"`padding` 'same' depends on the pooled input's size"),
+    case("unpool2d-k-zero", "max_unpool2d", (Y4, I4, 0), match=r"`kernel_size` must be >= 1, got 0"),
+    case("unpool3d-k-pair", "max_unpool3d", (X5, X5.astype(np.int64), (2, 2)),
+         match=r"`kernel_size` must be an int or a triple of ints, got \(2, 2\)"),
+    case("unpool1d-s-zero", "max_unpool1d", (X1, X1.astype(np.int64), 2, 0), match=r"`stride` must be >= 1, got 0"),
+    case("unpool1d-output-below-1", "max_unpool1d", (np.ones((2, 1)), np.zeros((2, 1), np.int64), 1, 1, 1),
+         match=r"output size would be \(-1,\) for input size \(1,\)"),
+    case("unpool2d-dtype-bool", "max_unpool2d", (Y4.astype(bool), I4, 2), exc=TypeError,
+         match=r"`x` has unsupported dtype bool"),
+    case("unpool2d-out-shape", "max_unpool2d", (Y4, I4, 2), {"out": np.zeros((2, 3, 8, 7))},
+         match=r"`out` must have shape \(2, 3, 8, 8\), got \(2, 3, 8, 7\)"),
+    case("unpool2d-axes", "max_unpool2d", (Y4, I4, 2), {"axes": (0, 0)}, match=r"`axes` must be a pair of distinct axes"),
 ]
 
 
@@ -316,9 +475,9 @@ def tripwires(monkeypatch):
         from stridepool import _compiled
     except ImportError:
         return None
-    for name in ("_MAX", "_UNPOOL", "_FOLD", "_AVG", "_AVG_BACK"):
+    for name in ("_MAX", "_SCATTER", "_FOLD", "_AVG", "_AVG_BACK"):
         monkeypatch.setattr(_compiled, name, _Tripwire())
-    return _compiled
+    return compiled_functions()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -349,16 +508,15 @@ def test_error_raised_before_any_kernel(tripwires, fn, args, kwargs, exc, match,
 
 def test_backends_raise_identical_errors():
     """The shared validation gives both backends the same exception type and message on every row."""
-    try:
-        from stridepool import _compiled
-    except ImportError:
+    compiled = compiled_functions()
+    if compiled is None:
         pytest.skip("no compiled extension")
     for p in CASES:
         fn, args, kwargs, exc, match, _ = p.values
         if p.marks:
             continue
         got = []
-        for mod in (_compiled, reference):
+        for mod in (compiled, reference):
             try:
                 getattr(mod, fn)(*args, **kwargs)
                 got.append(None)
@@ -398,6 +556,19 @@ LAYER_CASES = [
                  r"`x` must have shape input_size \(1, 4, 4\), got \(4, 4\)", id="Pooling2D-forward-shape"),
     pytest.param(lambda: sp.Pooling2D("max", (2, 2), (1, 4, 4), function="avg"), TypeError,
                  r"give exactly one of `pool_funct` and its alias `function`", id="Pooling2D-both-names"),
+    pytest.param(lambda: sp.MaxPool3d((2, 2)), ValueError, r"`kernel_size` must be an int or a triple of ints",
+                 id="MaxPool3d-k-pair"),
+    pytest.param(lambda: sp.AvgPool1d(2, padding=(1, 1)), ValueError, r"`padding` must be an int, a tuple of one",
+                 id="AvgPool1d-padding-pair"),
+    pytest.param(lambda: sp.AdaptiveAvgPool2d(0), ValueError, r"`output_size` must be >= 1, got 0",
+                 id="AdaptiveAvgPool2d-0"),
+    pytest.param(lambda: sp.AdaptiveMaxPool3d((1, 2)), ValueError, r"`output_size` must be an int or a tuple of 3",
+                 id="AdaptiveMaxPool3d-pair"),
+    pytest.param(lambda: sp.AdaptiveMaxPool1d(1).forward(np.zeros((2, 0))), ValueError,
+                 r"adaptive pooling needs input size at least 1", id="AdaptiveMaxPool1d-empty"),
+    pytest.param(lambda: sp.MaxUnpool1d(0), ValueError, r"`kernel_size` must be >= 1, got 0", id="MaxUnpool1d-k0"),
+    pytest.param(lambda: sp.MaxUnpool2d(2).forward(np.zeros((2, 2)), np.zeros((2, 3), np.int64)), ValueError,
+                 r"`indices` must have the shape of `x`", id="MaxUnpool2d-indices-shape"),
     pytest.param(lambda: sp.set_num_threads(0), ValueError, r"`n` must be >= 1, got 0", id="threads-0"),
     pytest.param(lambda: sp.set_num_threads(-3), ValueError, r"`n` must be >= 1, got -3", id="threads-negative"),
     pytest.param(lambda: sp.set_num_threads(2.0), TypeError, r"`n` must be an int, got 2\.0", id="threads-float"),
@@ -415,8 +586,11 @@ def test_layer_and_thread_errors(make, exc, match):
         assert sp.get_num_threads() == before
 
 
-@pytest.mark.parametrize("layer", [sp.MaxPool2d(2), sp.AvgPool2d(2), sp.Pooling2D("max", (2, 2), (1, 4, 4))],
-                         ids=["MaxPool2d", "AvgPool2d", "Pooling2D"])
+@pytest.mark.parametrize("layer", [sp.MaxPool2d(2), sp.AvgPool2d(2), sp.Pooling2D("max", (2, 2), (1, 4, 4)),
+                                   sp.MaxPool1d(2), sp.AvgPool3d(2), sp.AdaptiveMaxPool2d(1), sp.AdaptiveAvgPool1d(2),
+                                   sp.MaxUnpool3d(2)],
+                         ids=["MaxPool2d", "AvgPool2d", "Pooling2D", "MaxPool1d", "AvgPool3d", "AdaptiveMaxPool2d",
+                              "AdaptiveAvgPool1d", "MaxUnpool3d"])
 def test_layer_backward_before_forward(layer):
     with pytest.raises(RuntimeError, match=r"backward called before forward"):
         layer.backward(np.zeros((1, 2, 2)))

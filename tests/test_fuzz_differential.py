@@ -22,16 +22,15 @@ import stridepool as sp
 from stridepool import _params as P
 from stridepool import reference as R
 
-try:
-    from stridepool import _compiled as C
-except ImportError:  # no extension: nothing to compare
-    C = None
+from cases import compiled_functions
+
+C = compiled_functions()  # None without the extension: nothing to compare
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(C is None, reason="the compiled extension is not built")]
 
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                      HealthCheck.filter_too_much], derandomize=False)
-settings.register_profile("sp-ci", max_examples=350, **_COMMON)
+settings.register_profile("sp-ci", max_examples=150, **_COMMON)
 settings.register_profile("sp-dev", max_examples=60, **_COMMON)
 settings.register_profile("sp-long", max_examples=5000, **_COMMON)
 _NAME = os.environ.get("HYPOTHESIS_PROFILE", "ci")
@@ -40,23 +39,32 @@ PROFILE = settings.get_profile("sp-" + (_NAME if _NAME in ("ci", "dev", "long") 
 SUPPORTED = ["float16", "float32", "float64", "int8", "int16", "int32", "int64",
              "uint8", "uint16", "uint32", "uint64"]
 UNSUPPORTED = ["bool", "complex64", "complex128", "object", "U2", "M8[s]"]
-FUNCS = ["max_pool2d", "avg_pool2d", "unfold2d", "fold2d", "max_pool2d_backward", "avg_pool2d_backward"]
+FUNCS = list(sp._api.NAMES)  # every public function, 1D, 2D and 3D
 
 
 # ------------------------------------------------------------------------------------------ strategies
 
-ints_or_pairs = lambda lo, hi: st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)))
-WILD = st.sampled_from([0, -1, 2**31, 10**20, 1.5, True, None, "2", (1, 2, 3), (2,), np.int64(2), [2, 1]])
-PADDING = st.one_of(
-    st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)),
-    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)), st.tuples(st.integers(0, 2), st.integers(0, 2))),
-    st.sampled_from(["same", "valid"]),
-)
+def ints_or_tuples(lo, hi, nd):
+    return st.one_of(st.integers(lo, hi), st.tuples(*[st.integers(lo, hi)] * nd))
+
+
+WILD = st.sampled_from([0, -1, 2**31, 10**20, 1.5, True, None, "2", (1, 2, 3), (2,), (2, 2), np.int64(2), [2, 1]])
+
+
+def padding(nd):
+    pair = st.tuples(st.integers(0, 2), st.integers(0, 2))
+    return st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * nd), st.tuples(*[pair] * nd),
+                     st.sampled_from(["same", "valid"]))
+
+
+def rarely(n):
+    """True about once in ``n`` draws (hypothesis favours the ends of an integer range, not a list's last entry)."""
+    return st.sampled_from([False] * (n - 1) + [True])
 
 
 def sometimes_wild(strategy, wild=WILD, p_wild=8):
     """Mostly ``strategy``, about one in ``p_wild`` a wild value."""
-    return st.integers(1, p_wild).flatmap(lambda r: wild if r == 1 else strategy)
+    return rarely(p_wild).flatmap(lambda r: wild if r else strategy)
 
 
 @st.composite
@@ -123,32 +131,34 @@ def layout(draw, a):
 
 
 @st.composite
-def geometry_args(draw):
-    k = draw(sometimes_wild(ints_or_pairs(1, 4)))
-    s = draw(st.one_of(st.none(), sometimes_wild(ints_or_pairs(1, 3))))
-    p = draw(sometimes_wild(PADDING, wild=st.sampled_from([-1, 1.5, "SAME", ((1,), (1, 1)), 2**40, True])))
-    d = draw(st.one_of(st.just(1), sometimes_wild(ints_or_pairs(1, 3))))
-    ceil = draw(st.one_of(st.booleans(), st.booleans(), st.sampled_from([1, None])))
+def geometry_args(draw, nd):
+    k = draw(sometimes_wild(ints_or_tuples(1, 4 if nd < 3 else 3, nd)))
+    s = draw(st.one_of(st.none(), sometimes_wild(ints_or_tuples(1, 3, nd))))
+    p = draw(sometimes_wild(padding(nd), wild=st.sampled_from([-1, 1.5, "SAME", ((1,), (1, 1)), 2**40, True])))
+    d = draw(rarely(3).flatmap(lambda r: sometimes_wild(ints_or_tuples(1, 3, nd)) if r else st.just(1)))
+    ceil = draw(sometimes_wild(st.booleans(), wild=st.sampled_from([1, None]), p_wild=10))
     return k, s, p, d, ceil
 
 
 @st.composite
-def plane_shape(draw):
+def pooled_shape(draw, nd):
+    """A shape whose last ``nd`` entries are pooled, maybe permuted (then ``axes`` say where they went)."""
     lead = draw(st.lists(st.integers(0, 3), max_size=2))
-    hw = [draw(st.integers(0, 9)), draw(st.integers(0, 9))]
-    shape = tuple(lead) + tuple(hw)
-    nd = len(shape)
-    if draw(st.integers(0, 2)) == 0 and nd >= 3:
-        perm = draw(st.permutations(range(nd)))
-        # the array is `shape` permuted; H and W were the last two entries
-        axes = (perm.index(nd - 2), perm.index(nd - 1))
+    top = {1: 14, 2: 9, 3: 7}[nd]
+    sizes = [0 if draw(rarely(12)) else draw(st.sampled_from(range(1, top + 1))) for _ in range(nd)]
+    shape = tuple(lead) + tuple(sizes)
+    ndim = len(shape)
+    if draw(rarely(3)) and ndim > nd:
+        perm = draw(st.permutations(range(ndim)))
+        # the array is `shape` permuted; the pooled axes were the last nd entries
+        axes = tuple(perm.index(ndim - nd + i) for i in range(nd))
         shape = tuple(shape[i] for i in perm)
         if draw(st.booleans()):
-            axes = (axes[0] - nd, axes[1])
+            axes = (axes[0] - ndim,) + axes[1:]
     else:
-        axes = (-2, -1)
-    if draw(st.integers(0, 25)) == 0:
-        axes = draw(st.sampled_from([(0, 0), (0, 9), (-9, 0), (0,), None, (0.0, 1)]))
+        axes = tuple(range(-nd, 0))
+    if draw(rarely(25)):
+        axes = draw(st.sampled_from([(0, 0), (0, 9), (-9, 0), (0,), None, (0.0, 1), (0, 1, 2), 7]))
     return shape, axes
 
 
@@ -175,48 +185,86 @@ def out_like(draw, shape, dtype, inputs):
     return None
 
 
-def _pooled_shape(shape, axes, k, s, p, d, ceil):
+def _pooled_shape(shape, axes, k, s, p, d, ceil, nd):
     try:
-        ax = P.normalize_axes(axes, len(shape))
-        g = P.geometry(shape[ax[0]], shape[ax[1]], k, s, p, d, ceil)
-        return P.pooled_shape(shape, ax, g.OH, g.OW)
+        ax = P.normalize_axes(axes, len(shape), nd)
+        g = P.geometry(P.sizes_at(shape, ax), k, s, p, d, ceil)
+        return P.pooled_shape(shape, ax, g.out)
     except (TypeError, ValueError):
         return None
+
+
+def _op_nd(fn):
+    """``"max_pool2d_backward"`` -> ``("max_pool_backward", 2)``."""
+    import re
+
+    m = re.fullmatch(r"(\w+?)([123])d(_backward)?", fn)
+    return m.group(1) + (m.group(3) or ""), int(m.group(2))
+
+
+def _ref(op, nd):
+    return getattr(R, sp._api.public_name(op, nd))
+
+
+def _quiet(f, *args, **kwargs):
+    """``f(...)``, or None when it raises (a geometry without windows, ...)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return f(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+
+
+OUTPUT_SIZE = st.one_of(st.integers(1, 8), st.integers(1, 8), st.sampled_from([0, -1, 2.0, "2", True, 2**40]))
 
 
 @st.composite
 def calls(draw, fn):
     """``(args, kwargs, inputs)`` for one call of ``fn``."""
+    op, nd = _op_nd(fn)
     dtype = draw(st.one_of(st.sampled_from(SUPPORTED), st.sampled_from(SUPPORTED),
                            st.sampled_from(SUPPORTED), st.sampled_from(UNSUPPORTED)))
-    shape, axes = draw(plane_shape())
-    k, s, p, d, ceil = draw(geometry_args())
+    shape, axes = draw(pooled_shape(nd))
+    k, s, p, d, ceil = draw(geometry_args(nd))
     kw = {"axes": axes}
     sp.set_num_threads(draw(st.integers(1, 3)))
     note(f"{fn} dtype={dtype} shape={shape} axes={axes} k={k!r} s={s!r} p={p!r} d={d!r} ceil={ceil!r}")
-    if fn in ("max_pool2d", "avg_pool2d", "unfold2d"):
+    numeric = np.dtype(dtype).kind in "fiu"
+    rdt = P.result_dtype_avg(np.dtype(dtype)) if numeric else None
+    if op in ("max_pool", "avg_pool", "unfold"):
         x = draw(layout(draw(values(shape, dtype))))
-        if fn == "max_pool2d":
+        if op == "max_pool":
             ri = draw(st.one_of(st.booleans(), st.booleans(), st.just("yes")))
-            kw["out"] = out_like(draw, _pooled_shape(shape, axes, k, s, p, d, ceil), dtype, [x])
+            kw["out"] = out_like(draw, _pooled_shape(shape, axes, k, s, p, d, ceil, nd), dtype, [x])
             return (x, k, s, p, d, ceil, ri), kw, [x]
-        if fn == "avg_pool2d":
+        if op == "avg_pool":
             cip = draw(st.one_of(st.booleans(), st.booleans(), st.just(None)))
             div = draw(st.one_of(st.none(), st.none(), st.sampled_from([1, 2, 3, -2, 0, 2.0, 2**40])))
-            rdt = P.result_dtype_avg(np.dtype(dtype)) if np.dtype(dtype).kind in "fiu" else None
-            kw["out"] = out_like(draw, _pooled_shape(shape, axes, k, s, p, 1, ceil), rdt, [x])
+            kw["out"] = out_like(draw, _pooled_shape(shape, axes, k, s, p, 1, ceil, nd), rdt, [x])
             return (x, k, s, p, ceil, cip, div), kw, [x]
         return (x, k, 1 if s is None else s, p, d), kw, [x]
 
-    if fn == "max_pool2d_backward":
-        xdt = dtype if np.dtype(dtype).kind in "fiu" else "float64"
+    if op in ("adaptive_max_pool", "adaptive_avg_pool"):
+        x = draw(layout(draw(values(shape, dtype))))
+        osz = draw(st.one_of(OUTPUT_SIZE, st.tuples(*[st.one_of(st.none(), OUTPUT_SIZE)] * nd)))
+        y = _quiet(_ref(op, nd), np.zeros(shape, np.float32), osz, axes=axes)
+        if op == "adaptive_max_pool":
+            ri = draw(st.one_of(st.booleans(), st.booleans(), st.just(1)))
+            kw["out"] = out_like(draw, None if y is None else y.shape, dtype, [x])
+            return (x, osz, ri), kw, [x]
+        kw["out"] = out_like(draw, None if y is None else y.shape, rdt, [x])
+        return (x, osz), kw, [x]
+
+    if op in ("max_pool_backward", "max_unpool"):
+        xdt = dtype if numeric else "float64"
         x = draw(values(shape, xdt))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                _, idx = R.max_pool2d(x, k, s, p, d, ceil, True, axes=axes)
-        except (TypeError, ValueError):
-            idx = np.zeros(shape[:-2] + (1, 1), np.int64)
+        adaptive = op == "max_pool_backward" and draw(st.booleans())
+        if adaptive:
+            res = _quiet(_ref("adaptive_max_pool", nd), x, draw(st.integers(1, 5)), True, axes=axes)
+        else:
+            res = _quiet(_ref("max_pool", nd), x, k, s, p, d, ceil, True, axes=axes)
+        idx = res[1] if res is not None else np.zeros(shape[:-nd] + (1,) * nd, np.int64)
         mode = draw(st.sampled_from(["ok", "ok", "ok", "bad", "dtype", "layout"]))
         if mode == "bad" and idx.size:
             idx = idx.copy()
@@ -226,33 +274,43 @@ def calls(draw, fn):
         g = draw(layout(draw(values(idx.shape, dtype))))
         if mode == "layout":
             idx = draw(layout(idx))
+        if op == "max_unpool":
+            osz = draw(st.sampled_from([None, shape, shape[-nd:] if nd <= len(shape) else None, (3,) * nd]))
+            kw["out"] = out_like(draw, shape, dtype, [g, idx])
+            return (g, idx, k, s, p if p != "same" or draw(st.booleans()) else 0, osz), kw, [g, idx]
         in_shape = shape
-        if draw(st.integers(0, 12)) == 0:
+        if draw(rarely(12)):
             in_shape = draw(st.sampled_from([shape[:-1], shape + (1,), (-1,) + shape[1:], "abc", (2.0, 3.0)]))
         kw["out"] = out_like(draw, in_shape if isinstance(in_shape, tuple) else None, dtype, [g, idx])
         return (g, idx, in_shape), kw, [g, idx]
 
-    if fn == "avg_pool2d_backward":
-        like = _pooled_shape(shape, axes, k, s, p, 1, ceil) or shape
-        if draw(st.integers(0, 12)) == 0:
+    if op == "avg_pool_backward":
+        like = _pooled_shape(shape, axes, k, s, p, 1, ceil, nd) or shape
+        if draw(rarely(12)):
             like = tuple(like) + (1,)
         g = draw(layout(draw(values(like, dtype))))
         cip = draw(st.booleans())
         div = draw(st.one_of(st.none(), st.none(), st.sampled_from([1, 2, -3, 0])))
-        rdt = P.result_dtype_avg(np.dtype(dtype)) if np.dtype(dtype).kind in "fiu" else None
         kw["out"] = out_like(draw, shape, rdt, [g])
         return (g, shape, k, s, p, ceil, cip, div), kw, [g]
 
-    # fold2d
+    if op == "adaptive_avg_pool_backward":
+        y = _quiet(_ref("adaptive_avg_pool", nd), np.zeros(shape, np.float32), draw(OUTPUT_SIZE), axes=axes)
+        like = shape if y is None else y.shape
+        if draw(rarely(12)):
+            like = tuple(like) + (1,)
+        g = draw(layout(draw(values(like, dtype))))
+        kw["out"] = out_like(draw, shape, rdt, [g])
+        return (g, shape), kw, [g]
+
+    # fold
     s = 1 if s is None else s
-    try:
-        like = R.unfold2d(np.zeros(shape, np.int8), k, s, p, d, axes=axes).shape
-    except (TypeError, ValueError):
-        like = shape + (2, 2)
-    if draw(st.integers(0, 12)) == 0:
+    w0 = _quiet(_ref("unfold", nd), np.zeros(shape, np.int8), k, s, p, d, axes=axes)
+    like = shape + (2,) * nd if w0 is None else w0.shape
+    if draw(rarely(12)):
         like = like[:-1]
     w = draw(layout(draw(values(like, dtype))))
-    kw["out"] = out_like(draw, shape, dtype if np.dtype(dtype).kind in "fiu" else None, [w])
+    kw["out"] = out_like(draw, shape, dtype if numeric else None, [w])
     return (w, shape, s, p, d), kw, [w]
 
 

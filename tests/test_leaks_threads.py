@@ -56,6 +56,15 @@ def _calls():
     layer = sp.MaxPool2d(3, 2, 1)
     avg_layer = sp.AvgPool2d(2)
     q = sp.Pooling2D("max", (2, 2), (3, 16, 16), (2, 2))
+    # the N-d family
+    x1 = x.reshape(2, 3, 256)
+    y1, idx1 = sp.max_pool1d(x1, 3, 2, 1, return_indices=True)
+    x3 = x.reshape(2, 3, 4, 8, 8)
+    y3, idx3 = sp.max_pool3d(x3, 3, 2, 1, return_indices=True)
+    ya, idxa = sp.adaptive_max_pool2d(x, (5, 3), return_indices=True)
+    w3 = sp.unfold3d(x3, 2, 2)
+    nd_layers = [sp.MaxPool1d(2), sp.AvgPool3d(2), sp.AdaptiveMaxPool3d(2), sp.AdaptiveAvgPool1d(1)]
+    unpool = sp.MaxUnpool2d(3, 2, 1)
 
     def raises(f, *a, **k):
         def thunk():
@@ -93,6 +102,26 @@ def _calls():
         ("err-shape", raises(sp.avg_pool2d_backward, y, (2, 3, 15, 16), 2)),
         ("err-indices-dtype", raises(sp.max_pool2d_backward, y, idx.astype(float), x.shape)),
         ("err-output-size", raises(sp.avg_pool2d, x, 17)),
+        ("max1d", lambda: sp.max_pool1d(x1, 3, 2, 1, return_indices=True)),
+        ("max1d-bw", lambda: sp.max_pool1d_backward(y1, idx1, x1.shape)),
+        ("max3d", lambda: sp.max_pool3d(x3, 3, 2, 1, return_indices=True)),
+        ("max3d-bw", lambda: sp.max_pool3d_backward(y3, idx3, x3.shape)),
+        ("avg1d-bw", lambda: sp.avg_pool1d_backward(sp.avg_pool1d(x1, 2), x1.shape, 2)),
+        ("avg3d", lambda: sp.avg_pool3d_backward(sp.avg_pool3d(x3, 3, 2, 1), x3.shape, 3, 2, 1)),
+        ("adaptive-max", lambda: sp.adaptive_max_pool2d(x, (5, 3), return_indices=True)),
+        ("adaptive-max-bw", lambda: sp.max_pool2d_backward(ya, idxa, x.shape)),
+        ("adaptive-avg", lambda: sp.adaptive_avg_pool3d_backward(sp.adaptive_avg_pool3d(x3, (3, 2, 5)), x3.shape)),
+        ("global", lambda: (sp.adaptive_avg_pool2d(x, 1), sp.adaptive_max_pool1d(x1, 1, True))),
+        ("unpool", lambda: sp.max_unpool2d(y, idx, 3, 2, 1, output_size=x.shape)),
+        ("unpool-out", lambda: sp.max_unpool2d(y, idx, 3, 2, 1, output_size=x.shape, out=out_x)),
+        ("fold3d", lambda: sp.fold3d(w3, x3.shape, 2)),
+        ("nd-layers", lambda: [l.backward(l.forward(x3 if "3d" in type(l).__name__ else x1)) for l in nd_layers]),
+        ("unpool-layer", lambda: unpool.backward(unpool.forward(y, idx, x.shape))),
+        ("err-unpool-index", raises(sp.max_unpool2d, y, bad_idx, 3, 2, 1, output_size=x.shape)),
+        ("err-unpool-index-out", raises(sp.max_unpool2d, y, bad_idx, 3, 2, 1, output_size=x.shape, out=out_x)),
+        ("err-adaptive-size", raises(sp.adaptive_avg_pool2d, x, 0)),
+        ("err-max3d-kernel", raises(sp.max_pool3d, x3, (2, 2))),
+        ("err-unpool-output-size", raises(sp.max_unpool1d, y1, idx1, 3, 2, 1, output_size=(3,))),
     ]
 
 
@@ -231,12 +260,23 @@ def _workload(seed):
         a = mod.avg_pool2d(x, k, s, p, **kw)
         ga = (np.arange(a.size).reshape(a.shape) % 5).astype(a.dtype)
         w = mod.unfold2d(x, k, s, p, **kw)
+        ym, im = mod.adaptive_max_pool2d(x, (4, 5), return_indices=True, **kw)
+        am = mod.adaptive_avg_pool2d(x, (4, 5), **kw)
+        y1, i1 = mod.max_pool1d(x, 3, 2, 1, return_indices=True, axes=kw["axes"][1:])
+        y3, i3 = mod.max_pool3d(x, (1, 3, 2), (1, 2, 2), (0, 1, 1), return_indices=True, axes=(0,) + tuple(
+            a % x.ndim for a in kw["axes"]))
         return [y, idx,
                 mod.max_pool2d_backward(g, idx, x.shape, **kw),
                 a,
                 mod.avg_pool2d_backward(ga, x.shape, k, s, p, **kw),
                 np.array(w),
-                mod.fold2d(w, x.shape, s, p, **kw)]
+                mod.fold2d(w, x.shape, s, p, **kw),
+                ym, im, mod.max_pool2d_backward(ym, im, x.shape, **kw),
+                am, mod.adaptive_avg_pool2d_backward(am, x.shape, **kw),
+                mod.adaptive_avg_pool2d(x, 1, **kw),
+                mod.max_unpool2d(g, idx, k, s, p, output_size=x.shape, **kw),
+                y1, i1, mod.avg_pool1d(x, 2, axes=kw["axes"][1:]),
+                y3, i3, mod.avg_pool3d(x, (1, 2, 2), axes=(0,) + tuple(a % x.ndim for a in kw["axes"]))]
 
     run.axes = axes
     return run

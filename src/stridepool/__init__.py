@@ -1,4 +1,8 @@
-"""stridepool: fast 2D max and average pooling, forward and backward, unfold and fold, for NumPy.
+"""stridepool: fast max and average pooling for NumPy, forward and backward, in 1, 2 and 3 dimensions.
+
+Max and average pooling with strides, padding, dilation and channels, adaptive (and global) pooling, max
+unpooling, and unfold/fold (every window added back where it came from), with PyTorch's semantics; compiled
+kernels, a pure-NumPy reference with bit-identical answers, and dask arrays larger than memory.
 
 Examples
 --------
@@ -15,26 +19,52 @@ array([[[0., 0., 0., 0.],
         [0., 0., 0., 0.],
         [0., 1., 0., 1.]]])
 """
-from . import _backend, reference
+from . import _api, _backend, reference
 from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
 
-backend, _impl = _backend.load()
+backend, _core = _backend.load()
 #: which build of the compiled kernels runs: "avx2" (x86-64 CPUs with AVX2 and FMA) or "baseline"; None on the
 #: reference backend
-kernels = getattr(_impl, "KERNELS", None)
+kernels = getattr(_core, "KERNELS", None)
 
-max_pool2d = _impl.max_pool2d
-max_pool2d_backward = _impl.max_pool2d_backward
-avg_pool2d = _impl.avg_pool2d
-avg_pool2d_backward = _impl.avg_pool2d_backward
-unfold2d = _impl.unfold2d
-fold2d = _impl.fold2d
+max_pool1d = _api.max_pool(1, _core, __name__)
+max_pool2d = _api.max_pool(2, _core, __name__)
+max_pool3d = _api.max_pool(3, _core, __name__)
+max_pool1d_backward = _api.max_pool_backward(1, _core, __name__)
+max_pool2d_backward = _api.max_pool_backward(2, _core, __name__)
+max_pool3d_backward = _api.max_pool_backward(3, _core, __name__)
+avg_pool1d = _api.avg_pool(1, _core, __name__)
+avg_pool2d = _api.avg_pool(2, _core, __name__)
+avg_pool3d = _api.avg_pool(3, _core, __name__)
+avg_pool1d_backward = _api.avg_pool_backward(1, _core, __name__)
+avg_pool2d_backward = _api.avg_pool_backward(2, _core, __name__)
+avg_pool3d_backward = _api.avg_pool_backward(3, _core, __name__)
+adaptive_max_pool1d = _api.adaptive_max_pool(1, _core, __name__)
+adaptive_max_pool2d = _api.adaptive_max_pool(2, _core, __name__)
+adaptive_max_pool3d = _api.adaptive_max_pool(3, _core, __name__)
+adaptive_avg_pool1d = _api.adaptive_avg_pool(1, _core, __name__)
+adaptive_avg_pool2d = _api.adaptive_avg_pool(2, _core, __name__)
+adaptive_avg_pool3d = _api.adaptive_avg_pool(3, _core, __name__)
+adaptive_avg_pool1d_backward = _api.adaptive_avg_pool_backward(1, _core, __name__)
+adaptive_avg_pool2d_backward = _api.adaptive_avg_pool_backward(2, _core, __name__)
+adaptive_avg_pool3d_backward = _api.adaptive_avg_pool_backward(3, _core, __name__)
+max_unpool1d = _api.max_unpool(1, _core, __name__)
+max_unpool2d = _api.max_unpool(2, _core, __name__)
+max_unpool3d = _api.max_unpool(3, _core, __name__)
+unfold1d = _api.unfold(1, _core, __name__)
+unfold2d = _api.unfold(2, _core, __name__)
+unfold3d = _api.unfold(3, _core, __name__)
+fold1d = _api.fold(1, _core, __name__)
+fold2d = _api.fold(2, _core, __name__)
+fold3d = _api.fold(3, _core, __name__)
 
-from .layers import AvgPool2d, MaxPool2d, Pooling2D  # noqa: E402  (layers call the functions above)
+from .layers import (  # noqa: E402  (layers call the functions above)
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
+    MaxUnpool2d, MaxUnpool3d, Pooling2D)
+from .layers import LAYERS as _LAYERS  # noqa: E402
 
 __all__ = [
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "unfold2d", "fold2d",
-    "MaxPool2d", "AvgPool2d", "Pooling2D", "reference", "backend", "kernels", "set_num_threads", "get_num_threads",
-    "__version__",
+    *_api.NAMES, *_LAYERS, "reference", "backend", "kernels", "set_num_threads", "get_num_threads", "__version__",
 ]

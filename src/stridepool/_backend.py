@@ -2,18 +2,19 @@
 import os
 import warnings
 
-from . import reference
+from . import _reference
 
 _CHOICES = ("auto", "compiled", "reference")
 
 
 def load():
-    """Return ``(name, module)`` of the backend the environment asks for."""
+    """Return ``(name, core)`` of the backend the environment asks for (the core module implements every
+    operation for any number of pooled axes: ``stridepool._compiled`` or ``stridepool._reference``)."""
     choice = os.environ.get("STRIDEPOOL_BACKEND", "auto").strip().lower() or "auto"
     if choice not in _CHOICES:
         raise ValueError(f"`STRIDEPOOL_BACKEND` must be one of {', '.join(_CHOICES)}, got {choice!r}")
     if choice == "reference":
-        return "reference", reference
+        return "reference", _reference
     try:
         from . import _compiled
     except ImportError as e:
@@ -26,5 +27,5 @@ def load():
             f"stridepool: the compiled extension cannot be imported ({e}); using the slow pure-NumPy "
             "reference backend. Set STRIDEPOOL_BACKEND=reference to silence this warning.",
             RuntimeWarning, stacklevel=3)
-        return "reference", reference
+        return "reference", _reference
     return "compiled", _compiled

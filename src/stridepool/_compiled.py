@@ -1,23 +1,26 @@
-"""The public functions on the compiled backend: validate (shared ``_params``), lay out, call a kernel.
+"""The compiled backend's core: validate (shared ``_params``), lay out, call a kernel.
 
-Arrays reach the kernels as C-contiguous ``(B, H, W, C)`` blocks. An ``(..., H, W)`` array is planar
-(``C == 1``); an ``(N, H, W, C)`` array pooled over ``axes=(1, 2)`` is channels-last and is handled as it
-is, without a transposed copy. Only an array that is in neither form (non-contiguous, pooled axes apart
-or reversed) is copied, once.
+Every operation is one function for any number of pooled axes ``nd`` (1, 2 or 3); the public names
+(``max_pool2d`` ...) are thin wrappers in ``stridepool._api``. Arrays reach the kernels as flat C-contiguous
+buffers of ``(B, D, H, W, C)`` blocks (``D``, ``H`` are 1 for fewer pooled axes). An array whose pooled axes
+are last is planar (``C == 1``); one pooled over consecutive axes followed by others (``(N, H, W, C)`` with
+``axes=(1, 2)``) is channels-last and is handled as it is, without a transposed copy. Only an array in
+neither form (non-contiguous, pooled axes apart or reversed) is copied, once.
+
+The ``run_*`` functions take validated arrays and a :class:`~stridepool._params.Geometry`; the dask path
+calls them on blocks with the geometry of each block's windows.
 """
+import functools
 import math
 import os
+import sys
 
 import numpy as np
 
-from . import _docs
 from . import _kernels as _baseline
+from . import _lazy, _reference
 from . import _params as P
 from ._threads import get_num_threads
-from .reference import unfold2d
-
-__all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "unfold2d", "fold2d"]
-
 
 
 def _pick_kernels():
@@ -44,6 +47,7 @@ def _pick_kernels():
 
 
 KERNELS, K = _pick_kernels()
+_SELF = sys.modules[__name__]
 
 _NAMES = {np.dtype(t): n for t, n in ((np.float32, "float"), (np.float64, "double"), (np.int8, "int8_t"),
                                       (np.int16, "int16_t"), (np.int32, "int32_t"), (np.int64, "int64_t"),
@@ -51,54 +55,67 @@ _NAMES = {np.dtype(t): n for t, n in ((np.float32, "float"), (np.float64, "doubl
                                       (np.uint64, "uint64_t"))}
 _REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _MAX = {dt: K.max_pool[n] for dt, n in _NAMES.items()}
-_UNPOOL = {dt: K.max_unpool_add[n] for dt, n in _NAMES.items()}
+_SCATTER = {dt: K.scatter[n] for dt, n in _NAMES.items()}
 _FOLD = {dt: K.fold[n] for dt, n in _NAMES.items()}
 _AVG = {(dt, rt): K.avg_pool[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()}
-_AVG_BACK = {(dt, rt): K.avg_unpool_add[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()}
-_INT64 = np.dtype(np.int64)
+_AVG_BACK = {(dt, rt): K.avg_pool_backward[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()}
+_TAPS_BACK = {dt: K.max_pool_backward_taps[n] for dt, n in _NAMES.items()}
+_INT64, _UINT8 = np.dtype(np.int64), np.dtype(np.uint8)
 
 # ------------------------------------------------------------------------------------------------ layout
 
 
+def _last(a, ax):
+    """``a`` with its pooled axes moved last."""
+    return np.moveaxis(a, ax, range(-len(ax), 0))
+
+
+def _consecutive(ax):
+    return all(b == ax[0] + i for i, b in enumerate(ax))
+
+
 def _moved(a, ax):
     """True when the array should be handled with its pooled axes moved last (planar after moving)."""
-    a0, a1 = ax
-    if a1 == a0 + 1 and a.flags.c_contiguous:
+    if _consecutive(ax) and a.flags.c_contiguous:
         return False
-    return a1 != a0 + 1 or np.moveaxis(a, ax, (-2, -1)).flags.c_contiguous
+    return not _consecutive(ax) or _last(a, ax).flags.c_contiguous
 
 
 def _in_layout(a, ax, moved):
-    return (np.moveaxis(a, ax, (-2, -1)) if moved else a).flags.c_contiguous
+    return (_last(a, ax) if moved else a).flags.c_contiguous
 
 
-def _blocks(a, ax, moved, dtype=None):
-    """The ``(B, H, W, C)`` block view of ``a`` in the chosen layout (a copy only if it must be)."""
-    a0, a1 = ax
+def _block_dims(shape, ax, moved):
+    """``(B, D, H, W, C)`` of an array of ``shape`` (user axis order) in the layout ``moved`` says."""
+    nd = len(ax)
+    sizes = P.sizes_at(shape, ax)
     if moved:
-        m = np.moveaxis(a, ax, (-2, -1))
-        m = np.ascontiguousarray(m, dtype=dtype) if dtype is not None else np.ascontiguousarray(m)
-        return m.reshape(math.prod(m.shape[:-2]), m.shape[-2], m.shape[-1], 1)
-    m = np.ascontiguousarray(a, dtype=dtype) if dtype is not None else np.ascontiguousarray(a)
-    s = m.shape
-    return m.reshape(math.prod(s[:a0]), s[a0], s[a1], math.prod(s[a1 + 1:]))
+        lead, trail = math.prod(n for i, n in enumerate(shape) if i not in ax), 1
+    else:
+        lead, trail = math.prod(shape[:ax[0]]), math.prod(shape[ax[0] + nd:])
+    return (lead,) + (1,) * (3 - nd) + sizes + (trail,)
+
+
+def _flat(a, ax, moved, dtype=None):
+    """The flat C-contiguous buffer of ``a`` in the chosen layout (a copy only if it must be)."""
+    m = _last(a, ax) if moved else a
+    return np.ascontiguousarray(m, dtype=dtype).reshape(-1)
 
 
 def _empty(shape, ax, moved, dtype):
-    """A new array of ``shape`` (user axis order) laid out as ``moved`` says, and its block view."""
+    """A new array of ``shape`` (user axis order) laid out as ``moved`` says, and its flat buffer."""
     if moved:
-        a0, a1 = ax
         rest = tuple(n for i, n in enumerate(shape) if i not in ax)
-        m = np.empty(rest + (shape[a0], shape[a1]), dtype=dtype)
-        return np.moveaxis(m, (-2, -1), ax), m.reshape(math.prod(rest), shape[a0], shape[a1], 1)
+        m = np.empty(rest + P.sizes_at(shape, ax), dtype=dtype)
+        return np.moveaxis(m, range(-len(ax), 0), ax), m.reshape(-1)
     a = np.empty(shape, dtype=dtype)
-    return a, _blocks(a, ax, False)
+    return a, a.reshape(-1)
 
 
 class _Target:
     """Where a kernel writes: the caller's ``out`` when it fits, else a fresh array copied or cast to it."""
 
-    __slots__ = ("result", "block", "_final")
+    __slots__ = ("result", "flat", "_final")
 
     def __init__(self, out, shape, ax, moved, dtype, work, inputs):
         self._final = None
@@ -107,9 +124,9 @@ class _Target:
             self._final = out
             out = None
         if out is None:
-            self.result, self.block = _empty(shape, ax, moved, work)
+            self.result, self.flat = _empty(shape, ax, moved, work)
         else:
-            self.result, self.block = out, _blocks(out, ax, moved)
+            self.result, self.flat = out, _flat(out, ax, moved)
 
     def done(self, dtype):
         if self._final is not None:
@@ -118,6 +135,12 @@ class _Target:
         if self.result.dtype != dtype:
             return self.result.astype(dtype)
         return self.result
+
+
+def _dims(block, geo):
+    """The kernels' DIMS tuple: the input blocks ``(B, D, H, W, C)`` and the windows of ``geo``."""
+    axes = (P.UNIT,) * (3 - len(geo)) + tuple(geo)
+    return block + tuple(a.o for a in axes) + tuple(a.k for a in axes) + (axes[2].s,) + tuple(a.d for a in axes)
 
 
 #: below this many element operations a call runs on one thread: waking a pool costs more than the work
@@ -159,168 +182,306 @@ def _replay(key, params, method, *arrays):
     return getattr(plan, method)(*arrays)
 
 
-def _remember(key, params, moved, op, dtype, block_in, block_out, table, geometry, in_shape, out_shape, work):
+_NO_TABLE = np.zeros((3, 4, 1), dtype=np.int64)  # a scatter by index reads no window table
+
+
+def _remember(key, op, dtype, geo, dims, include, div, in_shape, out_shape, work):
     """Store a Plan for a planar C-contiguous native float32/float64 call that has just run the full path.
 
-    The caller makes a key only for arrays that need no preparation (native float32/float64, C-contiguous),
-    so the plan reads exactly the caller's memory.
+    ``key`` (from :func:`_key`, parameters last) is made only for arrays that need no preparation (native
+    float32/float64, C-contiguous), so the plan reads exactly the caller's memory.
     """
-    if (key is None or moved or dtype not in _PLAN_DTYPES or block_in.shape[3] != 1 or not block_in.size
-            or not block_out.size or not K.plain(params)):
+    if (dims[4] != 1 or dtype not in _PLAN_DTYPES or not math.prod(in_shape) or not math.prod(out_shape)
+            or not K.plain(key[-1])):
         return
     if len(_PLANS) >= _MAX_PLANS:
         _PLANS.clear()
-    B, H, W, _ = block_in.shape
-    _PLANS[key] = K.Plan(op, dtype, B, H, W, block_out.shape[1], block_out.shape[2], table, geometry, in_shape,
-                         out_shape, work >= PARALLEL_MIN_WORK, np.empty, _INT64, get_num_threads,
-                         P.check_indices)
+    table = _NO_TABLE if geo is None else P.window_table(geo)
+    _PLANS[key] = K.Plan(op, dtype, table, dims, include, div, in_shape, out_shape, work >= PARALLEL_MIN_WORK,
+                         np.empty, _INT64, get_num_threads, functools.partial(P.check_indices, nd=key[0]))
 
 
-# --------------------------------------------------------------------------------------------- functions
+# ------------------------------------------------------------------------------------------------- runs
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
-               *, axes=(-2, -1), out=None):
-    key = params = None
-    if (out is None and type(x) is np.ndarray and x.dtype in _PLAN_DTYPES and type(ceil_mode) is bool
-            and type(return_indices) is bool):
-        params = (kernel_size, stride, padding, dilation, axes)
-        key = (1 if return_indices else 0, x.shape, x.dtype, ceil_mode, params)
-        result = _replay(key, params, "forward", x)
-        if result is not None:
-            return result
-        key = key if x.flags.c_contiguous else None
-    x, ax, g = P.prepare_pool(x, axes, kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = P.as_bool(return_indices, "return_indices")
-    shape = P.pooled_shape(x.shape, ax, g.OH, g.OW)
-    P.check_out(out, shape, x.dtype)
+def run_max(x, ax, geo, return_indices, out=None, key=None, taps=False):
+    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``.
+
+    The indices are int64 flat positions, or with ``taps`` the uint8 window tap of each maximum (layers'
+    compact form; ``prod(geo.kernel) <= 255``)."""
+    shape = P.pooled_shape(x.shape, ax, geo.out)
     work = P.acc_dtype(x.dtype)
     moved = _moved(x, ax)
     target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
-    idx, iblock = _empty(shape, ax, moved, _INT64) if return_indices else (None, None)
-    if target.block.size:
-        xb, work_size = _blocks(x, ax, moved, work), target.block.size * g.KH * g.KW
-        _MAX[work](xb, target.block, iblock, P.window_table(g), g.KW, g.SW, g.DH, g.DW, _threads(work_size))
-        _remember(key, params, moved, int(return_indices), x.dtype, xb, target.block, P.window_table(g),
-                  (g.KW, g.SW, g.DH, g.DW, False, 0), x.shape, shape, work_size)
+    idx, iflat = _empty(shape, ax, moved, _UINT8 if taps else _INT64) if return_indices else (None, None)
+    if target.flat.size:
+        dims = _dims(_block_dims(x.shape, ax, moved), geo)
+        work_size = target.flat.size * math.prod(geo.kernel)
+        _MAX[work](_flat(x, ax, moved, work), target.flat, iflat, P.window_table(geo), dims, _threads(work_size))
+        if key is not None and not moved and not taps:
+            _remember(key, int(return_indices), x.dtype, geo, dims, False, 0, x.shape, shape, work_size)
     y = target.done(x.dtype)
     return (y, idx) if return_indices else y
 
 
-def max_pool2d_backward(grad_output, indices, input_shape, *, axes=(-2, -1), out=None):
-    key = params = None
-    if (out is None and type(grad_output) is np.ndarray and type(indices) is np.ndarray
-            and grad_output.dtype in _PLAN_DTYPES):
-        params = (input_shape, axes)
-        key = (2, grad_output.shape, grad_output.dtype, indices.shape, indices.dtype, params)
-        result = _replay(key, params, "backward", grad_output, indices)
-        if result is not None:
-            return result
-        contiguous = grad_output.flags.c_contiguous and indices.flags.c_contiguous
-        key = key if contiguous and indices.dtype == _INT64 else None
-    g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes)
-    P.check_out(out, shape, g.dtype)
-    H, W = shape[ax[0]], shape[ax[1]]
-    if out is not None:  # a bad index must leave the caller's array untouched
-        P.check_indices(idx.astype(_INT64, copy=False), H * W)
+def run_max_backward_taps(g, taps, shape, ax, geo):
+    """Gradient of max pooling from the window taps :func:`run_max` gave (``g`` and ``taps`` of the output's
+    shape): the sums of :func:`run_max_backward` with the positions, bit for bit."""
     work = P.acc_dtype(g.dtype)
     moved = _moved(g, ax)
-    target = _Target(out, shape, ax, moved, g.dtype, work, (g, idx))
-    if target.block.size:
-        if g.size:
-            gb, work_size = _blocks(g, ax, moved, work), target.block.size + g.size
-            threads = _threads(work_size)
-            bad = _UNPOOL[work](gb, _blocks(idx, ax, moved, _INT64), target.block,
-                                _chunks(gb.shape[0], gb.shape[3], threads), threads)
-            if bad:  # the kernel met a bad index: name the one the reference names
-                P.check_indices(idx.astype(_INT64, copy=False), H * W)
-                raise AssertionError("the kernel met an index outside [0, H*W) that the check did not find")
-            _remember(key, params, moved, 2, g.dtype, target.block, gb, P.window_table(P.geometry(H, W, 1)),
-                      (1, 1, 1, 1, False, 0), shape, g.shape, work_size)
-        else:
-            target.block.fill(0)
+    target = _Target(None, shape, ax, moved, g.dtype, work, (g,))
+    if target.flat.size:
+        block = _block_dims(shape, ax, moved)
+        threads = _threads(target.flat.size + g.size)
+        if _TAPS_BACK[work](_flat(g, ax, moved, work), _flat(taps, ax, moved, _UINT8), target.flat,
+                            P.window_table(geo), _dims(block, geo), _chunks(block[0], block[4], threads), threads):
+            raise ValueError(P.BAD_TAPS)
     return target.done(g.dtype)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None, *, axes=(-2, -1), out=None):
-    key = params = None
-    if (out is None and type(x) is np.ndarray and x.dtype in _PLAN_DTYPES and type(ceil_mode) is bool
-            and type(count_include_pad) is bool):
-        params = (kernel_size, stride, padding, divisor_override, axes)
-        key = (3, x.shape, x.dtype, ceil_mode, count_include_pad, params)
-        result = _replay(key, params, "forward", x)
-        if result is not None:
-            return result
-        key = key if x.flags.c_contiguous else None
-    x, ax, g = P.prepare_pool(x, axes, kernel_size, stride, padding, 1, ceil_mode)
-    include = P.as_bool(count_include_pad, "count_include_pad")
-    div = P.divisor(divisor_override)
+def run_avg(x, ax, geo, include, div, out=None, key=None):
+    """Average pooling of a validated array (``include``: count_include_pad; ``div``: 0 or the override)."""
     rdt = P.result_dtype_avg(x.dtype)
-    shape = P.pooled_shape(x.shape, ax, g.OH, g.OW)
-    P.check_out(out, shape, rdt)
+    shape = P.pooled_shape(x.shape, ax, geo.out)
     work, acc = P.acc_dtype(x.dtype), P.acc_dtype(rdt)
     moved = _moved(x, ax)
     target = _Target(out, shape, ax, moved, rdt, acc, (x,))
-    if target.block.size:
-        xb, work_size = _blocks(x, ax, moved, work), target.block.size * g.KH * g.KW
-        _AVG[work, acc](xb, target.block, P.window_table(g), g.KW, g.SW, include, div, _threads(work_size))
-        _remember(key, params, moved, 3, x.dtype, xb, target.block, P.window_table(g), (g.KW, g.SW, 1, 1, include, div),
-                  x.shape, shape, work_size)
+    if target.flat.size:
+        dims = _dims(_block_dims(x.shape, ax, moved), geo)
+        work_size = target.flat.size * math.prod(geo.kernel)
+        _AVG[work, acc](_flat(x, ax, moved, work), target.flat, P.window_table(geo), dims, include, div,
+                        _threads(work_size))
+        if key is not None and not moved:
+            _remember(key, 3, x.dtype, geo, dims, include, div, x.shape, shape, work_size)
     return target.done(rdt)
 
 
-def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
-                        count_include_pad=True, divisor_override=None, *, axes=(-2, -1), out=None):
-    key = params = None
-    if (out is None and type(grad_output) is np.ndarray and grad_output.dtype in _PLAN_DTYPES
-            and type(ceil_mode) is bool and type(count_include_pad) is bool):
-        params = (input_shape, kernel_size, stride, padding, divisor_override, axes)
-        key = (4, grad_output.shape, grad_output.dtype, ceil_mode, count_include_pad, params)
-        result = _replay(key, params, "backward", grad_output)
-        if result is not None:
-            return result
-        key = key if grad_output.flags.c_contiguous else None
-    g, shape, ax, geo = P.avg_backward_args(grad_output, input_shape, axes, kernel_size, stride, padding,
-                                            ceil_mode)
-    include = P.as_bool(count_include_pad, "count_include_pad")
-    div = P.divisor(divisor_override)
+def run_avg_backward(g, shape, ax, geo, include, div, out=None, key=None):
+    """Gradient of :func:`run_avg` for an input of ``shape``."""
     rdt = P.result_dtype_avg(g.dtype)
-    P.check_out(out, shape, rdt)
     work, acc = P.acc_dtype(g.dtype), P.acc_dtype(rdt)
     moved = _moved(g, ax)
     target = _Target(out, shape, ax, moved, rdt, acc, (g,))
-    if target.block.size:
-        gb = _blocks(g, ax, moved, work)
-        work_size = target.block.size + gb.size * geo.KH * geo.KW
+    if target.flat.size:
+        block = _block_dims(shape, ax, moved)
+        dims = _dims(block, geo)
+        work_size = target.flat.size + g.size * math.prod(geo.kernel)
         threads = _threads(work_size)
-        _AVG_BACK[work, acc](gb, target.block, P.window_table(geo), geo.KW, geo.SW, include, div,
-                             _chunks(gb.shape[0], gb.shape[3], threads), threads)
-        _remember(key, params, moved, 4, g.dtype, target.block, gb, P.window_table(geo),
-                  (geo.KW, geo.SW, 1, 1, include, div), shape, g.shape, work_size)
+        _AVG_BACK[work, acc](_flat(g, ax, moved, work), target.flat, P.window_table(geo), dims, include, div,
+                             _chunks(block[0], block[4], threads), threads)
+        if key is not None and not moved:
+            _remember(key, 4, g.dtype, geo, dims, include, div, shape, g.shape, work_size)
     return target.done(rdt)
 
 
-def fold2d(windows, input_shape, stride=1, padding=0, dilation=1, *, axes=(-2, -1), out=None):
-    w, shape, ax, g = P.fold_args(windows, input_shape, axes, stride, padding, dilation)
-    P.check_out(out, shape, w.dtype)
-    work = P.acc_dtype(w.dtype)
-    # windows (..., OH, OW, ..., KH, KW): lay out the leading part like an array of the input's shape
-    lead = w.shape[:-2]
-    moved = _moved(w[..., 0, 0], ax) if w.size else ax[1] != ax[0] + 1
-    target = _Target(out, shape, ax, moved, w.dtype, work, (w,))
-    if target.block.size:
-        wl = np.moveaxis(w, (*ax, -2, -1), (-4, -3, -2, -1)) if moved else w
-        wl = np.ascontiguousarray(wl, dtype=work)
-        if moved:
-            wb = wl.reshape(math.prod(wl.shape[:-4]), g.OH, g.OW, 1, g.KH, g.KW)
+def _scatter(values, idx, shape, ax, add, what, out=None):
+    """``values`` put (``add``: added) at ``idx`` in zeros of ``shape``; a bad index is a ValueError."""
+    nd = len(ax)
+    plane = math.prod(P.sizes_at(shape, ax))
+    if out is not None:  # a bad index must leave the caller's array untouched
+        P.check_indices(idx.astype(_INT64, copy=False), plane, nd, what)
+    work = P.acc_dtype(values.dtype)
+    moved = _moved(values, ax)
+    target = _Target(out, shape, ax, moved, values.dtype, work, (values, idx))
+    if target.flat.size:
+        if values.size:
+            block = _block_dims(shape, ax, moved)
+            threads = _threads(target.flat.size + values.size)
+            bad = _SCATTER[work](_flat(values, ax, moved, work), _flat(idx, ax, moved, _INT64), target.flat,
+                                 block[0], block[4], add, _chunks(block[0], block[4], threads), threads)
+            if bad:  # the kernel met a bad index: name the one the reference names
+                P.check_indices(idx.astype(_INT64, copy=False), plane, nd, what)
+                raise AssertionError("the kernel met an index outside the pooled extent that the check did not find")
         else:
-            a0, a1 = ax
-            wb = wl.reshape(math.prod(lead[:a0]), g.OH, g.OW, math.prod(lead[a1 + 1:]), g.KH, g.KW)
-        threads = _threads(target.block.size + wb.size)
-        _FOLD[work](wb, target.block, P.window_table(g), g.DH, g.DW,
-                    _chunks(wb.shape[0], wb.shape[3], threads), threads)
+            target.flat.fill(0)
+    return target.done(values.dtype)
+
+
+def run_max_backward(g, idx, shape, ax, out=None, key=None):
+    """Gradient of max pooling: ``g`` added at the indices ``idx`` (validated shapes) of an input of ``shape``."""
+    result = _scatter(g, idx, shape, ax, True, "`input_shape`", out)
+    if key is not None and idx.dtype == _INT64 and not _moved(g, ax) and g.size:
+        block = _block_dims(shape, ax, False)
+        dims = block + _block_dims(g.shape, ax, False)[1:4] + (1,) * 7
+        _remember(key, 2, g.dtype, None, dims, False, 0, shape, g.shape, result.size + g.size)
+    return result
+
+
+def run_unpool(x, idx, shape, ax, out=None):
+    """Max unpooling: ``x`` put at the indices ``idx`` in zeros of ``shape`` (the last one wins)."""
+    return _scatter(x, idx, shape, ax, False, "the output", out)
+
+
+def run_fold(w, shape, ax, geo, out=None):
+    """Every window of ``w`` (validated, ``(..., O..., K...)``) added back into zeros of ``shape``."""
+    nd = len(ax)
+    work = P.acc_dtype(w.dtype)
+    # the windows' leading part (..., O...) is laid out like an array of the input's shape
+    moved = _moved(w[(Ellipsis,) + (0,) * nd], ax) if w.size else not _consecutive(ax)
+    target = _Target(out, shape, ax, moved, w.dtype, work, (w,))
+    if target.flat.size:
+        wl = np.moveaxis(w, (*ax, *range(-nd, 0)), range(-2 * nd, 0)) if moved else w
+        wf = np.ascontiguousarray(wl, dtype=work).reshape(-1)
+        block = _block_dims(shape, ax, moved)
+        threads = _threads(target.flat.size + wf.size)
+        _FOLD[work](wf, target.flat, P.window_table(geo), _dims(block, geo),
+                    _chunks(block[0], block[4], threads), threads)
     return target.done(w.dtype)
 
 
-_docs.apply(globals())
+# ------------------------------------------------------------------------------------ the operations
+#
+# One function per operation for every number of pooled axes. Each first tries the lean path (a remembered
+# plan), hands dask arrays to the dask path, validates, and runs.
+
+
+def _key(nd, op, x, flags, params, extra=()):
+    """A plan key for a native float32/float64 ndarray call (its parameters last), or None."""
+    if type(x) is not np.ndarray or x.dtype not in _PLAN_DTYPES or not all(type(f) is bool for f in flags):
+        return None
+    return (nd, op, x.shape, x.dtype, extra, flags, params)
+
+
+def max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out):
+    key = _key(nd, "max", x, (ceil_mode, return_indices), (kernel_size, stride, padding, dilation, axes))
+    if key is not None and out is None:
+        result = _replay(key, key[-1], "forward", x)
+        if result is not None:
+            return result
+        key = key if x.flags.c_contiguous else None
+    else:
+        key = None
+        if _lazy.is_dask(x):
+            return _lazy.dask().max_pool(_SELF, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
+                                         return_indices, axes)
+    x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    return_indices = P.as_bool(return_indices, "return_indices")
+    P.check_out(out, P.pooled_shape(x.shape, ax, g.out), x.dtype)
+    return run_max(x, ax, g, return_indices, out, key)
+
+
+def adaptive_max_pool(nd, x, output_size, return_indices, axes, out):
+    key = _key(nd, "amax", x, (return_indices,), (output_size, axes))
+    if key is not None and out is None:
+        result = _replay(key, key[-1], "forward", x)
+        if result is not None:
+            return result
+        key = key if x.flags.c_contiguous else None
+    else:
+        key = None
+        if _lazy.is_dask(x):
+            return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes)
+    x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
+    return_indices = P.as_bool(return_indices, "return_indices")
+    P.check_out(out, P.pooled_shape(x.shape, ax, g.out), x.dtype)
+    return run_max(x, ax, g, return_indices, out, key)
+
+
+def max_pool_backward(nd, grad_output, indices, input_shape, axes, out):
+    key = None
+    if out is None and type(indices) is np.ndarray:
+        key = _key(nd, "maxbw", grad_output, (), (input_shape, axes), (indices.shape, indices.dtype))
+    if key is not None:
+        result = _replay(key, key[-1], "backward", grad_output, indices)
+        if result is not None:
+            return result
+        key = key if grad_output.flags.c_contiguous and indices.flags.c_contiguous else None
+    elif _lazy.is_dask(grad_output, indices):
+        return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes)
+    g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes, nd)
+    P.check_out(out, shape, g.dtype)
+    return run_max_backward(g, idx, shape, ax, out, key)
+
+
+def avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, axes, out):
+    key = _key(nd, "avg", x, (ceil_mode, count_include_pad), (kernel_size, stride, padding, divisor_override, axes))
+    if key is not None and out is None:
+        result = _replay(key, key[-1], "forward", x)
+        if result is not None:
+            return result
+        key = key if x.flags.c_contiguous else None
+    else:
+        key = None
+        if _lazy.is_dask(x):
+            return _lazy.dask().avg_pool(_SELF, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                         divisor_override, axes)
+    x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, 1, ceil_mode)
+    include = P.as_bool(count_include_pad, "count_include_pad")
+    div = P.divisor(divisor_override)
+    P.check_out(out, P.pooled_shape(x.shape, ax, g.out), P.result_dtype_avg(x.dtype))
+    return run_avg(x, ax, g, include, div, out, key)
+
+
+def adaptive_avg_pool(nd, x, output_size, axes, out):
+    key = _key(nd, "aavg", x, (), (output_size, axes))
+    if key is not None and out is None:
+        result = _replay(key, key[-1], "forward", x)
+        if result is not None:
+            return result
+        key = key if x.flags.c_contiguous else None
+    else:
+        key = None
+        if _lazy.is_dask(x):
+            return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes)
+    x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
+    P.check_out(out, P.pooled_shape(x.shape, ax, g.out), P.result_dtype_avg(x.dtype))
+    return run_avg(x, ax, g, False, 0, out, key)
+
+
+def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override, axes, out):
+    key = _key(nd, "avgbw", grad_output, (ceil_mode, count_include_pad),
+               (input_shape, kernel_size, stride, padding, divisor_override, axes))
+    if key is not None and out is None:
+        result = _replay(key, key[-1], "backward", grad_output)
+        if result is not None:
+            return result
+        key = key if grad_output.flags.c_contiguous else None
+    else:
+        key = None
+        if _lazy.is_dask(grad_output):
+            return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride,
+                                                  padding, ceil_mode, count_include_pad, divisor_override, axes)
+    g, shape, ax, geo = P.avg_backward_args(grad_output, input_shape, axes, nd, kernel_size, stride, padding,
+                                            ceil_mode)
+    include = P.as_bool(count_include_pad, "count_include_pad")
+    div = P.divisor(divisor_override)
+    P.check_out(out, shape, P.result_dtype_avg(g.dtype))
+    return run_avg_backward(g, shape, ax, geo, include, div, out, key)
+
+
+def adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out):
+    key = _key(nd, "aavgbw", grad_output, (), (input_shape, axes))
+    if key is not None and out is None:
+        result = _replay(key, key[-1], "backward", grad_output)
+        if result is not None:
+            return result
+        key = key if grad_output.flags.c_contiguous else None
+    else:
+        key = None
+        if _lazy.is_dask(grad_output):
+            return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes)
+    g, shape, ax, geo = P.adaptive_backward_args(grad_output, input_shape, axes, nd)
+    P.check_out(out, shape, P.result_dtype_avg(g.dtype))
+    return run_avg_backward(g, shape, ax, geo, False, 0, out, key)
+
+
+def unfold(nd, x, kernel_size, stride, padding, dilation, axes):
+    """Windows are strided views: pure NumPy on both backends."""
+    return _reference.unfold(nd, x, kernel_size, stride, padding, dilation, axes)
+
+
+def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
+    if type(windows) is not np.ndarray and _lazy.is_dask(windows):
+        return _lazy.dask().fold(_SELF, nd, windows, input_shape, stride, padding, dilation, axes)
+    w, shape, ax, g = P.fold_args(windows, input_shape, axes, nd, stride, padding, dilation)
+    P.check_out(out, shape, w.dtype)
+    return run_fold(w, shape, ax, g, out)
+
+
+def max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, axes, out):
+    if _lazy.is_dask(x, indices):
+        return _lazy.dask().max_unpool(_SELF, nd, x, indices, kernel_size, stride, padding, output_size, axes)
+    x, idx, shape, ax = P.unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd)
+    P.check_out(out, shape, x.dtype)
+    return run_unpool(x, idx, shape, ax, out)

@@ -1,39 +1,71 @@
-"""The docstrings of the six public functions, shared by the compiled backend and the reference."""
+"""The public docstrings: one template per operation, filled in for 1, 2 and 3 pooled axes.
 
-_COMMON = """
-    axes : pair of int, default (-2, -1)
-        The two pooled axes ``(H, W)``, NumPy's gufunc spelling: ``axes=(1, 2)`` pools an ``(N, H, W, C)``
-        batch in place of a transpose."""
+Both backends' functions get their docstrings from here (``stridepool._api`` calls :func:`doc`), so the
+compiled functions and the reference's say the same thing.
+"""
+
+_WORDS = {
+    1: dict(Nd="1D", dims="L", shape="(..., L)", oshape="(..., OL)", last="the last axis",
+            tuple="(int,)", kernel="Window length.", axes_default="(-1,)", axes_type="int or (int,)",
+            axes_text="The pooled axis ``L``: ``axes=(1,)`` (or ``axes=1``) pools an ``(N, L, C)`` batch in "
+                      "place of a transpose.",
+            pad_forms="int, (int,), ((before, after),), 'valid' or 'same'",
+            flat="positions ``l`` along the pooled axis", extent="L", kdims="K", odims="OL",
+            windows="(..., OL, K)"),
+    2: dict(Nd="2D", dims="H, W", shape="(..., H, W)", oshape="(..., OH, OW)", last="the last two axes",
+            tuple="(int, int)", kernel="Window height and width.", axes_default="(-2, -1)",
+            axes_type="pair of int",
+            axes_text="The two pooled axes ``(H, W)``, NumPy's gufunc spelling: ``axes=(1, 2)`` pools an "
+                      "``(N, H, W, C)`` batch in place of a transpose.",
+            pad_forms="int, (int, int), ((top, bottom), (left, right)), 'valid' or 'same'",
+            flat="flat positions ``row * W + col`` in each ``H x W`` plane", extent="H*W", kdims="KH, KW",
+            odims="OH, OW", windows="(..., OH, OW, KH, KW)"),
+    3: dict(Nd="3D", dims="D, H, W", shape="(..., D, H, W)", oshape="(..., OD, OH, OW)",
+            last="the last three axes", tuple="(int, int, int)", kernel="Window depth, height and width.",
+            axes_default="(-3, -2, -1)", axes_type="triple of int",
+            axes_text="The three pooled axes ``(D, H, W)``: ``axes=(1, 2, 3)`` pools an ``(N, D, H, W, C)`` "
+                      "batch in place of a transpose.",
+            pad_forms="int, (int, int, int), ((front, back), (top, bottom), (left, right)), 'valid' or 'same'",
+            flat="flat positions ``(d * H + h) * W + w`` in each ``D x H x W`` volume", extent="D*H*W",
+            kdims="KD, KH, KW", odims="OD, OH, OW", windows="(..., OD, OH, OW, KD, KH, KW)"),
+}
+
+_AXES = """
+    axes : {axes_type}, default {axes_default}
+        {axes_text}"""
+
+_OUT = """
+    out : ndarray, optional
+        Array of exactly the result's shape and dtype to fill and return."""
 
 _GEOMETRY = """
-    kernel_size : int or (int, int)
-        Window height and width.
-    stride : int or (int, int), optional
+    kernel_size : int or {tuple}
+        {kernel}
+    stride : int or {tuple}, optional
         Step between windows; default the kernel size.
-    padding : int, (int, int), ((top, bottom), (left, right)), 'valid' or 'same'
+    padding : {pad_forms}
         Implicit padding. 'same' is TensorFlow's rule (output ``ceil(n / stride)``, the odd pixel at the
         end). Each side may be at most half the effective kernel, as in PyTorch."""
 
-DOCS = {
-    "max_pool2d": f"""Max pooling over the last two axes (or ``axes``) of ``x``, PyTorch's semantics.
+_TEMPLATES = {
+    "max_pool": """Max pooling over {last} (or ``axes``) of ``x``, PyTorch's semantics.
 
     Parameters
     ----------
-    x : array_like, shape (..., H, W)
-        float16/32/64 or any signed or unsigned integer type; the result keeps the dtype.{_GEOMETRY}
-    dilation : int or (int, int), default 1
+    x : array_like, shape {shape}
+        float16/32/64 or any signed or unsigned integer type; the result keeps the dtype.""" + _GEOMETRY + """
+    dilation : int or {tuple}, default 1
         Spacing between the taps of a window.
     ceil_mode : bool, default False
         Round the output size up (a last window that starts inside the input or the leading padding).
     return_indices : bool, default False
-        Also return int64 flat positions ``row * W + col`` of each maximum in its ``H x W`` plane.{_COMMON}
-    out : ndarray, optional
-        Array of exactly the result's shape and dtype to fill and return.
+        Also return int64 {flat} of each maximum (PyTorch's; :func:`max_pool{nd}d_backward` and
+        :func:`max_unpool{nd}d` take them).""" + _AXES + _OUT + """
 
     Returns
     -------
-    y : ndarray, shape (..., OH, OW)
-    indices : ndarray of int64, shape (..., OH, OW)
+    y : ndarray, shape {oshape}
+    indices : ndarray of int64, shape {oshape}
         Only with ``return_indices=True``.
 
     Notes
@@ -45,28 +77,22 @@ DOCS = {
     --------
     >>> import numpy as np
     >>> import stridepool as sp
-    >>> x = np.array([[1, 5, 2], [4, 3, 9], [0, 7, 8]])
-    >>> y, idx = sp.max_pool2d(x, 2, stride=1, return_indices=True)
-    >>> y
-    array([[5, 9],
-           [7, 9]])
-    >>> idx
-    array([[1, 5],
-           [7, 5]])
+{example}
     """,
-    "max_pool2d_backward": f"""Gradient of max pooling: add each ``grad_output`` element at its index.
+    "max_pool_backward": """Gradient of max pooling: add each ``grad_output`` element at its index.
 
-    Overlapping windows accumulate; the result is deterministic and the same for any thread count.
+    Overlapping windows accumulate; the result is deterministic and the same for any thread count. The
+    indices may come from :func:`max_pool{nd}d` or :func:`adaptive_max_pool{nd}d`.
 
     Parameters
     ----------
-    grad_output : array_like, shape (..., OH, OW)
+    grad_output : array_like, shape {oshape}
         Gradient of the pooled output; the result has its dtype (float16 sums in float32).
-    indices : array_like of int, shape (..., OH, OW)
-        As returned by ``max_pool2d(..., return_indices=True)``; each must lie in ``[0, H*W)`` (else
-        ``ValueError``, and nothing is written).
+    indices : array_like of int, shape {oshape}
+        As returned with ``return_indices=True``; each must lie in ``[0, {extent})`` (else ``ValueError``, and
+        nothing is written).
     input_shape : tuple of int
-        Shape of the pooled input.{_COMMON}
+        Shape of the pooled input.""" + _AXES + """
     out : ndarray, optional
         Array of exactly ``input_shape`` and the gradient's dtype to fill and return.
 
@@ -78,54 +104,43 @@ DOCS = {
     --------
     >>> import numpy as np
     >>> import stridepool as sp
-    >>> x = np.array([[1., 5., 2.], [4., 3., 9.], [0., 7., 8.]])
-    >>> y, idx = sp.max_pool2d(x, 2, stride=1, return_indices=True)
-    >>> sp.max_pool2d_backward(np.ones_like(y), idx, x.shape)
-    array([[0., 1., 0.],
-           [0., 0., 2.],
-           [0., 1., 0.]])
+{example}
     """,
-    "avg_pool2d": f"""Average pooling over the last two axes (or ``axes``) of ``x``, PyTorch's divisor rules.
+    "avg_pool": """Average pooling over {last} (or ``axes``) of ``x``, PyTorch's divisor rules.
 
     Parameters
     ----------
-    x : array_like, shape (..., H, W)
+    x : array_like, shape {shape}
         Float inputs keep their dtype (float16 computes in float32); integers average like ``np.mean``
-        (float64 result).{_GEOMETRY}
+        (float64 result).""" + _GEOMETRY + """
     ceil_mode : bool, default False
         Round the output size up.
     count_include_pad : bool, default True
         Divide by the window clipped to the padded extent (a ``ceil_mode`` overhang past the padding is not
         counted); with False, by the number of real elements.
     divisor_override : int, optional
-        Divide every window by this instead.{_COMMON}
-    out : ndarray, optional
-        Array of exactly the result's shape and dtype to fill and return.
+        Divide every window by this instead.""" + _AXES + _OUT + """
 
     Returns
     -------
-    y : ndarray, shape (..., OH, OW)
+    y : ndarray, shape {oshape}
 
     Examples
     --------
     >>> import numpy as np
     >>> import stridepool as sp
-    >>> sp.avg_pool2d(np.array([[1, 2, 3], [4, 5, 6]]), 2, stride=1)
-    array([[3., 4.]])
-    >>> sp.avg_pool2d(np.ones((2, 2)), 2, padding=1, count_include_pad=False)
-    array([[1., 1.],
-           [1., 1.]])
+{example}
     """,
-    "avg_pool2d_backward": f"""Gradient of average pooling: spread each ``grad_output`` element over its window.
+    "avg_pool_backward": """Gradient of average pooling: spread each ``grad_output`` element over its window.
 
     Parameters
     ----------
-    grad_output : array_like, shape (..., OH, OW)
+    grad_output : array_like, shape {oshape}
         Gradient of the pooled output. Float dtypes are kept; integers give float64.
     input_shape : tuple of int
         Shape of the pooled input.
     kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
-        As given to :func:`avg_pool2d`.{_COMMON}
+        As given to :func:`avg_pool{nd}d`.""" + _AXES + """
     out : ndarray, optional
         Array of exactly ``input_shape`` and the result dtype to fill and return.
 
@@ -137,53 +152,157 @@ DOCS = {
     --------
     >>> import numpy as np
     >>> import stridepool as sp
-    >>> sp.avg_pool2d_backward(np.array([[4.0, 8.0]]), (2, 3), 2, stride=1)
-    array([[1., 3., 2.],
-           [1., 3., 2.]])
+{example}
     """,
-    "unfold2d": f"""The windows of ``x``: ``(..., OH, OW, KH, KW)``, the question's layout.
+    "adaptive_max_pool": """Adaptive max pooling: {last} (or ``axes``) of ``x`` pooled to ``output_size``.
 
-    With no padding the result is a read-only view of ``x`` (no copy); with padding it is a new array with
-    zeros in the padding. With ``axes``, the pooled axes become ``(OH, OW)`` in place and ``(KH, KW)`` are
-    appended, as ``numpy.lib.stride_tricks.sliding_window_view`` does. Both backends share this function.
+    Along an axis of input size ``n`` and output size ``o``, output ``i`` is the maximum over
+    ``[floor(i * n / o), ceil((i + 1) * n / o))`` (PyTorch's windows; they may overlap, and ``o`` may exceed
+    ``n``). ``output_size=1`` is global max pooling.
 
     Parameters
     ----------
-    x : array_like, shape (..., H, W)
-    kernel_size : int or (int, int)
-    stride : int or (int, int), default 1
-    padding : int, (int, int), ((top, bottom), (left, right)), 'valid' or 'same'
-        Zero padding; any amount is allowed as long as there is at least one window.
-    dilation : int or (int, int), default 1{_COMMON}
+    x : array_like, shape {shape}
+        float16/32/64 or any signed or unsigned integer type; the result keeps the dtype.
+    output_size : int or {tuple}
+        The output size along each pooled axis; ``None`` in a tuple keeps that axis's input size.
+    return_indices : bool, default False
+        Also return int64 {flat} of each maximum; :func:`max_pool{nd}d_backward` takes them.""" + _AXES + _OUT + """
 
     Returns
     -------
-    windows : ndarray, shape (..., OH, OW, KH, KW)
+    y : ndarray
+        ``x``'s shape with ``output_size`` along the pooled axes.
+    indices : ndarray of int64
+        Only with ``return_indices=True``.
+
+    Notes
+    -----
+    Ties go to the first maximum in row-major window order; a window holding a NaN gives NaN and the first
+    NaN's index.
 
     Examples
     --------
     >>> import numpy as np
     >>> import stridepool as sp
-    >>> w = sp.unfold2d(np.arange(12).reshape(3, 4), 2, stride=2)
-    >>> w.shape
-    (1, 2, 2, 2)
-    >>> w[0, 1]
-    array([[2, 3],
-           [6, 7]])
+{example}
     """,
-    "fold2d": f"""Add every window back where it came from, summing overlaps and cropping the padding.
+    "adaptive_avg_pool": """Adaptive average pooling: {last} (or ``axes``) of ``x`` averaged to ``output_size``.
 
-    The adjoint of :func:`unfold2d` (``sum(unfold2d(x) * w) == sum(x * fold2d(w))``): the operation the
+    Along an axis of input size ``n`` and output size ``o``, output ``i`` is the mean over
+    ``[floor(i * n / o), ceil((i + 1) * n / o))`` (PyTorch's windows). ``output_size=1`` is global average
+    pooling.
+
+    Parameters
+    ----------
+    x : array_like, shape {shape}
+        Float inputs keep their dtype (float16 computes in float32); integers give float64.
+    output_size : int or {tuple}
+        The output size along each pooled axis; ``None`` in a tuple keeps that axis's input size.""" + _AXES + _OUT + """
+
+    Returns
+    -------
+    y : ndarray
+        ``x``'s shape with ``output_size`` along the pooled axes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import stridepool as sp
+{example}
+    """,
+    "adaptive_avg_pool_backward": """Gradient of adaptive average pooling: spread each element over its window.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the pooled output; its sizes along the pooled axes are the output size. Float dtypes are
+        kept; integers give float64.
+    input_shape : tuple of int
+        Shape of the pooled input.""" + _AXES + """
+    out : ndarray, optional
+        Array of exactly ``input_shape`` and the result dtype to fill and return.
+
+    Returns
+    -------
+    grad_input : ndarray, shape ``input_shape``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import stridepool as sp
+{example}
+    """,
+    "max_unpool": """Max unpooling: put each element of ``x`` at its index in zeros of the output size.
+
+    The inverse PyTorch's ``max_unpool{nd}d`` computes: ``indices`` as returned by :func:`max_pool{nd}d`
+    ({flat}). Where several elements carry the same index, the last in row-major order wins (PyTorch's CPU
+    result).
+
+    Parameters
+    ----------
+    x : array_like, shape {oshape}
+        Any supported dtype; the result keeps it.
+    indices : array_like of int, shape of ``x``
+        Each must lie in ``[0, {extent})`` of the output (else ``ValueError``).
+    kernel_size : int or {tuple}
+    stride : int or {tuple}, optional
+        Default the kernel size.
+    padding : int, {tuple} or pairs
+        As given to the pooling.
+    output_size : tuple of int, optional
+        The pooled sizes of the output, or its whole shape. Default per axis ``(n - 1) * stride -
+        pad_before - pad_after + kernel``; a given size must lie strictly within the default plus or minus
+        the stride, as in PyTorch.""" + _AXES + _OUT + """
+
+    Returns
+    -------
+    y : ndarray, shape {shape}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import stridepool as sp
+{example}
+    """,
+    "unfold": """The windows of ``x``: ``{windows}``, the question's layout.
+
+    With no padding the result is a read-only view of ``x`` (no copy); with padding it is a new array with
+    zeros in the padding. With ``axes``, the pooled axes become ``({odims})`` in place and ``({kdims})`` are
+    appended, as ``numpy.lib.stride_tricks.sliding_window_view`` does. Both backends share this function.
+
+    Parameters
+    ----------
+    x : array_like, shape {shape}
+    kernel_size : int or {tuple}
+    stride : int or {tuple}, default 1
+    padding : {pad_forms}
+        Zero padding; any amount is allowed as long as there is at least one window.
+    dilation : int or {tuple}, default 1""" + _AXES + """
+
+    Returns
+    -------
+    windows : ndarray, shape {windows}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import stridepool as sp
+{example}
+    """,
+    "fold": """Add every window back where it came from, summing overlaps and cropping the padding.
+
+    The adjoint of :func:`unfold{nd}d` (``sum(unfold{nd}d(x) * w) == sum(x * fold{nd}d(w))``): the operation the
     question asked for, and what the pooling backwards are made of.
 
     Parameters
     ----------
-    windows : array_like, shape (..., OH, OW, KH, KW)
-        Windows in :func:`unfold2d`'s layout; the result keeps the dtype (float16 sums in float32).
+    windows : array_like, shape {windows}
+        Windows in :func:`unfold{nd}d`'s layout; the result keeps the dtype (float16 sums in float32).
     input_shape : tuple of int
         Shape of the array the windows were taken from.
     stride, padding, dilation
-        As given to :func:`unfold2d`.{_COMMON}
+        As given to :func:`unfold{nd}d`.""" + _AXES + """
     out : ndarray, optional
         Array of exactly ``input_shape`` and the windows' dtype to fill and return.
 
@@ -195,16 +314,167 @@ DOCS = {
     --------
     >>> import numpy as np
     >>> import stridepool as sp
-    >>> sp.fold2d(np.ones((2, 2, 2, 2), dtype=int), (3, 3), stride=1)
-    array([[1, 2, 1],
-           [2, 4, 2],
-           [1, 2, 1]])
+{example}
     """,
 }
 
+# ---------------------------------------------------------------------------------------------- examples
+# (op, nd) -> the example's lines after the imports; each runs as a doctest on both backends.
 
-def apply(namespace):
-    """Give the six functions found in ``namespace`` (a module's globals) their public docstrings."""
-    for name, doc in DOCS.items():
-        if name in namespace:
-            namespace[name].__doc__ = doc
+_EXAMPLES = {
+    ("max_pool", 1): """
+    >>> y, idx = sp.max_pool1d(np.array([1, 5, 2, 4, 3, 0]), 2, return_indices=True)
+    >>> y
+    array([5, 4, 3])
+    >>> idx
+    array([1, 3, 4])""",
+    ("max_pool", 2): """
+    >>> x = np.array([[1, 5, 2], [4, 3, 9], [0, 7, 8]])
+    >>> y, idx = sp.max_pool2d(x, 2, stride=1, return_indices=True)
+    >>> y
+    array([[5, 9],
+           [7, 9]])
+    >>> idx
+    array([[1, 5],
+           [7, 5]])""",
+    ("max_pool", 3): """
+    >>> x = np.arange(16.0).reshape(1, 4, 2, 2)  # (C, D, H, W)
+    >>> y, idx = sp.max_pool3d(x, (2, 2, 2), return_indices=True)
+    >>> y.ravel(), idx.ravel()
+    (array([ 7., 15.]), array([ 7, 15]))""",
+    ("max_pool_backward", 1): """
+    >>> x = np.array([1., 5., 2., 4., 3.])
+    >>> y, idx = sp.max_pool1d(x, 3, stride=1, return_indices=True)
+    >>> sp.max_pool1d_backward(np.ones_like(y), idx, x.shape)  # 5 is the maximum of two windows
+    array([0., 2., 0., 1., 0.])""",
+    ("max_pool_backward", 2): """
+    >>> x = np.array([[1., 5., 2.], [4., 3., 9.], [0., 7., 8.]])
+    >>> y, idx = sp.max_pool2d(x, 2, stride=1, return_indices=True)
+    >>> sp.max_pool2d_backward(np.ones_like(y), idx, x.shape)
+    array([[0., 1., 0.],
+           [0., 0., 2.],
+           [0., 1., 0.]])""",
+    ("max_pool_backward", 3): """
+    >>> x = np.arange(27.0).reshape(3, 3, 3)
+    >>> y, idx = sp.max_pool3d(x, 2, stride=1, return_indices=True)
+    >>> sp.max_pool3d_backward(np.ones_like(y), idx, x.shape)[2]
+    array([[0., 0., 0.],
+           [0., 1., 1.],
+           [0., 1., 1.]])""",
+    ("avg_pool", 1): """
+    >>> sp.avg_pool1d(np.array([1, 2, 3, 4, 5]), 2)
+    array([1.5, 3.5])
+    >>> sp.avg_pool1d(np.array([1., 2., 3.]), 2, padding=1, count_include_pad=False)
+    array([1. , 2.5])""",
+    ("avg_pool", 2): """
+    >>> sp.avg_pool2d(np.array([[1, 2, 3], [4, 5, 6]]), 2, stride=1)
+    array([[3., 4.]])
+    >>> sp.avg_pool2d(np.ones((2, 2)), 2, padding=1, count_include_pad=False)
+    array([[1., 1.],
+           [1., 1.]])""",
+    ("avg_pool", 3): """
+    >>> sp.avg_pool3d(np.arange(8.0).reshape(2, 2, 2), 2)
+    array([[[3.5]]])""",
+    ("avg_pool_backward", 1): """
+    >>> sp.avg_pool1d_backward(np.array([4.0, 8.0]), (3,), 2, stride=1)
+    array([2., 6., 4.])""",
+    ("avg_pool_backward", 2): """
+    >>> sp.avg_pool2d_backward(np.array([[4.0, 8.0]]), (2, 3), 2, stride=1)
+    array([[1., 3., 2.],
+           [1., 3., 2.]])""",
+    ("avg_pool_backward", 3): """
+    >>> sp.avg_pool3d_backward(np.array([[[8.0]]]), (2, 2, 2), 2)[0]
+    array([[1., 1.],
+           [1., 1.]])""",
+    ("adaptive_max_pool", 1): """
+    >>> y, idx = sp.adaptive_max_pool1d(np.array([3, 1, 4, 1, 5]), 3, return_indices=True)
+    >>> y
+    array([3, 4, 5])
+    >>> idx
+    array([0, 2, 4])""",
+    ("adaptive_max_pool", 2): """
+    >>> x = np.arange(20.0).reshape(4, 5)
+    >>> sp.adaptive_max_pool2d(x, (2, 3))  # columns [0, 2), [1, 4), [3, 5)
+    array([[ 6.,  8.,  9.],
+           [16., 18., 19.]])
+    >>> sp.adaptive_max_pool2d(x, 1)  # global max pooling
+    array([[19.]])""",
+    ("adaptive_max_pool", 3): """
+    >>> sp.adaptive_max_pool3d(np.arange(24.0).reshape(2, 3, 4), (1, None, 2)).shape
+    (1, 3, 2)""",
+    ("adaptive_avg_pool", 1): """
+    >>> sp.adaptive_avg_pool1d(np.array([1., 2., 3., 4., 5.]), 2)  # windows [0, 3) and [2, 5)
+    array([2., 4.])""",
+    ("adaptive_avg_pool", 2): """
+    >>> x = np.arange(32.0).reshape(2, 4, 4)  # (C, H, W)
+    >>> sp.adaptive_avg_pool2d(x, 1)  # global average pooling, a ResNet head
+    array([[[ 7.5]],
+    <BLANKLINE>
+           [[23.5]]])""",
+    ("adaptive_avg_pool", 3): """
+    >>> sp.adaptive_avg_pool3d(np.arange(8.0).reshape(2, 2, 2), (1, 2, 1))
+    array([[[2.5],
+            [4.5]]])""",
+    ("adaptive_avg_pool_backward", 1): """
+    >>> sp.adaptive_avg_pool1d_backward(np.array([2.0, 4.5]), (5,))
+    array([0.66666667, 0.66666667, 2.16666667, 1.5       , 1.5       ])""",
+    ("adaptive_avg_pool_backward", 2): """
+    >>> sp.adaptive_avg_pool2d_backward(np.array([[4.0]]), (2, 2))
+    array([[1., 1.],
+           [1., 1.]])""",
+    ("adaptive_avg_pool_backward", 3): """
+    >>> sp.adaptive_avg_pool3d_backward(np.array([[[8.0]]]), (2, 2, 2))[1]
+    array([[1., 1.],
+           [1., 1.]])""",
+    ("max_unpool", 1): """
+    >>> x = np.array([1., 5., 2., 4.])
+    >>> y, idx = sp.max_pool1d(x, 2, return_indices=True)
+    >>> sp.max_unpool1d(y, idx, 2)
+    array([0., 5., 0., 4.])""",
+    ("max_unpool", 2): """
+    >>> x = np.array([[1., 5., 2.], [4., 3., 9.], [0., 7., 8.]])
+    >>> y, idx = sp.max_pool2d(x, 2, return_indices=True)
+    >>> sp.max_unpool2d(y, idx, 2, output_size=x.shape)
+    array([[0., 5., 0.],
+           [0., 0., 0.],
+           [0., 0., 0.]])""",
+    ("max_unpool", 3): """
+    >>> x = np.arange(8.0).reshape(2, 2, 2)
+    >>> y, idx = sp.max_pool3d(x, 2, return_indices=True)
+    >>> sp.max_unpool3d(y, idx, 2)[1]
+    array([[0., 0.],
+           [0., 7.]])""",
+    ("unfold", 1): """
+    >>> sp.unfold1d(np.arange(5), 3)
+    array([[0, 1, 2],
+           [1, 2, 3],
+           [2, 3, 4]])""",
+    ("unfold", 2): """
+    >>> w = sp.unfold2d(np.arange(12).reshape(3, 4), 2, stride=2)
+    >>> w.shape
+    (1, 2, 2, 2)
+    >>> w[0, 1]
+    array([[2, 3],
+           [6, 7]])""",
+    ("unfold", 3): """
+    >>> sp.unfold3d(np.zeros((4, 6, 6)), 2, stride=2).shape
+    (2, 3, 3, 2, 2, 2)""",
+    ("fold", 1): """
+    >>> sp.fold1d(np.ones((3, 3), dtype=int), (5,))
+    array([1, 2, 3, 2, 1])""",
+    ("fold", 2): """
+    >>> sp.fold2d(np.ones((2, 2, 2, 2), dtype=int), (3, 3), stride=1)
+    array([[1, 2, 1],
+           [2, 4, 2],
+           [1, 2, 1]])""",
+    ("fold", 3): """
+    >>> sp.fold3d(np.ones((2, 2, 2, 2, 2, 2), dtype=int), (3, 3, 3))[1]
+    array([[2, 4, 2],
+           [4, 8, 4],
+           [2, 4, 2]])""",
+}
+
+
+def doc(op, nd):
+    """The docstring of operation ``op`` (``"max_pool"`` ...) for ``nd`` pooled axes."""
+    return _TEMPLATES[op].format(nd=nd, example=_EXAMPLES[op, nd].strip("\n"), **_WORDS[nd])

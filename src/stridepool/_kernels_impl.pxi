@@ -2,18 +2,24 @@
 # _kernels_avx2.pyx (the same code built with AVX2 + FMA, used only on CPUs that have them; see
 # stridepool._compiled). Compiler directives are set once, in setup.py.
 #
-# Contract: the Python layer (stridepool._compiled) hands every kernel C-contiguous, native-order,
-# correctly shaped arrays of the right dtypes, a window table from stridepool._params.window_table and a
-# positive thread count, and never calls a kernel on an empty output. Kernels do no allocation and take
-# no Python objects in their loops; they release the GIL and split work so that every output element is
-# written by exactly one thread (results never depend on the thread count).
+# Contract: the Python layer (stridepool._compiled) hands every kernel flat C-contiguous, native-order
+# buffers of the right dtypes, the dimensions as a tuple, a window table from stridepool._params.window_table
+# and a positive thread count, and never calls a kernel on an empty output. The def wrappers check that the
+# buffers have the lengths the dimensions say and that every window of the table lies inside the input, so
+# no call can read or write out of bounds, whatever it is given. Kernels do no allocation but per-thread
+# scratch, take no Python objects in their loops, release the GIL and split the work so that every output
+# element is written by exactly one thread (results never depend on the thread count).
 #
-# Layout: every array is seen as (B, H, W, C) with C innermost. C == 1 is the planar (..., H, W) case
-# and has its own loops; C > 1 is channels-last and vectorises over C.
+# One N-d core: every array is seen as blocks (B, D, H, W, C) with C innermost, three pooled axes (D, H, W);
+# a pooling over one or two axes has trivial leading pooled axes (one window of one tap). C == 1 is the
+# planar case (..., D, H, W) and vectorises along W; C > 1 is channels-last and vectorises over C. Every
+# kernel walks the output row by row (b, od, oh): the input rows one output row's windows read, in
+# row-major tap order, come from _rows, and the loops along W are shared by 1D, 2D and 3D.
 #
-# Window table `tab` (int64, shape (2, 4, L)): tab[0] rows, tab[1] columns; for window o,
-# tab[a, 0, o] = start (input coordinate of tap 0), tab[a, 1, o] = t0, tab[a, 2, o] = t1 (taps t0 <= t < t1
-# are inside the input, at start + t * dilation), tab[a, 3, o] = taps inside the padded extent.
+# Window table `tab` (int64, shape (3, 4, L)): tab[0] depth, tab[1] height, tab[2] width; for window o of an
+# axis, tab[a, 0, o] = start (input coordinate of tap 0), tab[a, 1, o] = t0, tab[a, 2, o] = t1 (taps
+# t0 <= t < t1 are inside the input, at start + t * dilation), tab[a, 3, o] = taps inside the padded extent.
+# Adaptive windows (stride 0 along W) have varying extents; they take the window-by-window loops.
 
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -78,7 +84,136 @@ def openmp_set_num_threads(int n):
     omp_set_num_threads(n)
 
 
+# ------------------------------------------------------------------------------------------- dimensions
+
+cdef struct Dims:
+    Py_ssize_t B, D, H, W, C        # input blocks (B, D, H, W, C)
+    Py_ssize_t OD, OH, OW           # windows along each pooled axis
+    Py_ssize_t kd, kh, kw           # taps per window (the longest, for adaptive windows)
+    Py_ssize_t sw                   # stride along W; 0: adaptive (no vectorised interior)
+    Py_ssize_t dd, dh, dw           # dilation
+    Py_ssize_t L                    # row length of the table
+    const int64_t* dt               # the table's depth, height and width rows, (4, L) each
+    const int64_t* ht
+    const int64_t* wt
+    Py_ssize_t lo, hi               # planar regular columns [lo, hi) have windows wholly inside along W
+
+
+#: the dimensions a kernel takes, in this order
+DIMS = ("B", "D", "H", "W", "C", "OD", "OH", "OW", "kd", "kh", "kw", "sw", "dd", "dh", "dw")
+
+cdef Py_ssize_t _LIMIT = <Py_ssize_t>1 << 40
+
+
+cdef int _check_axis(const int64_t* t, Py_ssize_t L, Py_ssize_t o, Py_ssize_t n, Py_ssize_t k, Py_ssize_t d,
+                     bint nonempty) except -1:
+    """Every window's taps t0 <= t < t1 lie inside [0, n) (and there is one, for pooling)."""
+    cdef Py_ssize_t i, start, t0, t1
+    for i in range(o):
+        start, t0, t1 = t[i], t[L + i], t[2 * L + i]
+        if not (0 <= t0 <= t1 <= k) or not (-_LIMIT < start < _LIMIT) or (nonempty and t1 == t0):
+            raise ValueError(f"window table entry {i} ({start}, {t0}, {t1}) does not fit k={k}")
+        if t1 > t0 and (start + t0 * d < 0 or start + (t1 - 1) * d >= n):
+            raise ValueError(f"window table entry {i} reads outside an axis of {n}")
+    return 0
+
+
+cdef int _set_dims(Dims* g, tuple dims, const int64_t[:, :, ::1] tab, Py_ssize_t n_in, Py_ssize_t n_out,
+                   bint nonempty) except -1:
+    """Fill ``g`` from a DIMS tuple; check the buffer lengths (over the input and the output extent; n_out -1:
+    the caller checks) and that every window of ``tab`` lies inside the input."""
+    if len(dims) != 15:
+        raise ValueError(f"dims must have 15 entries {DIMS}, got {dims!r}")
+    for v in dims:
+        if not 0 <= v < _LIMIT:
+            raise ValueError(f"dims out of range: {dims!r}")
+    B, D, H, W, C, OD, OH, OW, kd, kh, kw, sw, dd, dh, dw = dims
+    if n_in != B * D * H * W * C or (n_out >= 0 and n_out != B * OD * OH * OW * C):
+        raise ValueError(f"buffers of {n_in} and {n_out} elements do not match dims {dims!r}")
+    if min(kd, kh, kw, dd, dh, dw) < 1 or tab.shape[0] != 3 or tab.shape[1] != 4 or tab.shape[2] < max(OD, OH, OW):
+        raise ValueError(f"dims {dims!r} do not fit a table of shape {tuple(tab.shape)[:3]}")
+    g.B, g.D, g.H, g.W, g.C, g.OD, g.OH, g.OW = B, D, H, W, C, OD, OH, OW
+    g.kd, g.kh, g.kw, g.sw, g.dd, g.dh, g.dw = kd, kh, kw, sw, dd, dh, dw
+    g.L = tab.shape[2]
+    g.dt = &tab[0, 0, 0]
+    g.ht = &tab[1, 0, 0]
+    g.wt = &tab[2, 0, 0]
+    _check_axis(g.dt, g.L, OD, D, kd, dd, nonempty)
+    _check_axis(g.ht, g.L, OH, H, kh, dh, nonempty)
+    _check_axis(g.wt, g.L, OW, W, kw, dw, nonempty)
+    _interior(g)
+    return 0
+
+
+cdef void _interior(Dims* g) noexcept nogil:
+    """[lo, hi): the planar columns whose windows lie wholly inside the input along W (regular windows)."""
+    cdef const int64_t* ct = g.wt
+    cdef Py_ssize_t L = g.L, lo = 0, hi = g.OW
+    if g.C != 1 or g.sw == 0:
+        g.lo = g.hi = g.OW
+        return
+    while lo < g.OW and not (ct[L + lo] == 0 and ct[2 * L + lo] == g.kw):
+        lo += 1
+    while hi > lo and not (ct[L + hi - 1] == 0 and ct[2 * L + hi - 1] == g.kw):
+        hi -= 1
+    g.lo, g.hi = lo, hi
+
+
+cdef inline Py_ssize_t _rows(const Dims* g, Py_ssize_t od, Py_ssize_t oh, Py_ssize_t* rows,
+                             Py_ssize_t* taps) noexcept nogil:
+    """The input rows that the windows of output row (od, oh) read, in row-major tap order: rows[m] is the
+    row's element offset in its (D, H, W) block (the caller multiplies by C), taps[m] (if taps) the number
+    i * kh + j of its tap row. Returns how many."""
+    cdef Py_ssize_t L = g.L
+    cdef Py_ssize_t ds = g.dt[od], d0 = g.dt[L + od], d1 = g.dt[2 * L + od]
+    cdef Py_ssize_t hs = g.ht[oh], h0 = g.ht[L + oh], h1 = g.ht[2 * L + oh]
+    cdef Py_ssize_t i, j, m = 0
+    for i in range(d0, d1):
+        for j in range(h0, h1):
+            rows[m] = ((ds + i * g.dd) * g.H + hs + j * g.dh) * g.W
+            if taps != NULL:
+                taps[m] = i * g.kh + j
+            m += 1
+    return m
+
+
+cdef inline Py_ssize_t _row_divisor(const Dims* g, Py_ssize_t od, Py_ssize_t oh,
+                                    bint count_include_pad) noexcept nogil:
+    """The depth x height part of average pooling's divisor for output row (od, oh)."""
+    cdef Py_ssize_t L = g.L
+    if count_include_pad:
+        return g.dt[3 * L + od] * g.ht[3 * L + oh]
+    return (g.dt[2 * L + od] - g.dt[L + od]) * (g.ht[2 * L + oh] - g.ht[L + oh])
+
+
+cdef inline Py_ssize_t _divisor(const Dims* g, Py_ssize_t rdiv, Py_ssize_t ow, bint count_include_pad,
+                                Py_ssize_t divisor_override) noexcept nogil:
+    if divisor_override != 0:
+        return divisor_override
+    if count_include_pad:
+        return rdiv * g.wt[3 * g.L + ow]
+    return rdiv * (g.wt[2 * g.L + ow] - g.wt[g.L + ow])
+
+
+cdef inline bint _global(const Dims* g) noexcept nogil:
+    """One planar window per block that reads the whole (D, H, W) block in memory order (global pooling)."""
+    cdef Py_ssize_t L = g.L
+    return (g.C == 1 and g.OD == 1 and g.OH == 1 and g.OW == 1
+            and g.dt[0] == 0 and g.dt[L] == 0 and g.dt[2 * L] == g.D and (g.dd == 1 or g.D == 1)
+            and g.ht[0] == 0 and g.ht[L] == 0 and g.ht[2 * L] == g.H and (g.dh == 1 or g.H == 1)
+            and g.wt[0] == 0 and g.wt[L] == 0 and g.wt[2 * L] == g.W and (g.dw == 1 or g.W == 1))
+
+
 # ------------------------------------------------------------------------------------------- max forward
+
+cdef struct Index:
+    # where a max kernel puts the index of each maximum: flat positions (pos), window taps (tap), or neither
+    int64_t* pos
+    uint8_t* tap
+    const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
+    bint any
+
+
 
 cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
     # v replaces the running maximum: strictly greater (ties keep the first), or the first NaN (once the
@@ -86,143 +221,180 @@ cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
     return (best == best) and not (v <= best)
 
 
-def max_pool(const num_t[:, :, :, ::1] x not None, num_t[:, :, :, ::1] y not None,
-             int64_t[:, :, :, ::1] idx, const int64_t[:, :, ::1] tab not None,
-             Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int num_threads):
-    """y, idx (B, OH, OW, C) <- max over the windows of x (B, H, W, C). idx may be None."""
-    _max_run(&x[0, 0, 0, 0], &y[0, 0, 0, 0], &idx[0, 0, 0, 0] if idx is not None else NULL,
-             x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1], y.shape[2], &tab[0, 0, 0], tab.shape[2],
-             kw, sw, dh, dw, num_threads)
-
-
-cdef void _max_run(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W,
-                   Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW, const int64_t* tab, Py_ssize_t L, Py_ssize_t kw,
-                   Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, int num_threads) noexcept nogil:
-    cdef bint with_idx = ip != NULL
-    cdef const int64_t* rt = tab
-    cdef const int64_t* ct = tab + 4 * L
-    cdef Py_ssize_t r
-    cdef Py_ssize_t lo = _interior_lo(ct, L, OW, kw)
-    cdef Py_ssize_t hi = _interior_hi(ct, L, OW, kw, lo)
-    # positions are tracked as int32 in the vectorised loops when a plane is small enough (it always is
-    # in practice): SSE2 cannot select float32 and int64 lanes together
-    cdef bint narrow = with_idx and H * W < 2147483647
-    cdef int32_t* tmp
-    if num_threads <= 1:  # no parallel region at all: small calls pay nothing for OpenMP
-        tmp = <int32_t*>malloc((OW + C) * sizeof(int32_t)) if narrow else NULL
-        for r in range(B * OH):
-            _max_row(xp, yp, ip, tmp, H, W, C, OH, OW, lo, hi, rt, ct, L, r, kw, sw, dh, dw)
-        free(tmp)
-        return
-    with parallel(num_threads=num_threads):
-        tmp = <int32_t*>malloc((OW + C) * sizeof(int32_t)) if narrow else NULL
-        for r in prange(B * OH, schedule="static"):
-            _max_row(xp, yp, ip, tmp, H, W, C, OH, OW, lo, hi, rt, ct, L, r, kw, sw, dh, dw)
-        free(tmp)
-
-
-cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tmp, Py_ssize_t H, Py_ssize_t W,
-                          Py_ssize_t C, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t lo, Py_ssize_t hi,
-                          const int64_t* rt, const int64_t* ct, Py_ssize_t L, Py_ssize_t r, Py_ssize_t kw,
-                          Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
-    """Output row r of all B * OH rows."""
-    cdef bint with_idx = ip != NULL
-    if C == 1:
-        if with_idx and tmp != NULL:
-            _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, tmp, W, OW, lo, hi,
-                            rt, ct, L, r % OH, kw, sw, dh, dw, True)
-        elif with_idx:  # huge plane (or no memory for the scratch row): tap by tap
-            _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, ip + r * OW, NULL, W, OW, OW, OW,
-                            rt, ct, L, r % OH, kw, sw, dh, dw, True)
+def max_pool(const num_t[::1] x not None, num_t[::1] y not None, idx, const int64_t[:, :, ::1] tab not None,
+             tuple dims, int num_threads):
+    """y, idx (B, OD, OH, OW, C) <- max over the windows of x (B, D, H, W, C). idx may be None, an int64 buffer
+    (flat positions of the maxima in their block) or a uint8 buffer (the window tap of each maximum, row-major
+    over (kd, kh, kw): the compact form layers keep; kd * kh * kw must be at most 255)."""
+    cdef Dims g
+    cdef int64_t[::1] i64
+    cdef uint8_t[::1] i8
+    cdef int64_t* ip = NULL
+    cdef uint8_t* tp8 = NULL
+    _set_dims(&g, dims, tab, x.shape[0], y.shape[0], True)
+    if idx is not None:
+        if len(idx) != y.shape[0]:
+            raise ValueError("idx must have the length of y")
+        if getattr(idx, "dtype", None) is not None and idx.dtype.itemsize == 1:
+            if g.kd * g.kh * g.kw > 255:
+                raise ValueError("taps do not fit a byte")
+            i8 = idx
+            tp8 = &i8[0] if i8.shape[0] else NULL
         else:
-            _max_row_planar(xp + (r // OH) * H * W, yp + r * OW, NULL, NULL, W, OW, lo, hi,
-                            rt, ct, L, r % OH, kw, sw, dh, dw, False)
-    elif with_idx:
-        _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, ip + r * OW * C, tmp, W, OW,
-                      C, rt, ct, L, r % OH, dh, dw, True)
+            i64 = idx
+            ip = &i64[0] if i64.shape[0] else NULL
+    if y.shape[0] == 0:
+        return
+    if _max_run(&x[0], &y[0], ip, tp8, &g, num_threads):
+        raise MemoryError()
+
+
+cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g,
+                  int num_threads) noexcept nogil:
+    """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
+    cdef Py_ssize_t r, n = g.B * g.OD * g.OH
+    # the running positions (or taps) are int32 lanes in the vectorised loops when a block is small enough (it
+    # always is in practice): SSE2 cannot select float32 and int64 lanes together
+    cdef bint narrow = tp8 != NULL or (ip != NULL and g.D * g.H * g.W < 2147483647)
+    cdef Py_ssize_t nr = g.kd * g.kh
+    cdef size_t scratch = 2 * nr * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
+    cdef Py_ssize_t* rows = NULL
+    cdef int failed[1]
+    failed[0] = 0
+    if _global(g):
+        _global_max(xp, yp, ip, tp8, g.B, g.D * g.H * g.W, num_threads)
+        return 0
+    if num_threads <= 1:  # no parallel region at all: small calls pay nothing for OpenMP
+        rows = <Py_ssize_t*>malloc(scratch)
+        if rows == NULL:
+            return 1
+        for r in range(n):
+            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
+        free(rows)
+        return 0
+    with parallel(num_threads=num_threads):
+        rows = <Py_ssize_t*>malloc(scratch)
+        if rows == NULL:
+            failed[0] = 1
+        for r in prange(n, schedule="static"):
+            if rows != NULL:
+                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
+        free(rows)
+    return failed[0]
+
+
+cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, int32_t* tmp, Py_ssize_t* rows,
+                          const Dims* g, Py_ssize_t r) noexcept nogil:
+    """Output row r of all B * OD * OH rows. rows holds the row offsets, then their tap-row numbers."""
+    cdef Py_ssize_t per = g.OD * g.OH
+    cdef Py_ssize_t b = r // per, q = r % per
+    cdef Py_ssize_t* trow = rows + g.kd * g.kh
+    cdef Py_ssize_t nrows = _rows(g, q // g.OH, q % g.OH, rows, trow)
+    cdef Py_ssize_t block = g.D * g.H * g.W * g.C
+    cdef Py_ssize_t at = r * g.OW * g.C
+    cdef Index out
+    out.pos = ip + at if ip != NULL else NULL
+    out.tap = tp8 + at if tp8 != NULL else NULL
+    out.trow = trow
+    out.any = ip != NULL or tp8 != NULL
+    xp = xp + b * block
+    yp = yp + at
+    if g.C > 1:
+        _max_row_last(xp, yp, &out, tmp, rows, nrows, g)
+    elif out.any and tmp == NULL:  # huge block (or no scratch): tap by tap
+        _max_row_planar(xp, yp, &out, NULL, rows, nrows, g, g.OW, g.OW)
     else:
-        _max_row_last(xp + (r // OH) * H * W * C, yp + r * OW * C, NULL, NULL, W, OW, C,
-                      rt, ct, L, r % OH, dh, dw, False)
+        _max_row_planar(xp, yp, &out, tmp, rows, nrows, g, g.lo, g.hi)
 
 
-cdef inline void _max_window(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t W, Py_ssize_t rs,
-                             Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t cs, Py_ssize_t c0, Py_ssize_t c1,
-                             Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t ow, bint with_idx) noexcept nogil:
-    """One window of a plane, tap by tap in row-major order."""
-    cdef Py_ssize_t i, j, base, pos
-    cdef Py_ssize_t bi = (rs + r0 * dh) * W + cs + c0 * dw
+cdef inline void _put_index(const Index* out, Py_ssize_t at, Py_ssize_t pos, Py_ssize_t tap) noexcept nogil:
+    if out.pos != NULL:
+        out.pos[at] = pos
+    elif out.tap != NULL:
+        out.tap[at] = <uint8_t>tap
+
+
+cdef inline void _max_window(const num_t* xp, num_t* yp, const Index* out, const Py_ssize_t* rows,
+                             Py_ssize_t nrows, Py_ssize_t cs, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t kw,
+                             Py_ssize_t dw, Py_ssize_t ow) noexcept nogil:
+    """One window of a block, tap by tap in row-major order."""
+    cdef Py_ssize_t m, j, pos
+    cdef Py_ssize_t bi = rows[0] + cs + c0 * dw, bt = out.trow[0] * kw + c0
     cdef num_t v, best = xp[bi]
-    for i in range(r0, r1):
-        base = (rs + i * dh) * W + cs
+    for m in range(nrows):
         for j in range(c0, c1):
-            pos = base + j * dw
+            pos = rows[m] + cs + j * dw
             v = xp[pos]
             if _takes(v, best):
                 best = v
                 bi = pos
+                bt = out.trow[m] * kw + j
     yp[ow] = best
-    if with_idx:
-        ip[ow] = bi
+    _put_index(out, ow, bi, bt)
 
 
-cdef inline void _max_row_planar(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tmp, Py_ssize_t W,
-                                 Py_ssize_t OW, Py_ssize_t lo, Py_ssize_t hi, const int64_t* rt,
-                                 const int64_t* ct, Py_ssize_t L, Py_ssize_t oh, Py_ssize_t kw, Py_ssize_t sw,
-                                 Py_ssize_t dh, Py_ssize_t dw, bint with_idx) noexcept nogil:
-    """One output row of a plane: border columns window by window, interior columns [lo, hi) vectorised."""
-    cdef Py_ssize_t rs = rt[oh], r0 = rt[L + oh], r1 = rt[2 * L + oh]
+cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, int32_t* tmp,
+                                 const Py_ssize_t* rows, Py_ssize_t nrows, const Dims* g, Py_ssize_t lo,
+                                 Py_ssize_t hi) noexcept nogil:
+    """One output row of a block: border columns window by window, interior columns [lo, hi) vectorised."""
+    cdef const int64_t* ct = g.wt
+    cdef Py_ssize_t L = g.L, OW = g.OW
     cdef Py_ssize_t ow, k
     for ow in range(lo):
-        _max_window(xp, yp, ip, W, rs, r0, r1, ct[ow], ct[L + ow], ct[2 * L + ow], dh, dw, ow, with_idx)
+        _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
     for ow in range(hi, OW):
-        _max_window(xp, yp, ip, W, rs, r0, r1, ct[ow], ct[L + ow], ct[2 * L + ow], dh, dw, ow, with_idx)
+        _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
     if lo >= hi:
         return
     # the compiler specialises the common strides, so the loads have a constant step
     xp = xp + ct[lo]
-    if sw == 1:
-        _max_interior(xp, yp + lo, tmp, hi - lo, W, rs, r0, r1, kw, dh, dw, 1, with_idx)
-    elif sw == 2:
-        _max_interior(xp, yp + lo, tmp, hi - lo, W, rs, r0, r1, kw, dh, dw, 2, with_idx)
+    if g.sw == 1:
+        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 1)
+    elif g.sw == 2:
+        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 2)
     else:
-        _max_interior(xp, yp + lo, tmp, hi - lo, W, rs, r0, r1, kw, dh, dw, sw, with_idx)
-    if with_idx:
+        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, g.sw)
+    if out.pos != NULL:
         for k in range(hi - lo):
-            ip[lo + k] = tmp[k] + ct[lo]
+            out.pos[lo + k] = tmp[k] + ct[lo]
+    elif out.tap != NULL:
+        for k in range(hi - lo):
+            out.tap[lo + k] = <uint8_t>tmp[k]
 
 
-cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, Py_ssize_t W,
-                               Py_ssize_t rs, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t kw, Py_ssize_t dh,
-                               Py_ssize_t dw, Py_ssize_t step, bint with_idx) noexcept nogil:
-    """n windows wholly inside the input, the first starting at xp (column 0 of the plane's row 0 + its
-    column start): taps outside, windows inside, branch-free selects. tp gets positions relative to xp."""
-    cdef Py_ssize_t i, j, k, off
-    cdef int32_t pos
+cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
+                               const Index* out, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw,
+                               Py_ssize_t step) noexcept nogil:
+    """n windows wholly inside the input along W, the first starting at xp (its block's element 0 + its
+    column start): taps outside, windows inside, branch-free selects. tp gets positions relative to xp (or the
+    taps, whose number is the same for every window: a step of 0)."""
+    cdef Py_ssize_t m, j, k, off
+    cdef int32_t pos, vk = 0 if out.tap != NULL else <int32_t>step
     cdef const num_t* src
     cdef num_t v, best
     cdef bint take
-    off = (rs + r0 * dh) * W
+    off = rows[0]
     src = xp + off
     for k in range(n):
         yp[k] = src[k * step]
-    if with_idx:
-        pos = <int32_t>off
+    if out.any:
+        pos = <int32_t>(out.trow[0] * kw) if out.tap != NULL else <int32_t>off
         for k in range(n):
-            tp[k] = pos + <int32_t>(k * step)
-    for i in range(r0, r1):
+            tp[k] = pos + <int32_t>k * vk
+    for m in range(nrows):
         for j in range(kw):
-            if i == r0 and j == 0:
+            if m == 0 and j == 0:
                 continue
-            off = (rs + i * dh) * W + j * dw
+            off = rows[m] + j * dw
             src = xp + off
-            pos = <int32_t>off
-            if with_idx:
+            if out.any:
+                pos = <int32_t>(out.trow[m] * kw + j) if out.tap != NULL else <int32_t>off
                 for k in range(n):
                     v = src[k * step]
                     best = yp[k]
                     take = (best == best) & (not (v <= best))
                     yp[k] = v if take else best
-                    tp[k] = pos + <int32_t>(k * step) if take else tp[k]
+                    tp[k] = pos + <int32_t>k * vk if take else tp[k]
             else:
                 for k in range(n):
                     v = src[k * step]
@@ -231,51 +403,52 @@ cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize
                     yp[k] = v if take else best
 
 
-cdef inline void _max_row_last(const num_t* xp, num_t* yp, int64_t* ip, int32_t* tp, Py_ssize_t W,
-                               Py_ssize_t OW, Py_ssize_t C, const int64_t* rt, const int64_t* ct, Py_ssize_t L,
-                               Py_ssize_t oh, Py_ssize_t dh, Py_ssize_t dw, bint with_idx) noexcept nogil:
-    """One output row, channels-last: window by window, vectorised across channels. With indices, tp
-    (C int32, or NULL for a huge plane) holds the running positions."""
-    cdef Py_ssize_t rs = rt[oh], r0 = rt[L + oh], r1 = rt[2 * L + oh]
-    cdef Py_ssize_t ow, i, j, c, cs, c0, c1, pos, first
+cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int32_t* tp, const Py_ssize_t* rows,
+                               Py_ssize_t nrows, const Dims* g) noexcept nogil:
+    """One output row, channels-last: window by window, vectorised across channels. With an index, tp
+    (C int32, or NULL for a huge block) holds the running positions (or taps)."""
+    cdef const int64_t* ct = g.wt
+    cdef Py_ssize_t L = g.L, C = g.C, dw = g.dw, kw = g.kw
+    cdef Py_ssize_t ow, m, j, c, cs, c0, c1, pos, first
     cdef const num_t* src
     cdef num_t* yo
     cdef int64_t* io
     cdef num_t v, best
     cdef int32_t p32
-    cdef bint take
-    for ow in range(OW):
+    cdef bint take, taps = out.tap != NULL
+    for ow in range(g.OW):
         cs = ct[ow]
         c0 = ct[L + ow]
         c1 = ct[2 * L + ow]
         yo = yp + ow * C
-        io = ip + ow * C
-        first = (rs + r0 * dh) * W + cs + c0 * dw
+        io = out.pos + ow * C if out.pos != NULL else NULL
+        first = rows[0] + cs + c0 * dw
         src = xp + first * C
         for c in range(C):
             yo[c] = src[c]
-        if with_idx:
+        if out.any:
             if tp != NULL:
+                p32 = <int32_t>(out.trow[0] * kw + c0) if taps else <int32_t>first
                 for c in range(C):
-                    tp[c] = <int32_t>first
+                    tp[c] = p32
             else:
                 for c in range(C):
                     io[c] = first
-        for i in range(r0, r1):
+        for m in range(nrows):
             for j in range(c0, c1):
-                pos = (rs + i * dh) * W + cs + j * dw
+                pos = rows[m] + cs + j * dw
                 if pos == first:
                     continue
                 src = xp + pos * C
-                if with_idx and tp != NULL:
-                    p32 = <int32_t>pos
+                if out.any and tp != NULL:
+                    p32 = <int32_t>(out.trow[m] * kw + j) if taps else <int32_t>pos
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
                         take = (best == best) & (not (v <= best))
                         yo[c] = v if take else best
                         tp[c] = p32 if take else tp[c]
-                elif with_idx:
+                elif out.any:
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
@@ -288,186 +461,384 @@ cdef inline void _max_row_last(const num_t* xp, num_t* yp, int64_t* ip, int32_t*
                         best = yo[c]
                         take = (best == best) & (not (v <= best))
                         yo[c] = v if take else best
-        if with_idx and tp != NULL:
-            for c in range(C):
-                io[c] = tp[c]
+        if out.any and tp != NULL:
+            if taps:
+                for c in range(C):
+                    out.tap[ow * C + c] = <uint8_t>tp[c]
+            else:
+                for c in range(C):
+                    io[c] = tp[c]
 
 
-# ------------------------------------------------------------------------------------------ max backward
+# ---------------------------------------------------------------------------------------- global pooling
+#
+# One window reading a whole contiguous block (adaptive pooling to size 1, a kernel the size of the input):
+# eight blocks at a time, each still reduced element by element in memory order (the row-major tap order of
+# every other path), so the eight independent chains keep the CPU busy and the results are the same bits.
 
-def max_unpool_add(const num_t[:, :, :, ::1] gy not None, const int64_t[:, :, :, ::1] idx not None,
-                   num_t[:, :, :, ::1] gx not None, Py_ssize_t chunks, int num_threads):
-    """gx (B, H, W, C) <- zeros, then gx.flat-plane[idx] += gy, in row-major output order.
+cdef enum:
+    GROUP = 8
 
-    Every index is checked against [0, H*W) before it is used; a unit (one b and one of `chunks` channel
-    ranges) stops at a bad one and the call returns 1 (else 0): the caller then discards gx and names the
+
+cdef void _global_max(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, Py_ssize_t P, Py_ssize_t S,
+                      int num_threads) noexcept nogil:
+    """Global max pooling of P blocks of S elements; the index of a maximum is its position in the block,
+    which is also its window tap."""
+    cdef Py_ssize_t u, groups = (P + GROUP - 1) // GROUP
+    if num_threads <= 1:
+        for u in range(groups):
+            _global_max_group(xp, yp, ip, tp8, u * GROUP, min(P, u * GROUP + GROUP), S)
+    else:
+        for u in prange(groups, num_threads=num_threads, schedule="static"):
+            _global_max_group(xp, yp, ip, tp8, u * GROUP, min(P, u * GROUP + GROUP), S)
+
+
+cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, Py_ssize_t p0,
+                                   Py_ssize_t p1, Py_ssize_t S) noexcept nogil:
+    cdef num_t best[GROUP]
+    cdef Py_ssize_t at[GROUP]
+    cdef Py_ssize_t q, t, p
+    cdef num_t v
+    cdef const num_t* src
+    if p1 - p0 < GROUP:  # the last, partial group: block by block
+        for p in range(p0, p1):
+            src = xp + p * S
+            best[0] = src[0]
+            at[0] = 0
+            for t in range(1, S):
+                if _takes(src[t], best[0]):
+                    best[0] = src[t]
+                    at[0] = t
+            yp[p] = best[0]
+            if ip != NULL:
+                ip[p] = at[0]
+            elif tp8 != NULL:
+                tp8[p] = <uint8_t>at[0]
+        return
+    src = xp + p0 * S
+    for q in range(GROUP):
+        best[q] = src[q * S]
+        at[q] = 0
+    for t in range(1, S):
+        for q in range(GROUP):
+            v = src[q * S + t]
+            if _takes(v, best[q]):
+                best[q] = v
+                at[q] = t
+    for q in range(GROUP):
+        yp[p0 + q] = best[q]
+        if ip != NULL:
+            ip[p0 + q] = at[q]
+        elif tp8 != NULL:
+            tp8[p0 + q] = <uint8_t>at[q]
+
+
+cdef void _global_avg(const num_t* xp, real_t* yp, Py_ssize_t P, Py_ssize_t S, real_t div,
+                      int num_threads) noexcept nogil:
+    cdef Py_ssize_t u, groups = (P + GROUP - 1) // GROUP
+    if num_threads <= 1:
+        for u in range(groups):
+            _global_avg_group(xp, yp, u * GROUP, min(P, u * GROUP + GROUP), S, div)
+    else:
+        for u in prange(groups, num_threads=num_threads, schedule="static"):
+            _global_avg_group(xp, yp, u * GROUP, min(P, u * GROUP + GROUP), S, div)
+
+
+cdef inline void _global_avg_group(const num_t* xp, real_t* yp, Py_ssize_t p0, Py_ssize_t p1, Py_ssize_t S,
+                                   real_t div) noexcept nogil:
+    cdef real_t acc[GROUP]
+    cdef Py_ssize_t q, t, p
+    cdef const num_t* src
+    if p1 - p0 < GROUP:
+        for p in range(p0, p1):
+            src = xp + p * S
+            acc[0] = 0
+            for t in range(S):
+                acc[0] = acc[0] + <real_t>src[t]
+            yp[p] = acc[0] / div
+        return
+    src = xp + p0 * S
+    for q in range(GROUP):
+        acc[q] = 0
+    for t in range(S):
+        for q in range(GROUP):
+            acc[q] = acc[q] + <real_t>src[q * S + t]
+    for q in range(GROUP):
+        yp[p0 + q] = acc[q] / div
+
+
+cdef void _global_avg_back(const num_t* gyp, real_t* gxp, Py_ssize_t P, Py_ssize_t S, real_t div,
+                           int num_threads) noexcept nogil:
+    """The gradient of global average pooling: every element of block p gets gy[p] / div, written once (added to
+    a zero, as the scatter does: -0.0 becomes +0.0)."""
+    cdef Py_ssize_t p
+    if num_threads <= 1:
+        for p in range(P):
+            _fill(gxp + p * S, S, <real_t>0 + <real_t>gyp[p] / div)
+    else:
+        for p in prange(P, num_threads=num_threads, schedule="static"):
+            _fill(gxp + p * S, S, <real_t>0 + <real_t>gyp[p] / div)
+
+
+cdef inline void _fill(real_t* dst, Py_ssize_t n, real_t v) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in range(n):
+        dst[t] = v
+
+
+# ------------------------------------------------------------------------- scatter by index (max backward)
+
+def scatter(const num_t[::1] src not None, const int64_t[::1] idx not None, num_t[::1] dst not None,
+            Py_ssize_t B, Py_ssize_t C, bint add, Py_ssize_t chunks, int num_threads):
+    """dst (B, N, C) <- zeros, then dst[b, idx[b, k, c], c] += src[b, k, c] (add) or = src[b, k, c] (the last
+    in row-major order wins), k in row-major order.
+
+    Every index is checked against [0, N) before it is used; a unit (one b and one of `chunks` channel
+    ranges) stops at a bad one and the call returns 1 (else 0): the caller then discards dst and names the
     bad index itself. Callers that pass their own `out` array check the indices first, so that nothing is
     written there.
     """
-    return _unpool_run(&gy[0, 0, 0, 0], &idx[0, 0, 0, 0], &gx[0, 0, 0, 0], gx.shape[0], gx.shape[1] * gx.shape[2],
-                       gx.shape[3], gy.shape[1] * gy.shape[2], chunks, num_threads)
+    if B < 1 or C < 1 or chunks < 1 or src.shape[0] % (B * C) or dst.shape[0] % (B * C) \
+            or idx.shape[0] != src.shape[0]:
+        raise ValueError("buffer lengths do not match B and C")
+    if dst.shape[0] == 0:
+        return 0
+    if src.shape[0] == 0:
+        memset(&dst[0], 0, dst.shape[0] * sizeof(num_t))
+        return 0
+    return _scatter_run(&src[0], &idx[0], &dst[0], B, dst.shape[0] // (B * C), C, src.shape[0] // (B * C),
+                        add, chunks, num_threads)
 
 
-cdef int _unpool_run(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t B, Py_ssize_t HW,
-                         Py_ssize_t C, Py_ssize_t OHW, Py_ssize_t chunks, int num_threads) noexcept nogil:
+cdef int _scatter_run(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t B, Py_ssize_t N,
+                      Py_ssize_t C, Py_ssize_t K, bint add, Py_ssize_t chunks, int num_threads) noexcept nogil:
     cdef int bad[1]
     cdef Py_ssize_t u
     bad[0] = 0
     if num_threads <= 1:
         for u in range(B * chunks):
-            _unpool_unit(gyp, ip, gxp, HW, C, OHW, chunks, u, bad)
+            _scatter_unit(gyp, ip, gxp, N, C, K, add, chunks, u, bad)
     else:
         for u in prange(B * chunks, num_threads=num_threads, schedule="static"):
-            _unpool_unit(gyp, ip, gxp, HW, C, OHW, chunks, u, bad)
+            _scatter_unit(gyp, ip, gxp, N, C, K, add, chunks, u, bad)
     return bad[0]
 
 
-cdef inline void _unpool_unit(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t HW, Py_ssize_t C,
-                              Py_ssize_t OHW, Py_ssize_t chunks, Py_ssize_t u, int* bad) noexcept nogil:
+cdef inline void _scatter_unit(const num_t* gyp, const int64_t* ip, num_t* gxp, Py_ssize_t N, Py_ssize_t C,
+                               Py_ssize_t K, bint add, Py_ssize_t chunks, Py_ssize_t u, int* bad) noexcept nogil:
+    cdef Py_ssize_t b = u // chunks
     if C == 1:
-        _unpool_plane(gyp + u * OHW, ip + u * OHW, gxp + u * HW, OHW, HW, bad)
+        _scatter_plane(gyp + b * K, ip + b * K, gxp + b * N, K, N, add, bad)
     else:
-        _unpool_last(gyp + (u // chunks) * OHW * C, ip + (u // chunks) * OHW * C,
-                     gxp + (u // chunks) * HW * C, OHW, HW, C,
-                     (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, bad)
+        _scatter_last(gyp + b * K * C, ip + b * K * C, gxp + b * N * C, K, N, C,
+                      (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, add, bad)
 
 
-cdef inline void _unpool_plane(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t HW,
-                               int* bad) noexcept nogil:
+cdef inline void _scatter_plane(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t N,
+                                bint add, int* bad) noexcept nogil:
     cdef Py_ssize_t k
     cdef int64_t pos
-    memset(gx, 0, HW * sizeof(num_t))
+    memset(gx, 0, N * sizeof(num_t))
     for k in range(n):
         pos = idx[k]
-        if <uint64_t>pos >= <uint64_t>HW:  # also catches negative positions; the caller discards gx
+        if <uint64_t>pos >= <uint64_t>N:  # also catches negative positions; the caller discards gx
             bad[0] = 1
             return
-        gx[pos] += gy[k]
+        if add:
+            gx[pos] += gy[k]
+        else:
+            gx[pos] = gy[k]
 
 
-cdef inline void _unpool_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t HW,
-                              Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, int* bad) noexcept nogil:
+cdef inline void _scatter_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t N,
+                               Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, bint add, int* bad) noexcept nogil:
     cdef Py_ssize_t k, c
     cdef int64_t pos
-    _zero_unit(gx, HW, C, c0, c1)
+    _zero_unit(gx, N, C, c0, c1)
     for k in range(n):
         for c in range(c0, c1):
             pos = idx[k * C + c]
-            if <uint64_t>pos >= <uint64_t>HW:
+            if <uint64_t>pos >= <uint64_t>N:
                 bad[0] = 1
                 return
-            gx[pos * C + c] += gy[k * C + c]
+            if add:
+                gx[pos * C + c] += gy[k * C + c]
+            else:
+                gx[pos * C + c] = gy[k * C + c]
+
+
+cdef inline void _zero_unit(num_t* gx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    cdef Py_ssize_t k, c
+    if C == 1 or (c0 == 0 and c1 == C):
+        memset(gx, 0, N * C * sizeof(num_t))
+    else:
+        for k in range(N):
+            for c in range(c0, c1):
+                gx[k * C + c] = 0
+
+
+def max_pool_backward_taps(const num_t[::1] gy not None, const uint8_t[::1] taps not None, num_t[::1] gx not None,
+                           const int64_t[:, :, ::1] tab not None, tuple dims, Py_ssize_t chunks, int num_threads):
+    """gx (B, D, H, W, C) <- zeros, then each gy element added at the input element of its window tap (the
+    compact index of max_pool), in row-major output order: the same sums as a scatter by position. A tap
+    outside its window's input taps stops its unit; the call then returns 1 (else 0)."""
+    cdef Dims g
+    _set_dims(&g, dims, tab, gx.shape[0], gy.shape[0], True)
+    if taps.shape[0] != gy.shape[0] or chunks < 1 or g.kd * g.kh * g.kw > 255:
+        raise ValueError("taps do not match dims")
+    if gx.shape[0] == 0:
+        return 0
+    if gy.shape[0] == 0:
+        memset(&gx[0], 0, gx.shape[0] * sizeof(num_t))
+        return 0
+    return _taps_back_run(&gy[0], &taps[0], &gx[0], &g, chunks, num_threads)
+
+
+cdef int _taps_back_run(const num_t* gyp, const uint8_t* tp, num_t* gxp, const Dims* g, Py_ssize_t chunks,
+                        int num_threads) noexcept nogil:
+    cdef int bad[1]
+    cdef Py_ssize_t u
+    bad[0] = 0
+    if num_threads <= 1:
+        for u in range(g.B * chunks):
+            _taps_back_unit(gyp, tp, gxp, g, u, chunks, bad)
+    else:
+        for u in prange(g.B * chunks, num_threads=num_threads, schedule="static"):
+            _taps_back_unit(gyp, tp, gxp, g, u, chunks, bad)
+    return bad[0]
+
+
+cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, const Dims* g, Py_ssize_t u,
+                                 Py_ssize_t chunks, int* bad) noexcept nogil:
+    cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW
+    cdef Py_ssize_t b = u // chunks
+    cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
+    cdef Py_ssize_t od, oh, ow, c, t, i, j, l, at, row, pos
+    cdef Py_ssize_t khw = g.kh * g.kw
+    gy = gy + b * g.OD * g.OH * OW * C
+    tp = tp + b * g.OD * g.OH * OW * C
+    gx = gx + b * g.D * g.H * g.W * C
+    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
+    for od in range(g.OD):
+        for oh in range(g.OH):
+            for ow in range(OW):
+                at = ((od * g.OH + oh) * OW + ow) * C
+                for c in range(c0, c1):
+                    t = tp[at + c]
+                    i, j, l = t // khw, (t // g.kw) % g.kh, t % g.kw
+                    if not (g.dt[L + od] <= i < g.dt[2 * L + od] and g.ht[L + oh] <= j < g.ht[2 * L + oh]
+                            and g.wt[L + ow] <= l < g.wt[2 * L + ow]) or t >= g.kd * khw:
+                        bad[0] = 1
+                        return
+                    row = (g.dt[od] + i * g.dd) * g.H + g.ht[oh] + j * g.dh
+                    pos = row * g.W + g.wt[ow] + l * g.dw
+                    gx[pos * C + c] += gy[at + c]
 
 
 # ------------------------------------------------------------------------------------------- avg forward
 
-cdef inline Py_ssize_t _interior_lo(const int64_t* ct, Py_ssize_t L, Py_ssize_t OW, Py_ssize_t kw) noexcept nogil:
-    """First column whose window lies wholly inside the input (OW if none)."""
-    cdef Py_ssize_t lo = 0
-    while lo < OW and not (ct[L + lo] == 0 and ct[2 * L + lo] == kw):
-        lo += 1
-    return lo
-
-
-cdef inline Py_ssize_t _interior_hi(const int64_t* ct, Py_ssize_t L, Py_ssize_t OW, Py_ssize_t kw,
-                                    Py_ssize_t lo) noexcept nogil:
-    """One past the last column whose window lies wholly inside the input (columns [lo, hi) all do)."""
-    cdef Py_ssize_t hi = OW
-    while hi > lo and not (ct[L + hi - 1] == 0 and ct[2 * L + hi - 1] == kw):
-        hi -= 1
-    return hi
-
-
-def avg_pool(const num_t[:, :, :, ::1] x not None, real_t[:, :, :, ::1] y not None,
-             const int64_t[:, :, ::1] tab not None, Py_ssize_t kw, Py_ssize_t sw, bint count_include_pad,
-             Py_ssize_t divisor_override, int num_threads):
-    """y (B, OH, OW, C) <- sum of each window of x, in row-major tap order, divided as PyTorch does."""
-    _avg_run(&x[0, 0, 0, 0], &y[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1],
-             y.shape[2], &tab[0, 0, 0], tab.shape[2], kw, sw, count_include_pad, divisor_override, num_threads)
-
-
-cdef void _avg_run(const num_t* xp, real_t* yp, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
-                   Py_ssize_t OH, Py_ssize_t OW, const int64_t* tab, Py_ssize_t L, Py_ssize_t kw, Py_ssize_t sw,
-                   bint count_include_pad, Py_ssize_t divisor_override, int num_threads) noexcept nogil:
-    cdef const int64_t* rt = tab
-    cdef const int64_t* ct = tab + 4 * L
-    cdef Py_ssize_t r
-    cdef Py_ssize_t lo = _interior_lo(ct, L, OW, kw) if C == 1 else OW
-    cdef Py_ssize_t hi = _interior_hi(ct, L, OW, kw, lo) if C == 1 else OW
-    if num_threads <= 1:
-        for r in range(B * OH):
-            _avg_row(xp + (r // OH) * H * W * C, yp + r * OW * C, W, OW, C, lo, hi, kw, sw, rt, ct, L, r % OH,
-                     count_include_pad, divisor_override)
-    else:
-        for r in prange(B * OH, num_threads=num_threads, schedule="static"):
-            _avg_row(xp + (r // OH) * H * W * C, yp + r * OW * C, W, OW, C, lo, hi, kw, sw, rt, ct, L, r % OH,
-                     count_include_pad, divisor_override)
-
-
-cdef inline Py_ssize_t _divisor(const int64_t* rt, const int64_t* ct, Py_ssize_t L, Py_ssize_t oh,
-                                Py_ssize_t ow, bint count_include_pad,
-                                Py_ssize_t divisor_override) noexcept nogil:
-    if divisor_override != 0:
-        return divisor_override
-    if count_include_pad:
-        return rt[3 * L + oh] * ct[3 * L + ow]
-    return (rt[2 * L + oh] - rt[L + oh]) * (ct[2 * L + ow] - ct[L + ow])
-
-
-cdef inline void _avg_row(const num_t* xp, real_t* yp, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t C,
-                          Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t kw, Py_ssize_t sw, const int64_t* rt,
-                          const int64_t* ct, Py_ssize_t L, Py_ssize_t oh, bint count_include_pad,
-                          Py_ssize_t divisor_override) noexcept nogil:
-    """One output row: border windows one by one, the interior [lo, hi) (planar only) vectorised."""
-    cdef Py_ssize_t ow
-    for ow in range(lo):
-        _avg_window(xp, yp + ow * C, W, C, rt, ct, L, oh, ow, count_include_pad, divisor_override)
-    for ow in range(hi, OW):
-        _avg_window(xp, yp + ow * C, W, C, rt, ct, L, oh, ow, count_include_pad, divisor_override)
-    if lo >= hi:
+def avg_pool(const num_t[::1] x not None, real_t[::1] y not None, const int64_t[:, :, ::1] tab not None,
+             tuple dims, bint count_include_pad, Py_ssize_t divisor_override, int num_threads):
+    """y (B, OD, OH, OW, C) <- sum of each window of x, in row-major tap order, divided as PyTorch does."""
+    cdef Dims g
+    _set_dims(&g, dims, tab, x.shape[0], y.shape[0], True)
+    if g.dd != 1 or g.dh != 1 or g.dw != 1:
+        raise ValueError("average pooling takes no dilation")
+    if y.shape[0] == 0:
         return
-    cdef real_t div = <real_t>_divisor(rt, ct, L, oh, lo, count_include_pad, divisor_override)
-    xp = xp + ct[lo]
-    if sw == 1:
-        _avg_interior(xp, yp + lo, hi - lo, W, rt[oh], rt[L + oh], rt[2 * L + oh], kw, 1, div)
-    elif sw == 2:
-        _avg_interior(xp, yp + lo, hi - lo, W, rt[oh], rt[L + oh], rt[2 * L + oh], kw, 2, div)
+    if _avg_run(&x[0], &y[0], &g, count_include_pad, divisor_override, num_threads):
+        raise MemoryError()
+
+
+cdef int _avg_run(const num_t* xp, real_t* yp, const Dims* g, bint count_include_pad,
+                  Py_ssize_t divisor_override, int num_threads) noexcept nogil:
+    cdef Py_ssize_t r, n = g.B * g.OD * g.OH
+    cdef Py_ssize_t* rows
+    cdef int failed[1]
+    failed[0] = 0
+    if _global(g):
+        _global_avg(xp, yp, g.B, g.D * g.H * g.W,
+                    <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
+                                     divisor_override), num_threads)
+        return 0
+    if num_threads <= 1:
+        rows = <Py_ssize_t*>malloc(g.kd * g.kh * sizeof(Py_ssize_t))
+        if rows == NULL:
+            return 1
+        for r in range(n):
+            _avg_row(xp, yp, rows, g, r, count_include_pad, divisor_override)
+        free(rows)
+        return 0
+    with parallel(num_threads=num_threads):
+        rows = <Py_ssize_t*>malloc(g.kd * g.kh * sizeof(Py_ssize_t))
+        if rows == NULL:
+            failed[0] = 1
+        for r in prange(n, schedule="static"):
+            if rows != NULL:
+                _avg_row(xp, yp, rows, g, r, count_include_pad, divisor_override)
+        free(rows)
+    return failed[0]
+
+
+cdef inline void _avg_row(const num_t* xp, real_t* yp, Py_ssize_t* rows, const Dims* g, Py_ssize_t r,
+                          bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
+    """One output row: border windows one by one, the interior [lo, hi) (planar only) vectorised."""
+    cdef const int64_t* ct = g.wt
+    cdef Py_ssize_t L = g.L, C = g.C
+    cdef Py_ssize_t per = g.OD * g.OH
+    cdef Py_ssize_t b = r // per, q = r % per, ow
+    cdef Py_ssize_t od = q // g.OH, oh = q % g.OH
+    cdef Py_ssize_t nrows = _rows(g, od, oh, rows, NULL)
+    cdef Py_ssize_t rdiv = _row_divisor(g, od, oh, count_include_pad)
+    cdef real_t div
+    xp = xp + b * g.D * g.H * g.W * C
+    yp = yp + r * g.OW * C
+    for ow in range(g.lo):
+        _avg_window(xp, yp + ow * C, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], C,
+                    <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override))
+    for ow in range(g.hi, g.OW):
+        _avg_window(xp, yp + ow * C, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], C,
+                    <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override))
+    if g.lo >= g.hi:
+        return
+    div = <real_t>_divisor(g, rdiv, g.lo, count_include_pad, divisor_override)
+    xp = xp + ct[g.lo]
+    if g.sw == 1:
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 1, div)
+    elif g.sw == 2:
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 2, div)
     else:
-        _avg_interior(xp, yp + lo, hi - lo, W, rt[oh], rt[L + oh], rt[2 * L + oh], kw, sw, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, g.sw, div)
 
 
-cdef inline void _avg_window(const num_t* xp, real_t* yo, Py_ssize_t W, Py_ssize_t C, const int64_t* rt,
-                             const int64_t* ct, Py_ssize_t L, Py_ssize_t oh, Py_ssize_t ow,
-                             bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
+cdef inline void _avg_window(const num_t* xp, real_t* yo, const Py_ssize_t* rows, Py_ssize_t nrows,
+                             Py_ssize_t cs, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t C,
+                             real_t div) noexcept nogil:
     """One window (C channels): taps in row-major order, then the division."""
-    cdef Py_ssize_t rs = rt[oh], r0 = rt[L + oh], r1 = rt[2 * L + oh]
-    cdef Py_ssize_t cs = ct[ow], c0 = ct[L + ow], c1 = ct[2 * L + ow]
-    cdef Py_ssize_t i, j, c
+    cdef Py_ssize_t m, j, c
     cdef const num_t* src
-    cdef real_t div = <real_t>_divisor(rt, ct, L, oh, ow, count_include_pad, divisor_override)
     for c in range(C):
         yo[c] = 0
-    for i in range(r0, r1):
+    for m in range(nrows):
         for j in range(c0, c1):
-            src = xp + ((rs + i) * W + cs + j) * C
+            src = xp + (rows[m] + cs + j) * C
             for c in range(C):
                 yo[c] = yo[c] + <real_t>src[c]
     for c in range(C):
         yo[c] = yo[c] / div
 
 
-cdef inline void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, Py_ssize_t W, Py_ssize_t rs,
-                               Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t kw, Py_ssize_t step,
-                               real_t div) noexcept nogil:
-    """n planar windows wholly inside the input, the first starting at column 0 of xp: taps outside (in
+cdef inline void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssize_t* rows,
+                               Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t step, real_t div) noexcept nogil:
+    """n planar windows wholly inside the input along W, the first starting at xp: taps outside (in
     row-major order, so each sum is formed exactly as tap by tap), windows inside."""
-    cdef Py_ssize_t i, j, k
+    cdef Py_ssize_t m, j, k
     cdef const num_t* src
     for k in range(n):
         yp[k] = 0
-    for i in range(r0, r1):
+    for m in range(nrows):
         for j in range(kw):
-            src = xp + (rs + i) * W + j
+            src = xp + rows[m] + j
             for k in range(n):
                 yp[k] = yp[k] + <real_t>src[k * step]
     for k in range(n):
@@ -476,100 +847,101 @@ cdef inline void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, Py_ssi
 
 # ---------------------------------------------------------------------------- avg backward, fold (scatter)
 #
-# Both add windows back in the order (oh, tap row i, tap column j, ow) for every channel, the order the
-# reference's np.add.at uses, so float sums agree bit for bit. For a fixed (oh, i, j) the windows ow write
-# distinct elements, which lets the interior columns vectorise.
+# Both add windows back in the order (od, oh, tap row, tap column j, ow) for every channel, the order the
+# reference's np.add.at uses, so float sums agree bit for bit. For a fixed (od, oh, tap row, j) the windows
+# ow write distinct elements (regular windows), which lets the interior columns vectorise.
 
-def avg_unpool_add(const num_t[:, :, :, ::1] gy not None, real_t[:, :, :, ::1] gx not None,
-                   const int64_t[:, :, ::1] tab not None, Py_ssize_t kw, Py_ssize_t sw, bint count_include_pad,
-                   Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads):
-    """gx (B, H, W, C) <- zeros, then every window of gx += gy / divisor."""
-    if _avg_back_run(&gy[0, 0, 0, 0], &gx[0, 0, 0, 0], gx.shape[0], gx.shape[1], gx.shape[2], gx.shape[3],
-                     gy.shape[1], gy.shape[2], &tab[0, 0, 0], tab.shape[2], kw, sw, count_include_pad,
-                     divisor_override, chunks, num_threads):
+def avg_pool_backward(const num_t[::1] gy not None, real_t[::1] gx not None, const int64_t[:, :, ::1] tab not None,
+                      tuple dims, bint count_include_pad, Py_ssize_t divisor_override, Py_ssize_t chunks,
+                      int num_threads):
+    """gx (B, D, H, W, C) <- zeros, then every window of gx += gy / divisor."""
+    cdef Dims g
+    _set_dims(&g, dims, tab, gx.shape[0], gy.shape[0], True)
+    if g.dd != 1 or g.dh != 1 or g.dw != 1 or chunks < 1:
+        raise ValueError("average pooling takes no dilation")
+    if gx.shape[0] == 0:
+        return
+    if gy.shape[0] == 0:
+        memset(&gx[0], 0, gx.shape[0] * sizeof(real_t))
+        return
+    if _avg_back_run(&gy[0], &gx[0], &g, count_include_pad, divisor_override, chunks, num_threads):
         raise MemoryError()
 
 
-cdef int _avg_back_run(const num_t* gyp, real_t* gxp, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
-                       Py_ssize_t OH, Py_ssize_t OW, const int64_t* tab, Py_ssize_t L, Py_ssize_t kw,
-                       Py_ssize_t sw, bint count_include_pad, Py_ssize_t divisor_override, Py_ssize_t chunks,
-                       int num_threads) noexcept nogil:
-    """Returns 1 when a thread could not get its scratch row (nothing sensible was written), else 0."""
-    cdef const int64_t* rt = tab
-    cdef const int64_t* ct = tab + 4 * L
-    cdef Py_ssize_t u, b
-    cdef Py_ssize_t lo = _interior_lo(ct, L, OW, kw) if C == 1 else OW
-    cdef Py_ssize_t hi = _interior_hi(ct, L, OW, kw, lo) if C == 1 else OW
-    cdef real_t* share
+cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_include_pad,
+                       Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads) noexcept nogil:
+    """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
+    cdef Py_ssize_t u
+    cdef size_t scratch = g.kd * g.kh * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
+    cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
+    if _global(g):
+        _global_avg_back(gyp, gxp, g.B, g.D * g.H * g.W,
+                         <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
+                                          divisor_override), num_threads)
+        return 0
     if num_threads <= 1:
-        share = <real_t*>malloc((OW * C + 1) * sizeof(real_t))
-        if share == NULL:
+        rows = <Py_ssize_t*>malloc(scratch)
+        if rows == NULL:
             return 1
-        for u in range(B * chunks):
-            _avg_back_unit(gyp + (u // chunks) * OH * OW * C, gxp + (u // chunks) * H * W * C, share, H, W, OH,
-                           OW, C, (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, lo, hi, sw, rt, ct,
-                           L, count_include_pad, divisor_override)
-        free(share)
+        for u in range(g.B * chunks):
+            _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh), g, u, chunks, count_include_pad,
+                           divisor_override)
+        free(rows)
         return 0
     with parallel(num_threads=num_threads):
-        share = <real_t*>malloc((OW * C + 1) * sizeof(real_t))
-        if share == NULL:
+        rows = <Py_ssize_t*>malloc(scratch)
+        if rows == NULL:
             failed[0] = 1
-        for u in prange(B * chunks, schedule="static"):
-            if share != NULL:
-                _avg_back_unit(gyp + (u // chunks) * OH * OW * C, gxp + (u // chunks) * H * W * C, share, H, W,
-                               OH, OW, C, (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, lo, hi, sw,
-                               rt, ct, L, count_include_pad, divisor_override)
-        free(share)
+        for u in prange(g.B * chunks, schedule="static"):
+            if rows != NULL:
+                _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh), g, u, chunks,
+                               count_include_pad, divisor_override)
+        free(rows)
     return failed[0]
 
 
-cdef inline void _zero_unit(num_t* gx, Py_ssize_t HW, Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    cdef Py_ssize_t k, c
-    if C == 1 or (c0 == 0 and c1 == C):
-        memset(gx, 0, HW * C * sizeof(num_t))
-    else:
-        for k in range(HW):
-            for c in range(c0, c1):
-                gx[k * C + c] = 0
-
-
-cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, real_t* share, Py_ssize_t H, Py_ssize_t W,
-                                Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1,
-                                Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t sw, const int64_t* rt,
-                                const int64_t* ct, Py_ssize_t L, bint count_include_pad,
+cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, real_t* share, const Dims* g,
+                                Py_ssize_t u,
+                                Py_ssize_t chunks, bint count_include_pad,
                                 Py_ssize_t divisor_override) noexcept nogil:
-    cdef Py_ssize_t oh, ow, i, j, c, rs, r0, r1, kmax
+    """Unit u: block u // chunks, one of `chunks` channel ranges."""
+    cdef const int64_t* ct = g.wt
+    cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW, lo = g.lo, hi = g.hi
+    cdef Py_ssize_t b = u // chunks
+    cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
+    cdef Py_ssize_t od, oh, ow, m, j, c, kmax, nrows, rdiv
     cdef real_t div
     cdef real_t* row
-    _zero_unit(gx, H * W, C, c0, c1)
+    gy = gy + b * g.OD * g.OH * OW * C
+    gx = gx + b * g.D * g.H * g.W * C
+    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     kmax = 0
     for ow in range(OW):
         kmax = max(kmax, ct[2 * L + ow])
-    for oh in range(OH):
-        rs = rt[oh]
-        r0 = rt[L + oh]
-        r1 = rt[2 * L + oh]
-        for ow in range(OW):
-            div = <real_t>_divisor(rt, ct, L, oh, ow, count_include_pad, divisor_override)
-            for c in range(c0, c1):
-                share[ow * C + c] = <real_t>gy[(oh * OW + ow) * C + c] / div
-        for i in range(r0, r1):
-            row = gx + (rs + i) * W * C
-            for j in range(kmax):
-                for ow in range(lo):
-                    _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
-                if lo < hi:
-                    if sw == 1:
-                        _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1)
-                    elif sw == 2:
-                        _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2)
-                    else:
-                        _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, sw)
-                for ow in range(hi, OW):
-                    _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+    for od in range(g.OD):
+        for oh in range(g.OH):
+            nrows = _rows(g, od, oh, rows, NULL)
+            rdiv = _row_divisor(g, od, oh, count_include_pad)
+            for ow in range(OW):
+                div = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
+                for c in range(c0, c1):
+                    share[ow * C + c] = <real_t>gy[((od * g.OH + oh) * OW + ow) * C + c] / div
+            for m in range(nrows):
+                row = gx + rows[m] * C
+                for j in range(kmax):
+                    for ow in range(lo):
+                        _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                    if lo < hi:
+                        if g.sw == 1:
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1)
+                        elif g.sw == 2:
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2)
+                        else:
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, g.sw)
+                    for ow in range(hi, OW):
+                        _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
 
 
 cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_ssize_t L, Py_ssize_t ow,
@@ -593,45 +965,64 @@ cdef inline void _add_interior(num_t* row, const num_t* vals, Py_ssize_t n, Py_s
         row[k * step] += vals[k]
 
 
-def fold(const num_t[:, :, :, :, :, ::1] win not None, num_t[:, :, :, ::1] gx not None,
-         const int64_t[:, :, ::1] tab not None, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t chunks,
-         int num_threads):
-    """gx (B, H, W, C) <- zeros, then every window of win (B, OH, OW, C, KH, KW) added back where it came
-    from (overlaps summed, padding cropped)."""
-    cdef Py_ssize_t B = gx.shape[0], H = gx.shape[1], W = gx.shape[2], C = gx.shape[3]
-    cdef Py_ssize_t OH = win.shape[1], OW = win.shape[2], KH = win.shape[4], KW = win.shape[5]
-    cdef Py_ssize_t L = tab.shape[2]
-    cdef const num_t* wp = &win[0, 0, 0, 0, 0, 0]
-    cdef num_t* gxp = &gx[0, 0, 0, 0]
-    cdef const int64_t* rt = &tab[0, 0, 0]
-    cdef const int64_t* ct = &tab[1, 0, 0]
-    cdef Py_ssize_t u, b
-    for u in prange(B * chunks, nogil=True, num_threads=num_threads, schedule="static"):
-        b = u // chunks
-        _fold_unit(wp + b * OH * OW * C * KH * KW, gxp + b * H * W * C, H, W, OH, OW, C, KH, KW,
-                   (u % chunks) * C // chunks, (u % chunks + 1) * C // chunks, rt, ct, L, dh, dw)
+def fold(const num_t[::1] win not None, num_t[::1] gx not None, const int64_t[:, :, ::1] tab not None,
+         tuple dims, Py_ssize_t chunks, int num_threads):
+    """gx (B, D, H, W, C) <- zeros, then every window of win (B, OD, OH, OW, C, kd, kh, kw) added back where
+    it came from (overlaps summed, padding cropped)."""
+    cdef Dims g
+    _set_dims(&g, dims, tab, gx.shape[0], -1, False)
+    B, OD, OH, OW, C, kd, kh, kw = dims[0], dims[5], dims[6], dims[7], dims[4], dims[8], dims[9], dims[10]
+    if win.shape[0] != B * OD * OH * OW * C * kd * kh * kw or chunks < 1:
+        raise ValueError("the windows do not match dims")
+    if gx.shape[0] == 0:
+        return
+    if win.shape[0] == 0:
+        memset(&gx[0], 0, gx.shape[0] * sizeof(num_t))
+        return
+    if _fold_run(&win[0], &gx[0], &g, chunks, num_threads):
+        raise MemoryError()
 
 
-cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
-                            Py_ssize_t OW, Py_ssize_t C, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t c0,
-                            Py_ssize_t c1, const int64_t* rt, const int64_t* ct, Py_ssize_t L,
-                            Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
-    cdef Py_ssize_t oh, ow, i, j, c, rs, r0, r1
+cdef int _fold_run(const num_t* wp, num_t* gxp, const Dims* g, Py_ssize_t chunks, int num_threads) noexcept nogil:
+    cdef Py_ssize_t u
+    cdef Py_ssize_t* rows = NULL
+    cdef int failed[1]
+    failed[0] = 0
+    with parallel(num_threads=num_threads):
+        rows = <Py_ssize_t*>malloc(2 * g.kd * g.kh * sizeof(Py_ssize_t))
+        if rows == NULL:
+            failed[0] = 1
+        for u in prange(g.B * chunks, schedule="static"):
+            if rows != NULL:
+                _fold_unit(wp, gxp, rows, g, u, chunks)
+        free(rows)
+    return failed[0]
+
+
+cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const Dims* g, Py_ssize_t u,
+                            Py_ssize_t chunks) noexcept nogil:
+    cdef const int64_t* ct = g.wt
+    cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW, KR = g.kd * g.kh, KW = g.kw
+    cdef Py_ssize_t b = u // chunks
+    cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
+    cdef Py_ssize_t od, oh, ow, m, j, c, nrows
+    cdef Py_ssize_t* taps = rows + KR
     cdef const num_t* w
     cdef num_t* dst
-    _zero_unit(gx, H * W, C, c0, c1)
-    for oh in range(OH):
-        rs = rt[oh]
-        r0 = rt[L + oh]
-        r1 = rt[2 * L + oh]
-        for i in range(r0, r1):
-            for j in range(KW):
-                for ow in range(OW):
-                    if ct[L + ow] <= j < ct[2 * L + ow]:
-                        dst = gx + ((rs + i * dh) * W + ct[ow] + j * dw) * C
-                        w = win + (((oh * OW + ow) * C) * KH + i) * KW + j
-                        for c in range(c0, c1):
-                            dst[c] += w[c * KH * KW]
+    win = win + b * g.OD * g.OH * OW * C * KR * KW
+    gx = gx + b * g.D * g.H * g.W * C
+    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
+    for od in range(g.OD):
+        for oh in range(g.OH):
+            nrows = _rows(g, od, oh, rows, taps)
+            for m in range(nrows):
+                for j in range(KW):
+                    for ow in range(OW):
+                        if ct[L + ow] <= j < ct[2 * L + ow]:
+                            dst = gx + (rows[m] + ct[ow] + j * g.dw) * C
+                            w = win + ((((od * g.OH + oh) * OW + ow) * C) * KR + taps[m]) * KW + j
+                            for c in range(c0, c1):
+                                dst[c] += w[c * KR * KW]
 
 
 # ------------------------------------------------------------------------------------- the lean call path
@@ -676,20 +1067,25 @@ cdef class Plan:
     4 avg backward."""
     cdef readonly int op
     cdef bint dbl, multi, incl
-    cdef Py_ssize_t B, H, W, OH, OW, L, kw, sw, dh, dw, divisor, itemsize
+    cdef Dims g
+    cdef Py_ssize_t divisor, itemsize, n_in, n_out
     cdef object table, out_shape, in_shape, dtype, idx_dtype, empty, threads, check_indices
-    cdef const int64_t* tab
 
-    def __init__(self, int op, dtype, Py_ssize_t B, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
-                 const int64_t[:, :, ::1] table not None, tuple geometry, in_shape, out_shape, bint multi,
-                 empty, idx_dtype, threads, check_indices):
-        self.op, self.dtype, self.B, self.H, self.W, self.OH, self.OW = op, dtype, B, H, W, OH, OW
+    def __init__(self, int op, dtype, const int64_t[:, :, ::1] table not None, tuple dims, bint count_include_pad,
+                 Py_ssize_t divisor, in_shape, out_shape, bint multi, empty, idx_dtype, threads, check_indices):
+        cdef Py_ssize_t B, D, H, W, C, OD, OH, OW
+        B, D, H, W, C, OD, OH, OW = dims[:8]
+        if C != 1 or B < 1:
+            raise ValueError("plans are planar")
+        self.n_in, self.n_out = B * D * H * W, B * OD * OH * OW
+        if op == 2:  # a scatter by index: only the sizes matter
+            self.g.B = B
+        else:
+            _set_dims(&self.g, dims, table, self.n_in, self.n_out, True)
+        self.op, self.dtype, self.incl, self.divisor = op, dtype, count_include_pad, divisor
         self.dbl = dtype.itemsize == 8
         self.itemsize = dtype.itemsize
-        self.table = table.base if table.base is not None else table
-        self.tab = &table[0, 0, 0]
-        self.L = table.shape[2]
-        self.kw, self.sw, self.dh, self.dw, self.incl, self.divisor = geometry
+        self.table = table.base if table.base is not None else table  # keeps the table's memory alive
         self.in_shape, self.out_shape = in_shape, out_shape
         self.multi, self.empty, self.threads, self.check_indices = multi, empty, threads, check_indices
         self.idx_dtype = idx_dtype
@@ -701,86 +1097,82 @@ cdef class Plan:
         """max (op 0, 1) or avg (op 3) of x; None if x is not C-contiguous (the caller takes the full path)."""
         cdef Py_buffer bx, by, bi
         cdef int nt = self._nt()
-        cdef Py_ssize_t n_in = self.B * self.H * self.W, n_out = self.B * self.OH * self.OW
+        cdef int failed = 0
         try:
-            _acquire(x, &bx, n_in * self.itemsize, False)
+            _acquire(x, &bx, self.n_in * self.itemsize, False)
         except (BufferError, ValueError):  # not C-contiguous: the full path
             return None
         y = self.empty(self.out_shape, self.dtype)
         idx = self.empty(self.out_shape, self.idx_dtype) if self.op == 1 else None
         try:
-            _acquire(y, &by, n_out * self.itemsize, True)
+            _acquire(y, &by, self.n_out * self.itemsize, True)
             if idx is not None:
-                _acquire(idx, &bi, n_out * 8, True)
+                _acquire(idx, &bi, self.n_out * 8, True)
             with nogil:
                 if self.op == 3:
                     if self.dbl:
-                        _avg_run[double, double](<const double*>bx.buf, <double*>by.buf, self.B, self.H,
-                                                 self.W, 1, self.OH, self.OW, self.tab, self.L, self.kw, self.sw,
-                                                 self.incl, self.divisor, nt)
+                        failed = _avg_run[double, double](<const double*>bx.buf, <double*>by.buf, &self.g,
+                                                          self.incl, self.divisor, nt)
                     else:
-                        _avg_run[float, float](<const float*>bx.buf, <float*>by.buf, self.B, self.H, self.W,
-                                               1, self.OH, self.OW, self.tab, self.L, self.kw, self.sw,
-                                               self.incl, self.divisor, nt)
+                        failed = _avg_run[float, float](<const float*>bx.buf, <float*>by.buf, &self.g,
+                                                        self.incl, self.divisor, nt)
                 elif self.dbl:
-                    _max_run[double](<const double*>bx.buf, <double*>by.buf,
-                                     <int64_t*>bi.buf if self.op == 1 else NULL, self.B, self.H, self.W, 1,
-                                     self.OH, self.OW, self.tab, self.L, self.kw, self.sw, self.dh, self.dw, nt)
+                    failed = _max_run[double](<const double*>bx.buf, <double*>by.buf,
+                                              <int64_t*>bi.buf if self.op == 1 else NULL, NULL, &self.g, nt)
                 else:
-                    _max_run[float](<const float*>bx.buf, <float*>by.buf,
-                                    <int64_t*>bi.buf if self.op == 1 else NULL, self.B, self.H, self.W, 1,
-                                    self.OH, self.OW, self.tab, self.L, self.kw, self.sw, self.dh, self.dw, nt)
+                    failed = _max_run[float](<const float*>bx.buf, <float*>by.buf,
+                                             <int64_t*>bi.buf if self.op == 1 else NULL, NULL, &self.g, nt)
             if idx is not None:
                 PyBuffer_Release(&bi)
             PyBuffer_Release(&by)
         finally:
             PyBuffer_Release(&bx)
+        if failed:
+            raise MemoryError()
         return (y, idx) if idx is not None else y
 
     def backward(self, g, idx=None):
         """max backward (op 2, with idx) or avg backward (op 4); None if an array is not C-contiguous."""
         cdef Py_buffer bg, bi, bx
         cdef int nt = self._nt()
-        cdef Py_ssize_t n_in = self.B * self.H * self.W, n_out = self.B * self.OH * self.OW
         cdef int bad = 0
         cdef int failed = 0
         try:
-            _acquire(g, &bg, n_out * self.itemsize, False)
+            _acquire(g, &bg, self.n_out * self.itemsize, False)
         except (BufferError, ValueError):  # not C-contiguous: the full path
             return None
         try:
             if self.op == 2:
                 try:
-                    _acquire(idx, &bi, n_out * 8, False)
+                    _acquire(idx, &bi, self.n_out * 8, False)
                 except (BufferError, ValueError):  # not C-contiguous: the full path
                     return None
             gx = self.empty(self.in_shape, self.dtype)
-            _acquire(gx, &bx, n_in * self.itemsize, True)
+            _acquire(gx, &bx, self.n_in * self.itemsize, True)
             with nogil:
                 if self.op == 2:
                     if self.dbl:
-                        bad = _unpool_run[double](<const double*>bg.buf, <const int64_t*>bi.buf,
-                                                  <double*>bx.buf, self.B, self.H * self.W, 1, self.OH * self.OW,
-                                                  1, nt)
+                        bad = _scatter_run[double](<const double*>bg.buf, <const int64_t*>bi.buf,
+                                                   <double*>bx.buf, self.g.B, self.n_in // self.g.B, 1,
+                                                   self.n_out // self.g.B, True, 1, nt)
                     else:
-                        bad = _unpool_run[float](<const float*>bg.buf, <const int64_t*>bi.buf, <float*>bx.buf,
-                                                 self.B, self.H * self.W, 1, self.OH * self.OW, 1, nt)
+                        bad = _scatter_run[float](<const float*>bg.buf, <const int64_t*>bi.buf, <float*>bx.buf,
+                                                  self.g.B, self.n_in // self.g.B, 1, self.n_out // self.g.B,
+                                                  True, 1, nt)
                 elif self.dbl:
-                    failed = _avg_back_run[double, double](<const double*>bg.buf, <double*>bx.buf, self.B,
-                                                           self.H, self.W, 1, self.OH, self.OW, self.tab, self.L,
-                                                           self.kw, self.sw, self.incl, self.divisor, 1, nt)
+                    failed = _avg_back_run[double, double](<const double*>bg.buf, <double*>bx.buf, &self.g,
+                                                           self.incl, self.divisor, 1, nt)
                 else:
-                    failed = _avg_back_run[float, float](<const float*>bg.buf, <float*>bx.buf, self.B, self.H,
-                                                         self.W, 1, self.OH, self.OW, self.tab, self.L, self.kw,
-                                                         self.sw, self.incl, self.divisor, 1, nt)
+                    failed = _avg_back_run[float, float](<const float*>bg.buf, <float*>bx.buf, &self.g,
+                                                         self.incl, self.divisor, 1, nt)
             PyBuffer_Release(&bx)
             if self.op == 2:
                 PyBuffer_Release(&bi)
         finally:
             PyBuffer_Release(&bg)
         if bad:
-            self.check_indices(idx, self.H * self.W)  # raises the reference's ValueError
-            raise AssertionError("the kernel met an index outside [0, H*W) that the check did not find")
+            self.check_indices(idx, self.n_in // self.g.B)  # raises the reference's ValueError
+            raise AssertionError("the kernel met an index outside the block that the check did not find")
         if failed:
             raise MemoryError()
         return gx

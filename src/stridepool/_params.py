@@ -1,7 +1,9 @@
-"""Argument validation and shape math, shared by the compiled functions and the reference.
+"""Argument validation and shape math for any number of pooled axes (1, 2 or 3), shared by both backends.
 
 Everything a public function checks happens here, before any kernel runs, so both backends raise the
-same errors with the same messages.
+same errors with the same messages. A pooling's windows are described per pooled axis by an :class:`Axis`
+(regular windows: size, kernel, stride, dilation, padding; or PyTorch's adaptive split), a
+:class:`Geometry` is the tuple of them, and :func:`window_table` turns one into the table the kernels read.
 """
 import functools
 import math
@@ -24,62 +26,137 @@ _SUPPORTED_SET = frozenset(SUPPORTED_DTYPES)
 #: it keeps every product of two sizes far inside int64.
 MAX_SIZE = 2**31 - 1
 
+# ------------------------------------------------------------------------------ the words for 1, 2, 3 axes
 
-class Geometry(NamedTuple):
-    """Normalised geometry of one 2D pooling: input size, kernel, stride, dilation, padding, output size."""
+#: the pooled dimensions' letters, in the shape strings of messages and docstrings
+DIMS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+#: the kernel's letters
+KDIMS = {1: ("K",), 2: ("KH", "KW"), 3: ("KD", "KH", "KW")}
+_SIDES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+_INTS = {1: "an int or a tuple of one int", 2: "an int or a pair of ints", 3: "an int or a triple of ints"}
+_PADS = {1: "an int, a tuple of one int or of one pair, 'valid' or 'same'",
+         2: "an int, a pair, a pair of pairs, 'valid' or 'same'",
+         3: "an int, a triple, a triple of pairs, 'valid' or 'same'"}
+_AXES = {1: "an int or a tuple of one axis", 2: "a pair of distinct axes", 3: "a triple of distinct axes"}
+_EXTENT = {1: "length", 2: "plane", 3: "volume"}
 
-    H: int
-    W: int
-    KH: int
-    KW: int
-    SH: int
-    SW: int
-    DH: int
-    DW: int
-    PT: int
-    PB: int
-    PL: int
-    PR: int
-    OH: int
-    OW: int
+
+def dims_text(nd):
+    """``'H, W'`` for 2 axes: the pooled dimensions as written in shapes."""
+    return ", ".join(DIMS[nd])
+
+
+def plane_text(nd):
+    """``'H*W'`` for 2 axes: the size of the pooled extent, as written in index messages."""
+    return "*".join(DIMS[nd])
+
+
+class Axis(NamedTuple):
+    """The windows along one pooled axis.
+
+    Regular windows (``s >= 1``): window ``i`` has its tap ``t`` (``0 <= t < k``) at ``i * s - lo + t * d``;
+    taps outside ``[0, n)`` are padding. Adaptive windows (``s == 0``, PyTorch's rule): window ``i`` covers
+    ``[floor(g * N / O), ceil((g + 1) * N / O)) - lo`` with ``g = first + i`` and ``(N, O) = split``, and
+    ``k`` is the longest. ``hi`` is the trailing padding (``count_include_pad`` counts taps before
+    ``n + hi``). A pooling over part of an axis (a block of a dask array) is an Axis too: its windows
+    keep their global extent through ``lo``, ``hi`` and ``first``.
+    """
+
+    n: int
+    k: int
+    s: int
+    d: int
+    lo: int
+    hi: int
+    o: int
+    split: tuple = ()
+    first: int = 0
+
+
+class Geometry(tuple):
+    """The :class:`Axis` of every pooled axis, in order; hashable, so tables can be cached."""
+
+    __slots__ = ()
+
+    @property
+    def nd(self):
+        return len(self)
+
+    @property
+    def size(self):
+        """Input size of every pooled axis."""
+        return tuple(a.n for a in self)
+
+    @property
+    def out(self):
+        """Output size (number of windows) of every pooled axis."""
+        return tuple(a.o for a in self)
+
+    @property
+    def kernel(self):
+        return tuple(a.k for a in self)
+
+    @property
+    def regular(self):
+        """True when no axis has adaptive windows."""
+        return all(a.s for a in self)
 
 
 # ---------------------------------------------------------------------------------------------- scalars
 
-def _int(value, name):
+def _int(value, name, nd=2):
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}")
+        raise TypeError(f"`{name}` must be {_INTS[nd]}, got {value!r}")
     try:
         return operator.index(value)
     except TypeError:
-        raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}") from None
+        raise TypeError(f"`{name}` must be {_INTS[nd]}, got {value!r}") from None
+
+
+def _scalar(value):
+    """A 0-d array is its scalar."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
+def as_tuple(value, name, nd, minimum=1):
+    """Return ``value`` (an int or a tuple of ``nd`` ints) as ``nd`` Python ints, each at least ``minimum``.
+
+    Examples
+    --------
+    >>> as_tuple(3, "kernel_size", 3)
+    (3, 3, 3)
+    >>> as_tuple((2, 1), "stride", 2)
+    (2, 1)
+    """
+    value = _scalar(value)
+    if isinstance(value, (tuple, list, np.ndarray)):
+        if len(value) != nd:
+            raise ValueError(f"`{name}` must be {_INTS[nd]}, got {value!r}")
+        try:
+            out = tuple(_int(v, name, nd) for v in value)
+        except TypeError:
+            raise TypeError(f"`{name}` must be {_INTS[nd]}, got {value!r}") from None
+    else:
+        out = (_int(value, name, nd),) * nd
+    for v in out:
+        if v < minimum:
+            raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
+        if v > MAX_SIZE:
+            raise ValueError(f"`{name}` is absurdly large (more than {MAX_SIZE}), got {value!r}")
+    return out
 
 
 def as_pair(value, name, minimum=1):
-    """Return ``value`` (an int or a pair of ints) as a pair of Python ints, each at least ``minimum``.
+    """:func:`as_tuple` for two axes.
 
     Examples
     --------
     >>> as_pair(3, "kernel_size")
     (3, 3)
-    >>> as_pair((2, 1), "stride")
-    (2, 1)
     """
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]  # a 0-d array is its scalar
-    if isinstance(value, (tuple, list, np.ndarray)):
-        if len(value) != 2:
-            raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}")
-        pair = (_int(value[0], name), _int(value[1], name))
-    else:
-        v = _int(value, name)
-        pair = (v, v)
-    for v in pair:
-        if v < minimum:
-            raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
-        if v > MAX_SIZE:
-            raise ValueError(f"`{name}` is absurdly large (more than {MAX_SIZE}), got {value!r}")
-    return pair
+    return as_tuple(value, name, 2, minimum)
 
 
 def as_bool(value, name):
@@ -88,8 +165,8 @@ def as_bool(value, name):
     return bool(value)
 
 
-def parse_padding(padding):
-    """Normalise ``padding`` to ``"same"`` or ``((top, bottom), (left, right))`` without the geometry.
+def parse_padding(padding, nd=2):
+    """Normalise ``padding`` to ``"same"`` or ``((before, after), ...)`` (one pair per axis).
 
     Examples
     --------
@@ -99,36 +176,37 @@ def parse_padding(padding):
     ((1, 1), (2, 2))
     >>> parse_padding(((0, 1), (1, 0)))
     ((0, 1), (1, 0))
-    >>> parse_padding("valid")
-    ((0, 0), (0, 0))
+    >>> parse_padding("valid", 3)
+    ((0, 0), (0, 0), (0, 0))
+    >>> parse_padding(((2, 0),), 1)
+    ((2, 0),)
     """
+    bad = f"`padding` must be {_PADS[nd]}, got {padding!r}"
     if isinstance(padding, str):
         if padding == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * nd
         if padding == "same":
             return "same"
-        raise ValueError(f"`padding` must be an int, a pair, a pair of pairs, 'valid' or 'same', got {padding!r}")
-    if isinstance(padding, np.ndarray) and padding.ndim == 0:
-        padding = padding[()]
-    if isinstance(padding, (tuple, list, np.ndarray)):
-        if len(padding) != 2:
-            raise ValueError(f"`padding` must be an int, a pair, a pair of pairs, 'valid' or 'same', got {padding!r}")
+        raise ValueError(bad)
+    padding_ = _scalar(padding)
+    if isinstance(padding_, (tuple, list, np.ndarray)):
+        if len(padding_) != nd:
+            raise ValueError(bad)
         sides = []
-        for side in padding:
-            if isinstance(side, np.ndarray) and side.ndim == 0:
-                side = side[()]
+        for side in padding_:
+            side = _scalar(side)
             if isinstance(side, (tuple, list, np.ndarray)):
                 if len(side) != 2:
                     raise ValueError(f"`padding` pairs must have two entries (before, after), got {padding!r}")
-                lo, hi = _int(side[0], "padding"), _int(side[1], "padding")
+                sides.append((_int(side[0], "padding", nd), _int(side[1], "padding", nd)))
             else:
-                lo = hi = _int(side, "padding")
-            sides.append((lo, hi))
-        result = (sides[0], sides[1])
+                p = _int(side, "padding", nd)
+                sides.append((p, p))
+        result = tuple(sides)
     else:
-        p = _int(padding, "padding")
-        result = ((p, p), (p, p))
-    for v in (*result[0], *result[1]):
+        p = _int(padding_, "padding", nd)
+        result = ((p, p),) * nd
+    for v in (v for side in result for v in side):
         if v < 0:
             raise ValueError(f"`padding` must be >= 0, got {padding!r}")
         if v > MAX_SIZE:
@@ -162,47 +240,52 @@ def _same_padding(n, k, s, d):
     return total // 2, total - total // 2
 
 
-def _axis_covers_input(n, k, s, d, lo, o):
-    """True when every one of the ``o`` windows along an axis has at least one tap inside ``[0, n)``."""
-    if n == 0:  # an empty axis: every window holds only padding
+def _axis_covers_input(a):
+    """True when every window of a regular :class:`Axis` has at least one tap inside ``[0, n)``."""
+    if a.n == 0:  # an empty axis: every window holds only padding
         return False
-    if d == 1:  # contiguous windows: the first and the last decide
-        first, last = -lo, (o - 1) * s - lo
-        return first + k - 1 >= 0 and last <= n - 1
-    t = np.arange(o, dtype=np.int64) * s - lo
-    jmin = np.maximum(0, -(t // d))  # ceil(-t / d)
-    jmax = np.minimum(k - 1, np.floor_divide(n - 1 - t, d))
+    if a.d == 1:  # contiguous windows: the first and the last decide
+        first, last = -a.lo, (a.o - 1) * a.s - a.lo
+        return first + a.k - 1 >= 0 and last <= a.n - 1
+    t = np.arange(a.o, dtype=np.int64) * a.s - a.lo
+    jmin = np.maximum(0, -(t // a.d))  # ceil(-t / d)
+    jmax = np.minimum(a.k - 1, np.floor_divide(a.n - 1 - t, a.d))
     return bool(np.all(jmin <= jmax))
 
 
+def _show(t):
+    """A tuple as messages show it: ``(3, 3)``; one axis as ``(3,)``."""
+    return repr(tuple(t))
+
+
 @functools.lru_cache(maxsize=4096)
-def _geometry(H, W, kernel_size, stride, padding, dilation, ceil_mode, pooling):
-    kh, kw = as_pair(kernel_size, "kernel_size")
-    sh, sw = as_pair((kh, kw) if stride is None else stride, "stride")
-    dh, dw = as_pair(dilation, "dilation")
+def _geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode, pooling):
+    nd = len(sizes)
+    k = as_tuple(kernel_size, "kernel_size", nd)
+    s = as_tuple(k if stride is None else stride, "stride", nd)
+    d = as_tuple(dilation, "dilation", nd)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
-    pad = parse_padding(padding)
+    pad = parse_padding(padding, nd)
     if pad == "same":
-        pad = (_same_padding(H, kh, sh, dh), _same_padding(W, kw, sw, dw))
-    (pt, pb), (pl, pr) = pad
+        pad = tuple(_same_padding(*a) for a in zip(sizes, k, s, d))
     if pooling:
-        for side, p, k, d in (("height", pt, kh, dh), ("height", pb, kh, dh),
-                              ("width", pl, kw, dw), ("width", pr, kw, dw)):
-            if p > (d * (k - 1) + 1) // 2:
-                raise ValueError(
-                    f"`padding` must be at most half of the effective kernel {side} "
-                    f"({(d * (k - 1) + 1) // 2}), got {padding!r}")
-    oh = out_size(H, kh, sh, dh, pt, pb, ceil_mode)
-    ow = out_size(W, kw, sw, dw, pl, pr, ceil_mode)
-    if oh < 1 or ow < 1:
+        for side, (lo, hi), ki, di in zip(_SIDES[nd], pad, k, d):
+            for p in (lo, hi):
+                if p > (di * (ki - 1) + 1) // 2:
+                    raise ValueError(
+                        f"`padding` must be at most half of the effective kernel {side} "
+                        f"({(di * (ki - 1) + 1) // 2}), got {padding!r}")
+    o = tuple(out_size(n, ki, si, di, lo, hi, ceil_mode) for n, ki, si, di, (lo, hi) in zip(sizes, k, s, d, pad))
+    if min(o) < 1:
         raise ValueError(
-            f"output size would be ({oh}, {ow}) for input size ({H}, {W}), kernel_size {(kh, kw)}, "
-            f"stride {(sh, sw)}, padding {padding!r}, dilation {(dh, dw)}: it must be at least 1")
-    if pooling and not (_axis_covers_input(H, kh, sh, dh, pt, oh) and _axis_covers_input(W, kw, sw, dw, pl, ow)):
+            f"output size would be {_show(o)} for input size {_show(sizes)}, kernel_size {_show(k)}, "
+            f"stride {_show(s)}, padding {padding!r}, dilation {_show(d)}: it must be at least 1")
+    geo = Geometry(Axis(*a) for a in zip(sizes, k, s, d, (p[0] for p in pad), (p[1] for p in pad), o))
+    if pooling and not all(_axis_covers_input(a) for a in geo):
         raise ValueError(
-            f"`padding` {padding!r} with kernel_size {(kh, kw)}, stride {(sh, sw)}, dilation {(dh, dw)} "
-            f"leaves a window with no input element for input size ({H}, {W})")
-    return Geometry(H, W, kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, oh, ow)
+            f"`padding` {padding!r} with kernel_size {_show(k)}, stride {_show(s)}, dilation {_show(d)} "
+            f"leaves a window with no input element for input size {_show(sizes)}")
+    return geo
 
 
 def _plain(v):
@@ -215,65 +298,160 @@ def _plain(v):
     return False
 
 
-def geometry(H, W, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, pooling=True):
-    """Validate the window parameters for an ``H x W`` plane and return its :class:`Geometry`.
+def geometry(sizes, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, pooling=True):
+    """Validate the window parameters for pooled axes of ``sizes`` and return their :class:`Geometry`.
 
     ``pooling=True`` applies PyTorch's pooling rules (padding at most half the effective kernel, every
     window must cover an input element); unfold/fold only need an output of at least one window.
 
     Examples
     --------
-    >>> g = geometry(112, 112, 3, 2, 1)
-    >>> (g.OH, g.OW)
+    >>> g = geometry((112, 112), 3, 2, 1)
+    >>> g.out
     (56, 56)
+    >>> geometry((16, 56, 56), 3, 2, 1).out
+    (8, 28, 28)
     """
+    sizes = tuple(sizes)
     if type(ceil_mode) is bool and _plain((kernel_size, stride, padding, dilation)):
-        return _geometry(H, W, kernel_size, stride, padding, dilation, ceil_mode, pooling)
-    return _geometry.__wrapped__(H, W, kernel_size, stride, padding, dilation, ceil_mode, pooling)
+        return _geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode, pooling)
+    return _geometry.__wrapped__(sizes, kernel_size, stride, padding, dilation, ceil_mode, pooling)
 
 
-def _axis_table(n, k, s, d, lo, hi, o, length):
-    start = np.arange(o, dtype=np.int64) * s - lo
-    t0 = np.maximum(0, -(start // d))  # first tap inside the input: ceil(-start / d)
-    t1 = np.minimum(k, np.floor_divide(n - 1 - start, d) + 1)  # one past the last
-    t1 = np.maximum(t1, t0)
-    padded = np.minimum(k, n + hi - start)  # taps inside the padded extent (PyTorch's count_include_pad)
-    table = np.zeros((4, length), dtype=np.int64)
-    table[:, :o] = start, t0, t1, padded
-    return table
+def adaptive_axis(n, o):
+    """The :class:`Axis` of PyTorch's adaptive windows along an axis of size ``n`` split into ``o``.
 
-
-@functools.lru_cache(maxsize=1024)
-def window_table(g):
-    """Per-axis window table of a :class:`Geometry`, the one place window extents are computed.
-
-    Returns a read-only int64 array of shape ``(2, 4, max(OH, OW))``: ``[0]`` for rows and ``[1]`` for columns,
-    each holding for every window ``start`` (input coordinate of tap 0), ``t0`` and ``t1`` (the taps
-    ``t0 <= t < t1`` fall inside the input, at ``start + t * dilation``) and ``padded`` (taps inside the padded
-    extent, PyTorch's ``count_include_pad`` count).
+    When ``o`` divides ``n`` the windows are regular (kernel and stride ``n // o``) and are described so.
 
     Examples
     --------
-    >>> window_table(geometry(5, 5, 3, 2, 1))[0, :, :3].tolist()
+    >>> adaptive_axis(8, 4)
+    Axis(n=8, k=2, s=2, d=1, lo=0, hi=0, o=4, split=(), first=0)
+    >>> adaptive_axis(5, 3).k
+    3
+    """
+    if n % o == 0:
+        return Axis(n, n // o, n // o, 1, 0, 0, o)
+    i = np.arange(o, dtype=np.int64)
+    longest = int(np.max(-((-(i + 1) * n) // o) - (i * n) // o))
+    return Axis(n, longest, 0, 1, 0, 0, o, (n, o), 0)
+
+
+def _output_size(output_size, sizes):
+    nd = len(sizes)
+    bad = f"`output_size` must be an int or a tuple of {nd} ints or None, got {output_size!r}"
+    value = _scalar(output_size)
+    if isinstance(value, (tuple, list, np.ndarray)):
+        if len(value) != nd:
+            raise ValueError(bad)
+        entries = list(value)
+    else:
+        entries = [value] * nd
+    out = []
+    for e, n in zip(entries, sizes):
+        if e is None:
+            out.append(n)
+            continue
+        if isinstance(e, (bool, np.bool_)):
+            raise TypeError(bad)
+        try:
+            e = operator.index(e)
+        except TypeError:
+            raise TypeError(bad) from None
+        if e < 1:
+            raise ValueError(f"`output_size` must be >= 1, got {output_size!r}")
+        if e > MAX_SIZE:
+            raise ValueError(f"`output_size` is absurdly large (more than {MAX_SIZE}), got {output_size!r}")
+        out.append(e)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _adaptive(sizes, output_size):
+    o = _output_size(output_size, sizes)
+    if min(sizes) < 1:
+        raise ValueError(f"adaptive pooling needs input size at least 1 along every pooled axis, got input "
+                         f"size {_show(sizes)}")
+    return Geometry(adaptive_axis(n, oi) for n, oi in zip(sizes, o))
+
+
+def adaptive_geometry(sizes, output_size):
+    """Validate ``output_size`` for pooled axes of ``sizes``; return the adaptive :class:`Geometry`.
+
+    Examples
+    --------
+    >>> adaptive_geometry((7, 10), (None, 3)).out
+    (7, 3)
+    """
+    sizes = tuple(sizes)
+    if _plain(output_size):
+        return _adaptive(sizes, output_size)
+    return _adaptive.__wrapped__(sizes, output_size)
+
+
+# ------------------------------------------------------------------------------------------ window tables
+
+def axis_table(a):
+    """``(4, o)`` int64 rows for the windows of an :class:`Axis`: ``start`` (input coordinate of tap 0),
+    ``t0`` and ``t1`` (the taps ``t0 <= t < t1`` fall inside the input, at ``start + t * d``) and ``padded``
+    (taps inside the padded extent, PyTorch's ``count_include_pad`` count).
+
+    Examples
+    --------
+    >>> axis_table(Axis(5, 3, 2, 1, 1, 1, 3)).tolist()
+    [[-1, 1, 3], [1, 0, 0], [3, 3, 2], [3, 3, 3]]
+    >>> axis_table(adaptive_axis(5, 3)).tolist()
+    [[0, 1, 3], [0, 0, 0], [2, 3, 2], [2, 3, 2]]
+    """
+    i = np.arange(a.o, dtype=np.int64)
+    if a.s == 0:
+        N, O = a.split
+        g = i + a.first
+        start = (g * N) // O - a.lo
+        length = -((-(g + 1) * N) // O) - (g * N) // O
+        return np.stack([start, np.zeros_like(i), length, length])
+    start = i * a.s - a.lo
+    t0 = np.minimum(np.maximum(0, -(start // a.d)), a.k)  # first tap inside the input: ceil(-start / d)
+    t1 = np.minimum(a.k, np.floor_divide(a.n - 1 - start, a.d) + 1)  # one past the last
+    t1 = np.maximum(t1, t0)
+    padded = np.minimum(a.k, a.n + a.hi - start)  # taps inside the padded extent (PyTorch's count_include_pad)
+    return np.stack([start, t0, t1, padded])
+
+
+UNIT = Axis(1, 1, 1, 1, 0, 0, 1)  # the trivial axis that pads a Geometry to the kernels' three axes
+
+
+@functools.lru_cache(maxsize=1024)
+def window_table(geo):
+    """The kernels' window table of a :class:`Geometry`, the one place window extents are computed.
+
+    A read-only int64 array of shape ``(3, 4, L)``, ``L`` the most windows along any axis: one
+    :func:`axis_table` per axis (depth, height, width), a geometry of fewer axes padded in front with trivial
+    axes of one window of one tap.
+
+    Examples
+    --------
+    >>> window_table(geometry((5, 5), 3, 2, 1))[1, :, :3].tolist()
     [[-1, 1, 3], [1, 0, 0], [3, 3, 2], [3, 3, 3]]
     """
-    L = max(g.OH, g.OW)
-    t = np.stack([_axis_table(g.H, g.KH, g.SH, g.DH, g.PT, g.PB, g.OH, L),
-                  _axis_table(g.W, g.KW, g.SW, g.DW, g.PL, g.PR, g.OW, L)])
+    axes = (UNIT,) * (3 - len(geo)) + tuple(geo)
+    t = np.zeros((3, 4, max(a.o for a in axes)), dtype=np.int64)
+    for row, a in zip(t, axes):
+        row[:, :a.o] = axis_table(a)
     t.flags.writeable = False
     return t
 
 
-def avg_divisors(g, count_include_pad, divisor_override):
-    """The ``(OH, OW)`` divisors of average pooling, exactly PyTorch's rule (int64)."""
+def avg_divisors(geo, count_include_pad, divisor_override):
+    """The divisors of average pooling, exactly PyTorch's rule (int64, shape ``geo.out``)."""
     if divisor_override:
-        return np.full((g.OH, g.OW), divisor_override, dtype=np.int64)
-    t = window_table(g)
-    if count_include_pad:
-        rows, cols = t[0, 3, :g.OH], t[1, 3, :g.OW]
-    else:
-        rows, cols = t[0, 2, :g.OH] - t[0, 1, :g.OH], t[1, 2, :g.OW] - t[1, 1, :g.OW]
-    return rows[:, None] * cols[None, :]
+        return np.full(geo.out, divisor_override, dtype=np.int64)
+    result = np.ones((), dtype=np.int64)
+    for a in geo:
+        t = axis_table(a)
+        count = t[3] if count_include_pad else t[2] - t[1]
+        result = np.multiply.outer(result, count)
+    return result
 
 
 # ----------------------------------------------------------------------------------------------- arrays
@@ -291,27 +469,35 @@ def as_array(x, name):
     return a
 
 
-def normalize_axes(axes, ndim, name="axes", what="x"):
-    """Return the two pooled axes as non-negative ints for an array of ``ndim`` dimensions.
+def normalize_axes(axes, ndim, nd=2, name="axes", what="x"):
+    """Return the ``nd`` pooled axes as non-negative ints for an array of ``ndim`` dimensions.
 
     Examples
     --------
     >>> normalize_axes((-2, -1), 4)
     (2, 3)
+    >>> normalize_axes(-1, 3, 1)
+    (2,)
     """
-    if ndim < 2:
-        raise ValueError(f"`{what}` must have at least 2 dimensions (..., H, W), got {ndim}")
-    if not isinstance(axes, (tuple, list)) or len(axes) != 2:
-        raise ValueError(f"`{name}` must be a pair of distinct axes, got {axes!r}")
+    if ndim < nd:
+        plural = "s" if nd > 1 else ""
+        raise ValueError(f"`{what}` must have at least {nd} dimension{plural} (..., {dims_text(nd)}), got {ndim}")
+    if nd == 1 and not isinstance(axes, (tuple, list)) and not isinstance(axes, (bool, np.bool_)):
+        try:
+            axes = (operator.index(axes),)
+        except TypeError:
+            pass
+    if not isinstance(axes, (tuple, list)) or len(axes) != nd:
+        raise ValueError(f"`{name}` must be {_AXES[nd]}, got {axes!r}")
     out = []
     for a in axes:
-        a = _int(a, name)
+        a = _int(a, name, nd)
         if not -ndim <= a < ndim:
             raise ValueError(f"`{name}` {axes!r} is out of range for an array of {ndim} dimensions")
         out.append(a % ndim)
-    if out[0] == out[1]:
-        raise ValueError(f"`{name}` must be a pair of distinct axes, got {axes!r}")
-    return out[0], out[1]
+    if len(set(out)) != nd:
+        raise ValueError(f"`{name}` must be {_AXES[nd]}, got {axes!r}")
+    return tuple(out)
 
 
 def as_shape(shape, name):
@@ -336,19 +522,32 @@ def as_shape(shape, name):
     return tuple(out)
 
 
-def prepare_pool(x, axes, kernel_size, stride, padding, dilation, ceil_mode, pooling=True, name="x"):
+def sizes_at(shape, axes):
+    """The sizes of ``shape`` along ``axes``."""
+    return tuple(shape[a] for a in axes)
+
+
+def pooled_shape(shape, axes, sizes):
+    """``shape`` with the pooled ``axes`` replaced by ``sizes``."""
+    s = list(shape)
+    for a, n in zip(axes, sizes):
+        s[a] = n
+    return tuple(s)
+
+
+def prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, ceil_mode, pooling=True, name="x"):
     """Validate a pooling input and its parameters; return ``(array, axes, Geometry)``."""
     a = as_array(x, name)
-    ax = normalize_axes(axes, a.ndim, what=name)
-    g = geometry(a.shape[ax[0]], a.shape[ax[1]], kernel_size, stride, padding, dilation, ceil_mode, pooling)
+    ax = normalize_axes(axes, a.ndim, nd, what=name)
+    g = geometry(sizes_at(a.shape, ax), kernel_size, stride, padding, dilation, ceil_mode, pooling)
     return a, ax, g
 
 
-def pooled_shape(shape, axes, oh, ow):
-    """``shape`` with the two pooled axes replaced by ``(oh, ow)``."""
-    s = list(shape)
-    s[axes[0]], s[axes[1]] = oh, ow
-    return tuple(s)
+def prepare_adaptive(x, axes, nd, output_size):
+    """Validate an adaptive pooling input; return ``(array, axes, Geometry)``."""
+    a = as_array(x, "x")
+    ax = normalize_axes(axes, a.ndim, nd)
+    return a, ax, adaptive_geometry(sizes_at(a.shape, ax), output_size)
 
 
 def check_out(out, shape, dtype):
@@ -371,39 +570,48 @@ def check_same_batch(got_shape, want_shape, name, what):
         raise ValueError(f"`{name}` must have shape {tuple(want_shape)} ({what}), got {tuple(got_shape)}")
 
 
-def max_backward_args(grad_output, indices, input_shape, axes):
-    """Validate ``max_pool2d_backward`` arguments; return (grad_output, indices int64, shape, axes)."""
-    g = as_array(grad_output, "grad_output")
+def as_indices(indices):
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"`indices` must have an integer dtype (int64), got {idx.dtype}")
+    return idx
+
+
+def max_backward_args(grad_output, indices, input_shape, axes, nd=2):
+    """Validate ``max_pool*_backward`` arguments; return (grad_output, indices, shape, axes)."""
+    g = as_array(grad_output, "grad_output")
+    idx = as_indices(indices)
     shape = as_shape(input_shape, "input_shape")
-    ax = normalize_axes(axes, len(shape), what="input_shape")
+    ax = normalize_axes(axes, len(shape), nd, what="input_shape")
     if g.ndim != len(shape):
         raise ValueError(f"`grad_output` must have {len(shape)} dimensions like `input_shape` {shape}, "
                          f"got shape {g.shape}")
     if idx.shape != g.shape:
         raise ValueError(f"`indices` must have the shape of `grad_output` {g.shape}, got {idx.shape}")
-    check_same_batch(pooled_shape(g.shape, ax, 0, 0), pooled_shape(shape, ax, 0, 0), "grad_output",
+    zeros = (0,) * nd
+    check_same_batch(pooled_shape(g.shape, ax, zeros), pooled_shape(shape, ax, zeros), "grad_output",
                      f"`input_shape` {shape} outside the pooled axes {ax}")
-    H, W = shape[ax[0]], shape[ax[1]]
-    if H * W == 0 and g.size:
-        raise ValueError(f"`input_shape` {shape} has an empty pooled plane but `grad_output` is not empty")
+    if math.prod(sizes_at(shape, ax)) == 0 and g.size:
+        raise ValueError(f"`input_shape` {shape} has an empty pooled {_EXTENT[nd]} but `grad_output` is not empty")
     return g, idx, shape, ax
 
 
-def bad_index_error(value, plane):
-    return ValueError(f"`indices` must lie in [0, {plane}) (H*W of `input_shape`), got {value}")
+#: a layer's remembered window taps do not name an input element of their window
+BAD_TAPS = "the layer's remembered window taps do not fit its windows (was its state changed?)"
 
 
-def check_indices(idx, plane):
+def bad_index_error(value, plane, nd=2, what="`input_shape`"):
+    return ValueError(f"`indices` must lie in [0, {plane}) ({plane_text(nd)} of {what}), got {value}")
+
+
+def check_indices(idx, plane, nd=2, what="`input_shape`"):
     """Raise ValueError if any index lies outside ``[0, plane)`` (NumPy; the compiled path has its own)."""
     if idx.size:
         lo, hi = idx.min(), idx.max()
         if lo < 0:
-            raise bad_index_error(int(lo), plane)
+            raise bad_index_error(int(lo), plane, nd, what)
         if hi >= plane:
-            raise bad_index_error(int(hi), plane)
+            raise bad_index_error(int(hi), plane, nd, what)
 
 
 def result_dtype_avg(dtype):
@@ -419,7 +627,12 @@ def acc_dtype(dtype):
 def divisor(divisor_override):
     if divisor_override is None:
         return 0
-    d = _int(divisor_override, "divisor_override")
+    if isinstance(divisor_override, (bool, np.bool_)):
+        raise TypeError(f"`divisor_override` must be an int, got {divisor_override!r}")
+    try:
+        d = operator.index(_scalar(divisor_override))
+    except TypeError:
+        raise TypeError(f"`divisor_override` must be an int, got {divisor_override!r}") from None
     if d == 0:
         raise ValueError(f"`divisor_override` must be a non-zero int, got {divisor_override!r}")
     if abs(d) > MAX_SIZE:
@@ -427,29 +640,94 @@ def divisor(divisor_override):
     return d
 
 
-def avg_backward_args(grad_output, input_shape, axes, kernel_size, stride, padding, ceil_mode):
-    """Validate ``avg_pool2d_backward`` arguments; return ``(grad_output, input_shape, axes, Geometry)``."""
+def avg_backward_args(grad_output, input_shape, axes, nd, kernel_size, stride, padding, ceil_mode):
+    """Validate ``avg_pool*_backward`` arguments; return ``(grad_output, input_shape, axes, Geometry)``."""
     g = as_array(grad_output, "grad_output")
     shape = as_shape(input_shape, "input_shape")
-    ax = normalize_axes(axes, len(shape), what="input_shape")
-    geo = geometry(shape[ax[0]], shape[ax[1]], kernel_size, stride, padding, 1, ceil_mode)
-    check_same_batch(g.shape, pooled_shape(shape, ax, geo.OH, geo.OW), "grad_output",
+    ax = normalize_axes(axes, len(shape), nd, what="input_shape")
+    geo = geometry(sizes_at(shape, ax), kernel_size, stride, padding, 1, ceil_mode)
+    check_same_batch(g.shape, pooled_shape(shape, ax, geo.out), "grad_output",
                      f"the pooled output of `input_shape` {shape}")
     return g, shape, ax, geo
 
 
-def fold_args(windows, input_shape, axes, stride, padding, dilation):
-    """Validate ``fold2d`` arguments; return ``(windows, input_shape, axes, Geometry)``."""
+def adaptive_backward_args(grad_output, input_shape, axes, nd):
+    """Validate ``adaptive_avg_pool*_backward`` arguments; return ``(grad_output, shape, axes, Geometry)``.
+
+    The output size is the gradient's size along the pooled axes.
+    """
+    g = as_array(grad_output, "grad_output")
+    shape = as_shape(input_shape, "input_shape")
+    ax = normalize_axes(axes, len(shape), nd, what="input_shape")
+    if g.ndim != len(shape):
+        raise ValueError(f"`grad_output` must have {len(shape)} dimensions like `input_shape` {shape}, "
+                         f"got shape {g.shape}")
+    zeros = (0,) * nd
+    check_same_batch(pooled_shape(g.shape, ax, zeros), pooled_shape(shape, ax, zeros), "grad_output",
+                     f"`input_shape` {shape} outside the pooled axes {ax}")
+    out = sizes_at(g.shape, ax)
+    if min(out) < 1:
+        raise ValueError(f"`grad_output` must have at least one element along the pooled axes {ax}, "
+                         f"got shape {g.shape}")
+    return g, shape, ax, adaptive_geometry(sizes_at(shape, ax), out)
+
+
+def fold_args(windows, input_shape, axes, nd, stride, padding, dilation):
+    """Validate ``fold*`` arguments; return ``(windows, input_shape, axes, Geometry)``."""
     w = as_array(windows, "windows")
     shape = as_shape(input_shape, "input_shape")
-    ax = normalize_axes(axes, len(shape), what="input_shape")
-    if w.ndim != len(shape) + 2:
-        raise ValueError(f"`windows` must have {len(shape) + 2} dimensions (input_shape {shape} plus KH, KW), "
-                         f"got shape {w.shape}")
-    kh, kw = w.shape[-2:]
-    if kh < 1 or kw < 1:
-        raise ValueError(f"`windows` must end in a kernel (KH, KW) of at least (1, 1), got shape {w.shape}")
-    geo = geometry(shape[ax[0]], shape[ax[1]], (kh, kw), stride, padding, dilation, False, pooling=False)
-    check_same_batch(w.shape, pooled_shape(shape, ax, geo.OH, geo.OW) + (kh, kw), "windows",
+    ax = normalize_axes(axes, len(shape), nd, what="input_shape")
+    letters = ", ".join(KDIMS[nd])
+    if w.ndim != len(shape) + nd:
+        raise ValueError(f"`windows` must have {len(shape) + nd} dimensions (input_shape {shape} plus "
+                         f"{letters}), got shape {w.shape}")
+    k = w.shape[-nd:]
+    if min(k) < 1:
+        ones = _show((1,) * nd) if nd > 1 else "1"
+        raise ValueError(f"`windows` must end in a kernel ({letters}) of at least {ones}, got shape {w.shape}")
+    geo = geometry(sizes_at(shape, ax), k, stride, padding, dilation, False, pooling=False)
+    check_same_batch(w.shape, pooled_shape(shape, ax, geo.out) + k, "windows",
                      f"the windows of `input_shape` {shape}")
     return w, shape, ax, geo
+
+
+def unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd):
+    """Validate ``max_unpool*`` arguments; return ``(x, indices, output shape, axes)``.
+
+    The default output size per axis is PyTorch's ``(n - 1) * stride - pad_before - pad_after + kernel``;
+    ``output_size`` may give the pooled sizes or the whole output shape, each within the default plus or
+    minus the stride (exclusive), as in PyTorch.
+    """
+    a = as_array(x, "x")
+    idx = as_indices(indices)
+    ax = normalize_axes(axes, a.ndim, nd)
+    if idx.shape != a.shape:
+        raise ValueError(f"`indices` must have the shape of `x` {a.shape}, got {idx.shape}")
+    k = as_tuple(kernel_size, "kernel_size", nd)
+    s = as_tuple(k if stride is None else stride, "stride", nd)
+    if isinstance(padding, str) and padding == "same":
+        raise ValueError("`padding` 'same' depends on the pooled input's size, which unpooling does not know: "
+                         "give the padding as numbers, got 'same'")
+    pad = parse_padding(padding, nd)
+    n = sizes_at(a.shape, ax)
+    default = tuple((ni - 1) * si - lo - hi + ki for ni, si, ki, (lo, hi) in zip(n, s, k, pad))
+    if output_size is None:
+        sizes = default
+    else:
+        given = as_shape(output_size, "output_size")
+        if len(given) == a.ndim:
+            check_same_batch(pooled_shape(given, ax, (0,) * nd), pooled_shape(a.shape, ax, (0,) * nd),
+                             "output_size", f"the shape of `x` {a.shape} outside the pooled axes {ax}")
+            given = sizes_at(given, ax)
+        elif len(given) != nd:
+            raise ValueError(f"`output_size` must have {nd} entries (the pooled sizes) or {a.ndim} (the whole "
+                             f"output shape), got {output_size!r}")
+        for g_, d_, s_ in zip(given, default, s):
+            if not d_ - s_ < g_ < d_ + s_:
+                raise ValueError(f"`output_size` {output_size!r} must lie strictly between the default size "
+                                 f"{_show(default)} minus and plus the stride {_show(s)} along each pooled axis")
+        sizes = given
+    if min(sizes) < 1:
+        raise ValueError(f"output size would be {_show(sizes)} for input size {_show(n)}, kernel_size "
+                         f"{_show(k)}, stride {_show(s)}, padding {padding!r}: it must be at least 1")
+    return a, idx, pooled_shape(a.shape, ax, sizes), ax
