@@ -36,6 +36,26 @@ cdef extern from *:
     static int omp_get_max_threads(void) { return 1; }
     static void omp_set_num_threads(int n) { (void)n; }
     #endif
+    #if defined(_WIN32)
+    #include <malloc.h>
+    static void* sp_alloc(size_t n) { return _aligned_malloc(n, 64); }
+    static void sp_free(void* p) { _aligned_free(p); }
+    static void sp_advise_huge(void* p, size_t n) { (void)p; (void)n; }
+    #else
+    #include <stdlib.h>
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    static void* sp_alloc(size_t n) { void* p = NULL; return posix_memalign(&p, 4096, n) ? NULL : p; }
+    static void sp_free(void* p) { free(p); }
+    static void sp_advise_huge(void* p, size_t n) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        madvise(p, n, MADV_HUGEPAGE);  /* as NumPy does for large arrays: fewer page faults */
+    #else
+        (void)p; (void)n;
+    #endif
+    }
+    #endif
     static int sp_cpu_has_avx2(void) {
     #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
         __builtin_cpu_init();
@@ -49,6 +69,9 @@ cdef extern from *:
     int omp_get_max_threads() noexcept nogil
     void omp_set_num_threads(int) noexcept nogil
     int sp_cpu_has_avx2() noexcept nogil
+    void* sp_alloc(size_t n) noexcept nogil
+    void sp_free(void* p) noexcept nogil
+    void sp_advise_huge(void* p, size_t n) noexcept nogil
 
 ctypedef fused num_t:
     float
@@ -66,6 +89,19 @@ ctypedef fused real_t:
     float
     double
 
+# The stride along W of a vectorised interior, as a type: each specialisation of a fused function sees a
+# constant step (1, 2) however the compiler inlines, so strided loads vectorise with fixed shuffles.
+ctypedef struct StepOne:
+    char unused
+ctypedef struct StepTwo:
+    char unused
+ctypedef struct StepAny:
+    char unused
+ctypedef fused step_t:
+    StepOne
+    StepTwo
+    StepAny
+
 HAVE_OPENMP = bool(SP_HAVE_OPENMP)
 
 
@@ -82,6 +118,136 @@ def openmp_max_threads():
 def openmp_set_num_threads(int n):
     """omp_set_num_threads(n) for the calling thread (no-op without OpenMP)."""
     omp_set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------------- result buffers
+#
+# Large results (values, indices, gradients) come from a small cache of recently freed buffers: a training loop
+# that pools arrays of the same shapes every step gets its memory back without the operating system mapping
+# and zeroing fresh pages each time (for the large standard cases that costs as much as the pooling itself).
+# A Block owns one buffer; a NumPy array made on it keeps it alive; when the last view dies the buffer goes
+# back to the cache (up to `cache_limit` bytes, least recently used ones freed first) or to the allocator.
+# Everything here runs with the GIL held.
+
+cdef enum:
+    CACHE_SLOTS = 32
+
+cdef void* _cache_ptr[CACHE_SLOTS]
+cdef size_t _cache_size[CACHE_SLOTS]
+cdef unsigned long long _cache_tick[CACHE_SLOTS]
+cdef unsigned long long _tick = 0
+cdef size_t _cache_total = 0
+cdef size_t _cache_limit = 0
+
+
+def set_cache_limit(size_t nbytes):
+    """Keep at most ``nbytes`` of freed result buffers for reuse (0: none); frees what no longer fits."""
+    global _cache_limit
+    _cache_limit = nbytes
+    _cache_trim(0)
+
+
+def cache_info():
+    """(bytes cached, buffers cached, limit in bytes)."""
+    cdef int i, n = 0
+    for i in range(CACHE_SLOTS):
+        n += _cache_ptr[i] != NULL
+    return _cache_total, n, _cache_limit
+
+
+cdef void _cache_trim(size_t room) noexcept:
+    """Free least recently used buffers until `room` more bytes fit under the limit and a slot is free."""
+    global _cache_total
+    cdef int i, oldest
+    while True:
+        oldest = -1
+        for i in range(CACHE_SLOTS):
+            if _cache_ptr[i] != NULL and (oldest < 0 or _cache_tick[i] < _cache_tick[oldest]):
+                oldest = i
+        if oldest < 0 or (_cache_total + room <= _cache_limit and not all_slots_used()):
+            return
+        sp_free(_cache_ptr[oldest])
+        _cache_total -= _cache_size[oldest]
+        _cache_ptr[oldest] = NULL
+
+
+cdef bint all_slots_used() noexcept:
+    cdef int i
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] == NULL:
+            return False
+    return True
+
+
+cdef void* _cache_take(size_t nbytes) noexcept:
+    global _cache_total
+    cdef int i
+    cdef void* p
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] != NULL and _cache_size[i] == nbytes:
+            p = _cache_ptr[i]
+            _cache_ptr[i] = NULL
+            _cache_total -= nbytes
+            return p
+    p = sp_alloc(nbytes)
+    if p != NULL:
+        sp_advise_huge(p, nbytes)
+    return p
+
+
+cdef void _cache_give(void* p, size_t nbytes) noexcept:
+    global _cache_total, _tick
+    cdef int i
+    if nbytes > _cache_limit:
+        sp_free(p)
+        return
+    _cache_trim(nbytes)
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] == NULL:
+            _tick += 1
+            _cache_ptr[i], _cache_size[i], _cache_tick[i] = p, nbytes, _tick
+            _cache_total += nbytes
+            return
+    sp_free(p)
+
+
+cdef class Block:
+    """One result buffer (the base of the NumPy array made on it); back to the cache when freed."""
+    cdef void* ptr
+    cdef Py_ssize_t nbytes
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+
+    def __cinit__(self, Py_ssize_t nbytes):
+        if nbytes < 1:
+            raise ValueError("a block holds at least one byte")
+        self.ptr = _cache_take(<size_t>nbytes)
+        if self.ptr == NULL:
+            raise MemoryError()
+        self.nbytes = nbytes
+        self.shape[0] = nbytes
+        self.strides[0] = 1
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        view.buf = self.ptr
+        view.obj = self
+        view.len = self.nbytes
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = "B"
+        view.ndim = 1
+        view.shape = self.shape
+        view.strides = self.strides
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            _cache_give(self.ptr, <size_t>self.nbytes)
+            self.ptr = NULL
 
 
 # ------------------------------------------------------------------------------------------- dimensions
@@ -211,6 +377,7 @@ cdef struct Index:
     int64_t* pos
     uint8_t* tap
     const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
+    Py_ssize_t* table                # scratch: kd * kh * kw entries
     bint any
 
 
@@ -253,11 +420,12 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
                   int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t r, n = g.B * g.OD * g.OH
-    # the running positions (or taps) are int32 lanes in the vectorised loops when a block is small enough (it
-    # always is in practice): SSE2 cannot select float32 and int64 lanes together
-    cdef bint narrow = tp8 != NULL or (ip != NULL and g.D * g.H * g.W < 2147483647)
+    # the running taps (planar) or positions (channels-last, when a block is small enough: it always is in
+    # practice) are int32 lanes in the vectorised loops: SSE2 cannot select float32 and int64 lanes together
+    cdef bint narrow = tp8 != NULL or (ip != NULL and (g.C == 1 or g.D * g.H * g.W < 2147483647))
     cdef Py_ssize_t nr = g.kd * g.kh
-    cdef size_t scratch = 2 * nr * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
+    # per thread: the rows, their tap-row numbers and a table of the taps (Py_ssize_t), then int32 lanes
+    cdef size_t scratch = (2 * nr + nr * g.kw) * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -269,7 +437,8 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
         if rows == NULL:
             return 1
         for r in range(n):
-            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
+            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr + nr * g.kw) if narrow else NULL, rows,
+                         g, r)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -278,7 +447,8 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
             failed[0] = 1
         for r in prange(n, schedule="static"):
             if rows != NULL:
-                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
+                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr + nr * g.kw) if narrow else NULL, rows,
+                         g, r)
         free(rows)
     return failed[0]
 
@@ -296,6 +466,7 @@ cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8,
     out.pos = ip + at if ip != NULL else NULL
     out.tap = tp8 + at if tp8 != NULL else NULL
     out.trow = trow
+    out.table = trow + g.kd * g.kh
     out.any = ip != NULL or tp8 != NULL
     xp = xp + b * block
     yp = yp + at
@@ -346,55 +517,65 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
         _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
     if lo >= hi:
         return
-    # the compiler specialises the common strides, so the loads have a constant step
-    xp = xp + ct[lo]
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
     if g.sw == 1:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 1)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 1, one)
     elif g.sw == 2:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 2)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 2, two)
     else:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, g.sw)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, g.sw, other)
+    if not out.any:
+        return
+    # the interior's tap numbers m * kw + j -> positions (or window taps), through a table of the row's taps
+    cdef Py_ssize_t* table = out.table
+    cdef Py_ssize_t m, j, start = ct[lo]
+    for m in range(nrows):
+        for j in range(g.kw):
+            table[m * g.kw + j] = (rows[m] + j * g.dw) if out.pos != NULL else out.trow[m] * g.kw + j
     if out.pos != NULL:
         for k in range(hi - lo):
-            out.pos[lo + k] = tmp[k] + ct[lo]
-    elif out.tap != NULL:
+            out.pos[lo + k] = table[tmp[k]] + start + k * g.sw
+    else:
         for k in range(hi - lo):
-            out.tap[lo + k] = <uint8_t>tmp[k]
+            out.tap[lo + k] = <uint8_t>table[tmp[k]]
 
 
-cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
-                               const Index* out, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw,
-                               Py_ssize_t step) noexcept nogil:
+cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
+                        bint with_idx, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw, Py_ssize_t step,
+                        step_t marker) noexcept nogil:
     """n windows wholly inside the input along W, the first starting at xp (its block's element 0 + its
-    column start): taps outside, windows inside, branch-free selects. tp gets positions relative to xp (or the
-    taps, whose number is the same for every window: a step of 0)."""
-    cdef Py_ssize_t m, j, k, off
-    cdef int32_t pos, vk = 0 if out.tap != NULL else <int32_t>step
-    cdef const num_t* src
+    column start): taps outside, windows inside, branch-free selects. tp gets, per window, the number
+    m * kw + j of the tap (input row m of rows, column tap j) that holds the maximum: one constant per tap, the
+    cheapest select there is; the caller turns it into a position or a window tap."""
+    cdef Py_ssize_t m, j, k
+    cdef int32_t t
+    cdef const num_t* src = xp + rows[0]
     cdef num_t v, best
     cdef bint take
-    off = rows[0]
-    src = xp + off
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
     for k in range(n):
         yp[k] = src[k * step]
-    if out.any:
-        pos = <int32_t>(out.trow[0] * kw) if out.tap != NULL else <int32_t>off
+    if with_idx:
         for k in range(n):
-            tp[k] = pos + <int32_t>k * vk
+            tp[k] = 0
     for m in range(nrows):
         for j in range(kw):
             if m == 0 and j == 0:
                 continue
-            off = rows[m] + j * dw
-            src = xp + off
-            if out.any:
-                pos = <int32_t>(out.trow[m] * kw + j) if out.tap != NULL else <int32_t>off
+            src = xp + rows[m] + j * dw
+            if with_idx:
+                t = <int32_t>(m * kw + j)
                 for k in range(n):
                     v = src[k * step]
                     best = yp[k]
                     take = (best == best) & (not (v <= best))
                     yp[k] = v if take else best
-                    tp[k] = pos + <int32_t>k * vk if take else tp[k]
+                    tp[k] = t if take else tp[k]
             else:
                 for k in range(n):
                     v = src[k * step]
@@ -713,26 +894,36 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
     cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW
     cdef Py_ssize_t b = u // chunks
     cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
-    cdef Py_ssize_t od, oh, ow, c, t, i, j, l, at, row, pos
-    cdef Py_ssize_t khw = g.kh * g.kw
+    cdef Py_ssize_t od, oh, ow, c, t, at, base, cs, w0, w1, d0, d1, h0, h1
+    cdef Py_ssize_t ntaps = g.kd * g.kh * g.kw
+    # per tap: its (depth, height, width) tap numbers and its offset from the window's first element
+    cdef int32_t ti[256]
+    cdef int32_t tj[256]
+    cdef int32_t tl[256]
+    cdef Py_ssize_t off[256]
+    for t in range(ntaps):
+        ti[t] = <int32_t>(t // (g.kh * g.kw))
+        tj[t] = <int32_t>((t // g.kw) % g.kh)
+        tl[t] = <int32_t>(t % g.kw)
+        off[t] = (ti[t] * g.dd * g.H + tj[t] * g.dh) * g.W + tl[t] * g.dw
     gy = gy + b * g.OD * g.OH * OW * C
     tp = tp + b * g.OD * g.OH * OW * C
     gx = gx + b * g.D * g.H * g.W * C
     _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     for od in range(g.OD):
+        d0, d1 = g.dt[L + od], g.dt[2 * L + od]
         for oh in range(g.OH):
+            h0, h1 = g.ht[L + oh], g.ht[2 * L + oh]
+            base = (g.dt[od] * g.H + g.ht[oh]) * g.W
             for ow in range(OW):
                 at = ((od * g.OH + oh) * OW + ow) * C
+                cs, w0, w1 = g.wt[ow], g.wt[L + ow], g.wt[2 * L + ow]
                 for c in range(c0, c1):
                     t = tp[at + c]
-                    i, j, l = t // khw, (t // g.kw) % g.kh, t % g.kw
-                    if not (g.dt[L + od] <= i < g.dt[2 * L + od] and g.ht[L + oh] <= j < g.ht[2 * L + oh]
-                            and g.wt[L + ow] <= l < g.wt[2 * L + ow]) or t >= g.kd * khw:
+                    if t >= ntaps or not (d0 <= ti[t] < d1 and h0 <= tj[t] < h1 and w0 <= tl[t] < w1):
                         bad[0] = 1
                         return
-                    row = (g.dt[od] + i * g.dd) * g.H + g.ht[oh] + j * g.dh
-                    pos = row * g.W + g.wt[ow] + l * g.dw
-                    gx[pos * C + c] += gy[at + c]
+                    gx[(base + cs + off[t]) * C + c] += gy[at + c]
 
 
 # ------------------------------------------------------------------------------------------- avg forward
@@ -803,12 +994,15 @@ cdef inline void _avg_row(const num_t* xp, real_t* yp, Py_ssize_t* rows, const D
         return
     div = <real_t>_divisor(g, rdiv, g.lo, count_include_pad, divisor_override)
     xp = xp + ct[g.lo]
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
     if g.sw == 1:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 1, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 1, div, one)
     elif g.sw == 2:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 2, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 2, div, two)
     else:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, g.sw, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, g.sw, div, other)
 
 
 cdef inline void _avg_window(const num_t* xp, real_t* yo, const Py_ssize_t* rows, Py_ssize_t nrows,
@@ -828,12 +1022,16 @@ cdef inline void _avg_window(const num_t* xp, real_t* yo, const Py_ssize_t* rows
         yo[c] = yo[c] / div
 
 
-cdef inline void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssize_t* rows,
-                               Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t step, real_t div) noexcept nogil:
+cdef void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssize_t* rows, Py_ssize_t nrows,
+                        Py_ssize_t kw, Py_ssize_t step, real_t div, step_t marker) noexcept nogil:
     """n planar windows wholly inside the input along W, the first starting at xp: taps outside (in
     row-major order, so each sum is formed exactly as tap by tap), windows inside."""
     cdef Py_ssize_t m, j, k
     cdef const num_t* src
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
     for k in range(n):
         yp[k] = 0
     for m in range(nrows):
@@ -914,6 +1112,9 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
     cdef Py_ssize_t od, oh, ow, m, j, c, kmax, nrows, rdiv
     cdef real_t div
     cdef real_t* row
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
     gy = gy + b * g.OD * g.OH * OW * C
     gx = gx + b * g.D * g.H * g.W * C
     _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
@@ -935,11 +1136,11 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
                         _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
                     if lo < hi:
                         if g.sw == 1:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1)
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1, one)
                         elif g.sw == 2:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2)
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2, two)
                         else:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, g.sw)
+                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, g.sw, other)
                     for ow in range(hi, OW):
                         _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
 
@@ -958,9 +1159,14 @@ cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_s
             dst[c] += src[c]
 
 
-cdef inline void _add_interior(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
+cdef inline void _add_interior(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step,
+                               step_t marker) noexcept nogil:
     """row[k * step] += vals[k] for n planar windows (distinct elements: vectorisable)."""
     cdef Py_ssize_t k
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
     for k in range(n):
         row[k * step] += vals[k]
 
