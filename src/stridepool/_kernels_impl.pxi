@@ -833,29 +833,40 @@ cdef inline void _scatter_plane(const num_t* gy, const int64_t* idx, num_t* gx, 
 
 cdef inline void _scatter_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t N,
                                Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, bint add, int* bad) noexcept nogil:
-    cdef Py_ssize_t k, c
+    cdef Py_ssize_t k, c, done = 0
+    cdef Py_ssize_t ahead = max(1, 16384 // (C * <Py_ssize_t>sizeof(num_t)))  # positions zeroed at a time
     cdef int64_t pos
-    _zero_unit(gx, N, C, c0, c1)
     for k in range(n):
         for c in range(c0, c1):
             pos = idx[k * C + c]
             if <uint64_t>pos >= <uint64_t>N:
                 bad[0] = 1
                 return
+            if pos >= done:
+                done = _zero_to(gx, done, min(N, max(pos + 1, done + ahead)), C, c0, c1)
             if add:
                 gx[pos * C + c] += gy[k * C + c]
             else:
                 gx[pos * C + c] = gy[k * C + c]
+    _zero_to(gx, done, N, C, c0, c1)
 
 
-cdef inline void _zero_unit(num_t* gx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+cdef inline Py_ssize_t _zero_to(num_t* gx, Py_ssize_t done, Py_ssize_t upto, Py_ssize_t C, Py_ssize_t c0,
+                                Py_ssize_t c1) noexcept nogil:
+    """Zero the positions [done, upto) of a block (C channels each, those in c0..c1); return the new mark.
+
+    The scatters zero their block progressively, just ahead of where they write, so that a block larger than
+    the caches is zeroed and then written while it is still in cache (oneDNN's trick)."""
     cdef Py_ssize_t k, c
+    if upto <= done:
+        return done
     if C == 1 or (c0 == 0 and c1 == C):
-        memset(gx, 0, N * C * sizeof(num_t))
+        memset(gx + done * C, 0, (upto - done) * C * sizeof(num_t))
     else:
-        for k in range(N):
+        for k in range(done, upto):
             for c in range(c0, c1):
                 gx[k * C + c] = 0
+    return upto
 
 
 def max_pool_backward_taps(const num_t[::1] gy not None, const uint8_t[::1] taps not None, num_t[::1] gx not None,
@@ -908,13 +919,16 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
         off[t] = (ti[t] * g.dd * g.H + tj[t] * g.dh) * g.W + tl[t] * g.dw
     gy = gy + b * g.OD * g.OH * OW * C
     tp = tp + b * g.OD * g.OH * OW * C
+    cdef Py_ssize_t done = 0
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     for od in range(g.OD):
         d0, d1 = g.dt[L + od], g.dt[2 * L + od]
         for oh in range(g.OH):
             h0, h1 = g.ht[L + oh], g.ht[2 * L + oh]
             base = (g.dt[od] * g.H + g.ht[oh]) * g.W
+            if d1 > d0 and h1 > h0:  # zeroed through the window's last input row
+                done = _zero_to(gx, done, ((g.dt[od] + (d1 - 1) * g.dd) * g.H + g.ht[oh] + (h1 - 1) * g.dh + 1)
+                                * g.W, C, c0, c1)
             for ow in range(OW):
                 at = ((od * g.OH + oh) * OW + ow) * C
                 cs, w0, w1 = g.wt[ow], g.wt[L + ow], g.wt[2 * L + ow]
@@ -924,6 +938,7 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
                         bad[0] = 1
                         return
                     gx[(base + cs + off[t]) * C + c] += gy[at + c]
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 # ------------------------------------------------------------------------------------------- avg forward
@@ -1070,7 +1085,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
                        Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t u
-    cdef size_t scratch = g.kd * g.kh * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
+    # per thread: the rows, the columns' divisors (Py_ssize_t), then the shares of one output row
+    cdef size_t scratch = (g.kd * g.kh + g.OW) * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -1084,8 +1100,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
         if rows == NULL:
             return 1
         for u in range(g.B * chunks):
-            _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh), g, u, chunks, count_include_pad,
-                           divisor_override)
+            _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh + g.OW), g, u, chunks,
+                           count_include_pad, divisor_override)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -1094,7 +1110,7 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
             failed[0] = 1
         for u in prange(g.B * chunks, schedule="static"):
             if rows != NULL:
-                _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh), g, u, chunks,
+                _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh + g.OW), g, u, chunks,
                                count_include_pad, divisor_override)
         free(rows)
     return failed[0]
@@ -1109,40 +1125,67 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
     cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW, lo = g.lo, hi = g.hi
     cdef Py_ssize_t b = u // chunks
     cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
-    cdef Py_ssize_t od, oh, ow, m, j, c, kmax, nrows, rdiv
+    cdef Py_ssize_t od, oh, ow, m, j, j0, j1, c, kmax, nrows, rdiv
     cdef real_t div
     cdef real_t* row
     cdef StepOne one
     cdef StepTwo two
     cdef StepAny other
+    cdef Py_ssize_t* wdiv = rows + g.kd * g.kh
+    cdef const num_t* gyr
+    cdef Py_ssize_t done = 0
     gy = gy + b * g.OD * g.OH * OW * C
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     kmax = 0
     for ow in range(OW):
         kmax = max(kmax, ct[2 * L + ow])
+        wdiv[ow] = ct[3 * L + ow] if count_include_pad else ct[2 * L + ow] - ct[L + ow]  # _divisor's W part
     for od in range(g.OD):
         for oh in range(g.OH):
             nrows = _rows(g, od, oh, rows, NULL)
+            if nrows:  # zeroed through the last row this output row writes (rows ascend)
+                done = _zero_to(gx, done, rows[nrows - 1] + g.W, C, c0, c1)
             rdiv = _row_divisor(g, od, oh, count_include_pad)
-            for ow in range(OW):
-                div = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
-                for c in range(c0, c1):
-                    share[ow * C + c] = <real_t>gy[((od * g.OH + oh) * OW + ow) * C + c] / div
+            gyr = gy + (od * g.OH + oh) * OW * C
+            if C == 1:  # one loop over the row's windows (vectorised): the divisors as _divisor gives them
+                if divisor_override != 0:
+                    div = <real_t>divisor_override
+                    for ow in range(OW):
+                        share[ow] = <real_t>gyr[ow] / div
+                else:
+                    for ow in range(OW):
+                        share[ow] = <real_t>gyr[ow] / <real_t>(rdiv * wdiv[ow])
+            else:
+                for ow in range(OW):
+                    div = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
+                    for c in range(c0, c1):
+                        share[ow * C + c] = <real_t>gyr[ow * C + c] / div
             for m in range(nrows):
                 row = gx + rows[m] * C
-                for j in range(kmax):
-                    for ow in range(lo):
-                        _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
-                    if lo < hi:
-                        if g.sw == 1:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1, one)
-                        elif g.sw == 2:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2, two)
-                        else:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, g.sw, other)
-                    for ow in range(hi, OW):
-                        _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                if lo >= hi:  # no interior: tap by tap, window by window
+                    for j in range(kmax):
+                        for ow in range(OW):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                    continue
+                # Taps in periods of sw: within one, the taps of all windows land on distinct elements, so the
+                # interior's taps of a period go in one contiguous pass; periods in order keep each element's
+                # sums in the scatter's order (tap j outer, window inner).
+                j0 = 0
+                while j0 < kmax:
+                    j1 = min(kmax, j0 + g.sw)
+                    for j in range(j0, j1):
+                        for ow in range(lo):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                        for ow in range(hi, OW):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                    if g.sw == 1:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, 1, j1 - j0, one)
+                    elif g.sw == 2:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, 2, j1 - j0, two)
+                    else:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, g.sw, j1 - j0, other)
+                    j0 = j1
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_ssize_t L, Py_ssize_t ow,
@@ -1159,16 +1202,30 @@ cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_s
             dst[c] += src[c]
 
 
-cdef inline void _add_interior(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step,
-                               step_t marker) noexcept nogil:
-    """row[k * step] += vals[k] for n planar windows (distinct elements: vectorisable)."""
-    cdef Py_ssize_t k
+cdef inline void _add_period(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step, Py_ssize_t width,
+                             step_t marker) noexcept nogil:
+    """Taps 0 <= j < width (width <= step) of n planar windows step apart: row[k * step + j] += vals[k]. Whole
+    groups of step elements are written (the taps past width add a zero: an element is never -0.0 here, so
+    that changes nothing), which makes the pass contiguous and vectorisable; the last window writes only its
+    own taps (the row may end there)."""
+    cdef Py_ssize_t k, j
+    cdef num_t v
     if step_t is StepOne:
         step = 1
     elif step_t is StepTwo:
         step = 2
-    for k in range(n):
-        row[k * step] += vals[k]
+    if width == step:
+        for k in range(n - 1):
+            v = vals[k]
+            for j in range(step):
+                row[k * step + j] += v
+    else:
+        for k in range(n - 1):
+            v = vals[k]
+            for j in range(step):
+                row[k * step + j] += v if j < width else 0
+    for j in range(width):
+        row[(n - 1) * step + j] += vals[n - 1]
 
 
 def fold(const num_t[::1] win not None, num_t[::1] gx not None, const int64_t[:, :, ::1] tab not None,
@@ -1215,12 +1272,14 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const
     cdef Py_ssize_t* taps = rows + KR
     cdef const num_t* w
     cdef num_t* dst
+    cdef Py_ssize_t done = 0
     win = win + b * g.OD * g.OH * OW * C * KR * KW
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     for od in range(g.OD):
         for oh in range(g.OH):
             nrows = _rows(g, od, oh, rows, taps)
+            if nrows:  # zeroed through the last row this output row writes (rows ascend)
+                done = _zero_to(gx, done, rows[nrows - 1] + g.W, C, c0, c1)
             for m in range(nrows):
                 for j in range(KW):
                     for ow in range(OW):
@@ -1229,6 +1288,7 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const
                             w = win + ((((od * g.OH + oh) * OW + ow) * C) * KR + taps[m]) * KW + j
                             for c in range(c0, c1):
                                 dst[c] += w[c * KR * KW]
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 # ------------------------------------------------------------------------------------- the lean call path
