@@ -42,8 +42,10 @@ def test_mypy_strict_accepts_the_package_the_user_script_and_the_assert_types() 
     config = ROOT / "pyproject.toml"
     if config.is_file():  # the source tree's settings (overrides for modules that need them)
         args += ["--config-file", str(config)]
-    # the package as imported (the source tree, or an installed copy); mypy resolves `import stridepool` in the
-    # scripts to it, since a package given on the command line puts its parent on the search path
-    stdout, stderr, status = api.run(args + [str(package), str(HERE / "user_script.py"),
-                                             str(HERE / "assert_types.py")])
+    # the package as imported. The source tree is given as a directory (its parent, src/, goes on the search
+    # path, so the scripts' `import stridepool` finds it); an installed copy is named with -p and found in the
+    # environment as a PEP 561 package (giving its directory would put all of site-packages on the search path,
+    # where other distributions' modules, such as the typing_extensions.py torch installs, shadow typeshed's)
+    target = ["-p", "stridepool"] if "site-packages" in package.parts else [str(package)]
+    stdout, stderr, status = api.run(args + target + [str(HERE / "user_script.py"), str(HERE / "assert_types.py")])
     assert status == 0, stdout + stderr
