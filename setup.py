@@ -8,6 +8,9 @@ STRIDEPOOL_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer, implies ST
 STRIDEPOOL_OPENMP=0    build without OpenMP (single-threaded kernels).
 STRIDEPOOL_AVX2=0      skip the AVX2 + FMA variant of the kernels (x86-64 only; used at run time only on
                        CPUs that have AVX2, the baseline module everywhere else).
+STRIDEPOOL_BUILD_JOBS=N  how many extension modules are cythonized, and then compiled, at the same time
+                       (default: os.cpu_count(); 1 builds one after the other). Never more jobs than modules.
+                       `python setup.py build_ext -j N` overrides it for the compile step.
 """
 import os
 import subprocess
@@ -24,6 +27,10 @@ DEBUG = SANITIZE or os.environ.get("STRIDEPOOL_DEBUG", "0") == "1"
 WANT_OPENMP = os.environ.get("STRIDEPOOL_OPENMP", "1") != "0"
 WANT_AVX2 = os.environ.get("STRIDEPOOL_AVX2", "1") != "0"
 AVX2_FLAGS = ["-mavx2", "-mfma"]
+# Parallel build: each extension module is one large C file (tens of seconds at -O3 each), so the modules
+# are cythonized in worker processes (cythonize's nthreads) and compiled in threads (build_ext's parallel),
+# JOBS at a time.
+JOBS = max(1, int(os.environ.get("STRIDEPOOL_BUILD_JOBS", "0")) or os.cpu_count() or 1)
 
 DIRECTIVES = {
     "language_level": 3,
@@ -96,6 +103,12 @@ def _compiles(compiler, cflags, lflags, source=OPENMP_TEST):
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        jobs = min(JOBS, len(self.extensions or ()))
+        if not self.parallel and jobs > 1:  # no `-j N` on the command line
+            self.parallel = jobs
+
     def build_extensions(self):
         cc = self.compiler
         flags = _openmp_flags(cc) if WANT_OPENMP else None
@@ -139,7 +152,13 @@ def extensions():
 
     exts = [Extension(f"stridepool.{name}", [f"src/stridepool/{name}.pyx"], depends=["src/stridepool/_kernels_impl.pxi"])
             for name in ("_kernels", "_kernels_avx2")]
-    return cythonize(exts, compiler_directives=DIRECTIVES, annotate=os.environ.get("STRIDEPOOL_ANNOTATE") == "1")
+    jobs = min(JOBS, len(exts))
+    return cythonize(exts, compiler_directives=DIRECTIVES, annotate=os.environ.get("STRIDEPOOL_ANNOTATE") == "1",
+                     nthreads=jobs if jobs > 1 else 0)  # 0: in this process, no worker pool
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+# The guard matters for the parallel cythonize: where worker processes are spawned instead of forked
+# (Windows, macOS, Python 3.14's forkserver on Linux) each worker re-imports the main module, and must not
+# run setup() again. setuptools' PEP 517 backend runs this file with __name__ == "__main__" too.
+if __name__ == "__main__":
+    setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -90,7 +90,7 @@ def comment_docs(package=None):
         if line.startswith("#:"):
             pending.append(line[2:].strip())
             continue
-        m = re.match(r"([A-Za-z_]\w*)\s*=", line)
+        m = re.match(r"([A-Za-z_]\w*)\s*(?::[^=]*)?=", line)  # an annotation may come between
         if m and pending:
             docs[m.group(1)] = " ".join(pending)
         pending = []

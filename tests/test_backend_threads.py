@@ -135,3 +135,55 @@ def test_forked_child_does_not_hang():
 def test_num_threads_does_not_change_reference():
     x = np.arange(16.0).reshape(4, 4)
     np.testing.assert_array_equal(reference.max_pool2d(x, 2), [[5.0, 7.0], [13.0, 15.0]])
+
+
+# ------------------------------------------------------------------------------------ the result cache
+
+@compiled_only
+def test_cached_results_are_never_shared_by_live_arrays():
+    """Large results live on cached buffers; a buffer is reused only once every array on it is gone."""
+    from stridepool import _compiled
+
+    x = np.random.default_rng(0).standard_normal((4, 8, 128, 128)).astype(np.float32)  # results > 1 MiB
+    y1, i1 = sp.max_pool2d(x, 2, 1, return_indices=True)
+    keep_y, keep_i = y1.copy(), i1.copy()
+    view = y1[1:]  # a view keeps the buffer alive too
+    del y1
+    for _ in range(3):
+        y2, i2 = sp.max_pool2d(-x, 2, 1, return_indices=True)
+        assert not np.shares_memory(y2, view) and not np.shares_memory(i2, i1)
+        del y2, i2
+    np.testing.assert_array_equal(view, keep_y[1:])
+    np.testing.assert_array_equal(i1, keep_i)
+    total, count, limit = _compiled.K.cache_info()
+    assert 0 < total <= limit and count >= 1
+
+
+@compiled_only
+def test_the_cache_is_bounded_and_reused():
+    from stridepool import _compiled
+
+    x = np.ones((2, 4, 256, 256), np.float32)
+    old = _compiled.K.cache_info()[2]
+    try:
+        _compiled.K.set_cache_limit(16 << 20)
+        for _ in range(20):
+            sp.max_pool2d_backward(*reversed(sp.max_pool2d(x, 2, return_indices=True)[::-1]), x.shape)
+        total, count, limit = _compiled.K.cache_info()
+        assert limit == 16 << 20 and total <= limit
+        _compiled.K.set_cache_limit(0)
+        assert _compiled.K.cache_info()[:2] == (0, 0)
+    finally:
+        _compiled.K.set_cache_limit(old)
+
+
+def test_cache_environment_variable():
+    r = _run("import stridepool as sp, numpy as np; from stridepool import _compiled as C; "
+             "print(C.K.cache_info()[2]); y = sp.max_pool2d(np.ones((64, 128, 128), np.float32), 1); print(type(y.base).__name__)",
+             STRIDEPOOL_CACHE_MB="0", STRIDEPOOL_BACKEND="compiled")
+    if "No module named" in r.stderr or "cannot be imported" in r.stderr:
+        pytest.skip("no compiled extension")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "0"
+    r = _run("import stridepool", STRIDEPOOL_CACHE_MB="lots", STRIDEPOOL_BACKEND="compiled")
+    assert r.returncode != 0 and "`STRIDEPOOL_CACHE_MB` must be a whole number of MiB, got 'lots'" in r.stderr

@@ -206,7 +206,9 @@ def test_no_leaks_with_two_threads():
 def test_leak_detector_can_fail():
     """The same measurement flags a leak of one small array per call (so the test above can fail)."""
     kept = []
-    calls = [("leak", lambda: kept.append(np.empty(1000, np.uint8)))]
+    # 2 KB per call (50 MB in all): resident memory must grow past the threshold even where the heap holds
+    # some megabytes freed by earlier tests, which a leak fills first
+    calls = [("leak", lambda: kept.append(np.empty(2000, np.uint8)))]
     problems, report = check_no_growth(calls, rounds=25000)
     assert "traced" in problems, report
     if PYMALLOC:

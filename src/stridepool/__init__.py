@@ -26,7 +26,7 @@ from ._version import __version__
 backend, _core = _backend.load()
 #: which build of the compiled kernels runs: "avx2" (x86-64 CPUs with AVX2 and FMA) or "baseline"; None on the
 #: reference backend
-kernels = getattr(_core, "KERNELS", None)
+kernels: str | None = getattr(_core, "KERNELS", None)
 
 max_pool1d = _api.max_pool(1, _core, __name__)
 max_pool2d = _api.max_pool(2, _core, __name__)
@@ -63,8 +63,18 @@ from .layers import (  # noqa: E402  (layers call the functions above)
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
     AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
     MaxUnpool2d, MaxUnpool3d, Pooling2D)
-from .layers import LAYERS as _LAYERS  # noqa: E402
 
+# Written out, not computed, so that type checkers and editors (which read __all__ without running it) see
+# every public name as exported; tests/typing/test_typing.py checks it against _api.NAMES and layers.LAYERS.
 __all__ = [
-    *_api.NAMES, *_LAYERS, "reference", "backend", "kernels", "set_num_threads", "get_num_threads", "__version__",
+    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_backward", "max_pool2d_backward", "max_pool3d_backward",
+    "avg_pool1d", "avg_pool2d", "avg_pool3d", "avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d_backward", "max_unpool1d", "max_unpool2d", "max_unpool3d", "unfold1d", "unfold2d",
+    "unfold3d", "fold1d", "fold2d", "fold3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+    "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "Pooling2D",
+    "reference", "backend", "kernels", "set_num_threads", "get_num_threads", "__version__",
 ]

@@ -1,16 +1,26 @@
 """``python -m stridepool``: the question's example, the check against the reference, and a timing."""
+from __future__ import annotations
+
 import argparse
 import statistics
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import stridepool as sp
 from stridepool import reference
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from types import ModuleType
 
-def maxPool(partition, backwards=False):  # noqa: N802  (the question's own pooling function, verbatim logic)
+    from numpy.typing import NDArray
+
+
+# the question's own pooling function, verbatim logic
+def maxPool(partition: NDArray[Any], backwards: bool = False) -> Any:  # noqa: N802
     max_val = np.max(partition)
     if backwards:
         mask = np.zeros(partition.shape, dtype=partition.dtype)
@@ -19,7 +29,7 @@ def maxPool(partition, backwards=False):  # noqa: N802  (the question's own pool
     return max_val
 
 
-def _median_ms(fn, repeats):
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -28,12 +38,13 @@ def _median_ms(fn, repeats):
     return statistics.median(times) * 1e3
 
 
-def _forward_backward(impl, x, g, k, s, p):
+def _forward_backward(impl: ModuleType, x: NDArray[Any], g: NDArray[Any], k: int, s: int,
+                      p: int) -> tuple[NDArray[Any], NDArray[Any]]:
     y, idx = impl.max_pool2d(x, k, s, p, return_indices=True)
     return y, impl.max_pool2d_backward(g, idx, x.shape)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stridepool", description=__doc__)
     parser.add_argument("--version", action="version", version=f"stridepool {sp.__version__}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random example (default 0)")

@@ -5,102 +5,220 @@ number of pooled axes ``nd``; the named functions (``max_pool2d`` ...) are thin 
 so that both backends share one definition of every signature and one docstring template per operation
 (``stridepool._docs``). ``stridepool`` binds them to the active core, ``stridepool.reference`` to the
 reference core.
+
+Types: each factory is overloaded on ``nd`` and returns a protocol of :mod:`stridepool._typing` parametrised
+with that number of axes' argument forms (``max_pool(2, ...)`` is a ``MaxPoolFunction[Size2, Padding2,
+Axes2]``); the closures themselves take the forms of any number of axes.
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
+
 from . import _docs
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ._typing import (
+        AdaptiveAvgPoolBackwardFunction, AdaptiveAvgPoolFunction, AdaptiveMaxPoolFunction, Array, Axes1, Axes2,
+        Axes3, AxesArg, AvgPoolBackwardFunction, AvgPoolFunction, Core, FoldFunction, Indexed, MaxPoolBackwardFunction,
+        MaxPoolFunction, MaxUnpoolFunction, OutputSize1, OutputSize2, OutputSize3, OutputSizeArg, Padding1,
+        Padding2, Padding3, PaddingArg, Shape, Size1, Size2, Size3, SizeArg, UnfoldFunction)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 #: the default pooled axes: the last nd
-AXES = {1: (-1,), 2: (-2, -1), 3: (-3, -2, -1)}
+AXES: dict[int, tuple[int, ...]] = {1: (-1,), 2: (-2, -1), 3: (-3, -2, -1)}
 
 
-def public_name(op, nd):
+def public_name(op: str, nd: int) -> str:
     """``max_pool_backward``, 2 -> ``max_pool2d_backward``."""
     if op.endswith("_backward"):
         return f"{op[:-len('_backward')]}{nd}d_backward"
     return f"{op}{nd}d"
 
 
-def _named(fn, op, nd, module):
+def _named(fn: _F, op: str, nd: int, module: str) -> _F:
     fn.__name__ = fn.__qualname__ = public_name(op, nd)
     fn.__module__ = module
     fn.__doc__ = _docs.doc(op, nd)
     return fn
 
 
-def max_pool(nd, core, module):
-    def f(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
-          axes=AXES[nd], out=None):
+@overload
+def max_pool(nd: Literal[1], core: Core, module: str) -> MaxPoolFunction[Size1, Padding1, Axes1]: ...
+@overload
+def max_pool(nd: Literal[2], core: Core, module: str) -> MaxPoolFunction[Size2, Padding2, Axes2]: ...
+@overload
+def max_pool(nd: Literal[3], core: Core, module: str) -> MaxPoolFunction[Size3, Padding3, Axes3]: ...
+
+
+def max_pool(nd: int, core: Core, module: str) -> MaxPoolFunction[Any, Any, Any]:
+    def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
+          dilation: SizeArg = 1, ceil_mode: bool = False, return_indices: bool = False, *,
+          axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
         return core.max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out)
-    return _named(f, "max_pool", nd, module)
+    # the core returns the pair exactly when return_indices is true: what the protocol's overloads say
+    return cast("MaxPoolFunction[Any, Any, Any]", _named(f, "max_pool", nd, module))
 
 
-def max_pool_backward(nd, core, module):
-    def f(grad_output, indices, input_shape, *, axes=AXES[nd], out=None):
+@overload
+def max_pool_backward(nd: Literal[1], core: Core, module: str) -> MaxPoolBackwardFunction[Axes1]: ...
+@overload
+def max_pool_backward(nd: Literal[2], core: Core, module: str) -> MaxPoolBackwardFunction[Axes2]: ...
+@overload
+def max_pool_backward(nd: Literal[3], core: Core, module: str) -> MaxPoolBackwardFunction[Axes3]: ...
+
+
+def max_pool_backward(nd: int, core: Core, module: str) -> MaxPoolBackwardFunction[Any]:
+    def f(grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *, axes: AxesArg = AXES[nd],
+          out: Array | None = None) -> Array:
         return core.max_pool_backward(nd, grad_output, indices, input_shape, axes, out)
     return _named(f, "max_pool_backward", nd, module)
 
 
-def avg_pool(nd, core, module):
-    def f(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None,
-          *, axes=AXES[nd], out=None):
+@overload
+def avg_pool(nd: Literal[1], core: Core, module: str) -> AvgPoolFunction[Size1, Padding1, Axes1]: ...
+@overload
+def avg_pool(nd: Literal[2], core: Core, module: str) -> AvgPoolFunction[Size2, Padding2, Axes2]: ...
+@overload
+def avg_pool(nd: Literal[3], core: Core, module: str) -> AvgPoolFunction[Size3, Padding3, Axes3]: ...
+
+
+def avg_pool(nd: int, core: Core, module: str) -> AvgPoolFunction[Any, Any, Any]:
+    def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
+          ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None, *,
+          axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         return core.avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
                              axes, out)
     return _named(f, "avg_pool", nd, module)
 
 
-def avg_pool_backward(nd, core, module):
-    def f(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-          divisor_override=None, *, axes=AXES[nd], out=None):
+@overload
+def avg_pool_backward(nd: Literal[1], core: Core, module: str) -> AvgPoolBackwardFunction[Size1, Padding1, Axes1]:
+    ...
+@overload
+def avg_pool_backward(nd: Literal[2], core: Core, module: str) -> AvgPoolBackwardFunction[Size2, Padding2, Axes2]:
+    ...
+@overload
+def avg_pool_backward(nd: Literal[3], core: Core, module: str) -> AvgPoolBackwardFunction[Size3, Padding3, Axes3]:
+    ...
+
+
+def avg_pool_backward(nd: int, core: Core, module: str) -> AvgPoolBackwardFunction[Any, Any, Any]:
+    def f(grad_output: ArrayLike, input_shape: Shape, kernel_size: SizeArg, stride: SizeArg | None = None,
+          padding: PaddingArg = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+          divisor_override: int | None = None, *, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         return core.avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                                       count_include_pad, divisor_override, axes, out)
     return _named(f, "avg_pool_backward", nd, module)
 
 
-def adaptive_max_pool(nd, core, module):
-    def f(x, output_size, return_indices=False, *, axes=AXES[nd], out=None):
+@overload
+def adaptive_max_pool(nd: Literal[1], core: Core, module: str) -> AdaptiveMaxPoolFunction[OutputSize1, Axes1]: ...
+@overload
+def adaptive_max_pool(nd: Literal[2], core: Core, module: str) -> AdaptiveMaxPoolFunction[OutputSize2, Axes2]: ...
+@overload
+def adaptive_max_pool(nd: Literal[3], core: Core, module: str) -> AdaptiveMaxPoolFunction[OutputSize3, Axes3]: ...
+
+
+def adaptive_max_pool(nd: int, core: Core, module: str) -> AdaptiveMaxPoolFunction[Any, Any]:
+    def f(x: ArrayLike, output_size: OutputSizeArg, return_indices: bool = False, *, axes: AxesArg = AXES[nd],
+          out: Array | None = None) -> Array | Indexed:
         return core.adaptive_max_pool(nd, x, output_size, return_indices, axes, out)
-    return _named(f, "adaptive_max_pool", nd, module)
+    # the core returns the pair exactly when return_indices is true: what the protocol's overloads say
+    return cast("AdaptiveMaxPoolFunction[Any, Any]", _named(f, "adaptive_max_pool", nd, module))
 
 
-def adaptive_avg_pool(nd, core, module):
-    def f(x, output_size, *, axes=AXES[nd], out=None):
+@overload
+def adaptive_avg_pool(nd: Literal[1], core: Core, module: str) -> AdaptiveAvgPoolFunction[OutputSize1, Axes1]: ...
+@overload
+def adaptive_avg_pool(nd: Literal[2], core: Core, module: str) -> AdaptiveAvgPoolFunction[OutputSize2, Axes2]: ...
+@overload
+def adaptive_avg_pool(nd: Literal[3], core: Core, module: str) -> AdaptiveAvgPoolFunction[OutputSize3, Axes3]: ...
+
+
+def adaptive_avg_pool(nd: int, core: Core, module: str) -> AdaptiveAvgPoolFunction[Any, Any]:
+    def f(x: ArrayLike, output_size: OutputSizeArg, *, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         return core.adaptive_avg_pool(nd, x, output_size, axes, out)
     return _named(f, "adaptive_avg_pool", nd, module)
 
 
-def adaptive_avg_pool_backward(nd, core, module):
-    def f(grad_output, input_shape, *, axes=AXES[nd], out=None):
+@overload
+def adaptive_avg_pool_backward(nd: Literal[1], core: Core, module: str) -> AdaptiveAvgPoolBackwardFunction[Axes1]:
+    ...
+@overload
+def adaptive_avg_pool_backward(nd: Literal[2], core: Core, module: str) -> AdaptiveAvgPoolBackwardFunction[Axes2]:
+    ...
+@overload
+def adaptive_avg_pool_backward(nd: Literal[3], core: Core, module: str) -> AdaptiveAvgPoolBackwardFunction[Axes3]:
+    ...
+
+
+def adaptive_avg_pool_backward(nd: int, core: Core, module: str) -> AdaptiveAvgPoolBackwardFunction[Any]:
+    def f(grad_output: ArrayLike, input_shape: Shape, *, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         return core.adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out)
     return _named(f, "adaptive_avg_pool_backward", nd, module)
 
 
-def max_unpool(nd, core, module):
-    def f(x, indices, kernel_size, stride=None, padding=0, output_size=None, *, axes=AXES[nd], out=None):
+@overload
+def max_unpool(nd: Literal[1], core: Core, module: str) -> MaxUnpoolFunction[Size1, Padding1, Axes1]: ...
+@overload
+def max_unpool(nd: Literal[2], core: Core, module: str) -> MaxUnpoolFunction[Size2, Padding2, Axes2]: ...
+@overload
+def max_unpool(nd: Literal[3], core: Core, module: str) -> MaxUnpoolFunction[Size3, Padding3, Axes3]: ...
+
+
+def max_unpool(nd: int, core: Core, module: str) -> MaxUnpoolFunction[Any, Any, Any]:
+    def f(x: ArrayLike, indices: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None,
+          padding: PaddingArg = 0, output_size: Shape | None = None, *, axes: AxesArg = AXES[nd],
+          out: Array | None = None) -> Array:
         return core.max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, axes, out)
     return _named(f, "max_unpool", nd, module)
 
 
-def unfold(nd, core, module):
-    def f(x, kernel_size, stride=1, padding=0, dilation=1, *, axes=AXES[nd]):
+@overload
+def unfold(nd: Literal[1], core: Core, module: str) -> UnfoldFunction[Size1, Padding1, Axes1]: ...
+@overload
+def unfold(nd: Literal[2], core: Core, module: str) -> UnfoldFunction[Size2, Padding2, Axes2]: ...
+@overload
+def unfold(nd: Literal[3], core: Core, module: str) -> UnfoldFunction[Size3, Padding3, Axes3]: ...
+
+
+def unfold(nd: int, core: Core, module: str) -> UnfoldFunction[Any, Any, Any]:
+    def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg = 1, padding: PaddingArg = 0, dilation: SizeArg = 1,
+          *, axes: AxesArg = AXES[nd]) -> Array:
         return core.unfold(nd, x, kernel_size, stride, padding, dilation, axes)
     return _named(f, "unfold", nd, module)
 
 
-def fold(nd, core, module):
-    def f(windows, input_shape, stride=1, padding=0, dilation=1, *, axes=AXES[nd], out=None):
+@overload
+def fold(nd: Literal[1], core: Core, module: str) -> FoldFunction[Size1, Padding1, Axes1]: ...
+@overload
+def fold(nd: Literal[2], core: Core, module: str) -> FoldFunction[Size2, Padding2, Axes2]: ...
+@overload
+def fold(nd: Literal[3], core: Core, module: str) -> FoldFunction[Size3, Padding3, Axes3]: ...
+
+
+def fold(nd: int, core: Core, module: str) -> FoldFunction[Any, Any, Any]:
+    def f(windows: ArrayLike, input_shape: Shape, stride: SizeArg = 1, padding: PaddingArg = 0,
+          dilation: SizeArg = 1, *, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         return core.fold(nd, windows, input_shape, stride, padding, dilation, axes, out)
     return _named(f, "fold", nd, module)
 
 
 #: every operation, in the order of the public API
-OPERATIONS = (max_pool, max_pool_backward, avg_pool, avg_pool_backward, adaptive_max_pool, adaptive_avg_pool,
-              adaptive_avg_pool_backward, max_unpool, unfold, fold)
+OPERATIONS: tuple[Callable[..., Callable[..., Any]], ...] = (
+    max_pool, max_pool_backward, avg_pool, avg_pool_backward, adaptive_max_pool, adaptive_avg_pool,
+    adaptive_avg_pool_backward, max_unpool, unfold, fold)
 
 
-def build(core, module):
+def build(core: Core, module: str) -> dict[str, Callable[..., Any]]:
     """Every public function bound to ``core``, by name (``max_pool1d`` ... ``fold3d``)."""
     fns = (make(nd, core, module) for make in OPERATIONS for nd in (1, 2, 3))
     return {f.__name__: f for f in fns}
 
 
 #: the public names, in order
-NAMES = tuple(public_name(op.__name__, nd) for op in OPERATIONS for nd in (1, 2, 3))
+NAMES: tuple[str, ...] = tuple(public_name(op.__name__, nd) for op in OPERATIONS for nd in (1, 2, 3))

@@ -1,13 +1,19 @@
 """Backend selection: ``STRIDEPOOL_BACKEND`` = ``auto`` (default), ``compiled`` or ``reference``."""
+from __future__ import annotations
+
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 from . import _reference
+
+if TYPE_CHECKING:
+    from ._typing import Core
 
 _CHOICES = ("auto", "compiled", "reference")
 
 
-def load():
+def load() -> tuple[str, Core]:
     """Return ``(name, core)`` of the backend the environment asks for (the core module implements every
     operation for any number of pooled axes: ``stridepool._compiled`` or ``stridepool._reference``)."""
     choice = os.environ.get("STRIDEPOOL_BACKEND", "auto").strip().lower() or "auto"

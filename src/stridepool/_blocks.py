@@ -17,17 +17,26 @@ first tap when there is no padding; the window's centre for PyTorch's usual ``k 
 axis, so chunks of ``m * s`` elements give output chunks of ``m`` windows; the anchor of an adaptive window
 is its first element.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ._params import Axis
 
+Ints = NDArray[np.int64]
+Range = tuple[int, int]
 
-def bounds(chunks):
+
+def bounds(chunks: Sequence[int] | NDArray[Any]) -> Ints:
     """``[0, c0, c0 + c1, ..., n]``: the chunk boundaries of one axis's chunk sizes."""
     return np.concatenate([[0], np.cumsum(np.asarray(chunks, dtype=np.int64))]).astype(np.int64)
 
 
-def anchors(a):
+def anchors(a: Axis) -> Ints:
     """The anchor of every window of a global :class:`Axis` ``a`` (int64, non-decreasing, in ``[0, n)``,
     or all 0 for an empty axis)."""
     i = np.arange(a.o, dtype=np.int64)
@@ -39,7 +48,7 @@ def anchors(a):
     return np.clip(pos, 0, max(a.n - 1, 0))
 
 
-def assign(a, chunks):
+def assign(a: Axis, chunks: Sequence[int] | NDArray[Any]) -> list[Range]:
     """Split the windows of ``a`` among the chunks (sizes ``chunks``) of its input axis: a list of window
     ranges ``(i0, i1)``, one per chunk that anchors at least one window (chunks anchoring none are left out,
     so every range is non-empty and the ranges tile ``[0, a.o)`` in order)."""
@@ -50,13 +59,13 @@ def assign(a, chunks):
     return [(int(i0), int(i1)) for i0, i1 in zip(cuts[:-1], cuts[1:]) if i1 > i0]
 
 
-def window_ranges(chunks):
+def window_ranges(chunks: Sequence[int] | NDArray[Any]) -> list[Range]:
     """The window ranges ``(i0, i1)`` of the chunks (sizes ``chunks``) of a window axis (a gradient's)."""
     e = bounds(chunks)
     return [(int(i0), int(i1)) for i0, i1 in zip(e[:-1], e[1:])]
 
 
-def homes(a, ranges):
+def homes(a: Axis, ranges: Sequence[Range]) -> list[Range]:
     """The input region each output chunk of a backward owns: consecutive anchors of the first windows of
     ``ranges``, from 0 to ``a.n``; empty homes are left out, so the result tiles ``[0, a.n)`` (one empty
     home for an empty axis)."""
@@ -67,7 +76,7 @@ def homes(a, ranges):
     return [(h0, h1) for h0, h1 in zip(cuts[:-1], cuts[1:]) if h1 > h0]
 
 
-def block(a, i0, i1):
+def block(a: Axis, i0: int, i1: int) -> tuple[int, int, Axis]:
     """The windows ``[i0, i1)`` of the global :class:`Axis` ``a`` as a block: ``(lo, hi, axis)``.
 
     ``[lo, hi)`` is the input region that holds every tap of those windows inside ``[0, a.n)`` (empty when
@@ -100,7 +109,7 @@ def block(a, i0, i1):
     return lo, hi, _trim(Axis(hi - lo, a.k, a.s, a.d, lo - first, a.n + a.hi - hi, o))
 
 
-def _trim(b):
+def _trim(b: Axis) -> Axis:
     """``b`` with its trailing padding cut to what its windows reach and their ``padded`` counts see, so that
     blocks with the same windows relative to their regions have equal axes (and share one cached window
     table)."""
@@ -110,7 +119,7 @@ def _trim(b):
     return b._replace(hi=min(b.hi, max(0, b.k + last - b.n, last + b.d * (b.k - 1) + 1 - b.n)))
 
 
-def pieces(lo, hi, edges):
+def pieces(lo: int, hi: int, edges: Ints) -> list[tuple[int, int, int, int]]:
     """The parts of the region ``[lo, hi)`` in the chunks bounded by ``edges`` (from :func:`bounds`):
     ``[(chunk, start in chunk, stop in chunk, start in region), ...]`` in order."""
     if hi <= lo:
@@ -125,7 +134,7 @@ def pieces(lo, hi, edges):
     return out
 
 
-def spans(a, i0, i1):
+def spans(a: Axis, i0: int, i1: int) -> tuple[Ints, Ints]:
     """First and last input element that each window ``[i0, i1)`` of ``a`` reads (int64 arrays; a window
     with no element inside ``[0, a.n)`` gets an empty span, first > last)."""
     i = np.arange(i0, i1, dtype=np.int64)
@@ -139,7 +148,7 @@ def spans(a, i0, i1):
     return start + t0 * a.d, start + (t1 - 1) * a.d
 
 
-def inner(a, i0, i1, h0, h1):
+def inner(a: Axis, i0: int, i1: int, h0: int, h1: int) -> Axis:
     """The windows ``[i0, i1)`` of ``a`` over the whole chunk ``[h0, h1)`` that holds every element they read:
     an :class:`Axis` like :func:`block`'s but over the chunk, so that a kernel reads the chunk itself (no
     copy). Its ``lo`` is negative when the first window starts inside the chunk."""
@@ -149,7 +158,7 @@ def inner(a, i0, i1, h0, h1):
     return _trim(Axis(h1 - h0, a.k, a.s, a.d, h0 - (i0 * a.s - a.lo), a.n + a.hi - h1, o))
 
 
-def parts(a, i0, i1, h0, h1):
+def parts(a: Axis, i0: int, i1: int, h0: int, h1: int) -> list[tuple[int, int, bool]]:
     """Split the windows ``[i0, i1)`` of a block whose home chunk is ``[h0, h1)`` into runs: ``[(j0, j1,
     inside), ...]`` in order, ``inside`` for the run of windows that read only the chunk (at most one run,
     between at most two runs of windows that also read neighbouring chunks). One run ``inside=False`` when

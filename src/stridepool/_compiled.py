@@ -10,10 +10,14 @@ neither form (non-contiguous, pooled axes apart or reversed) is copied, once.
 The ``run_*`` functions take validated arrays and a :class:`~stridepool._params.Geometry`; the dask path
 calls them on blocks with the geometry of each block's windows.
 """
+from __future__ import annotations
+
 import functools
 import math
 import os
 import sys
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import numpy as np
 
@@ -22,8 +26,23 @@ from . import _lazy, _reference
 from . import _params as P
 from ._threads import get_num_threads
 
+if TYPE_CHECKING:
+    from types import ModuleType
 
-def _pick_kernels():
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from ._kernels import Plan, _Module
+    from ._params import Geometry
+    from ._typing import Array, Ax, AxesArg, Indexed, OutputSizeArg, PaddingArg, Shape, SizeArg
+
+    #: the kernels' (B, D, H, W, C) blocks and their DIMS tuples
+    Dims = tuple[int, ...]
+    #: a plan's key: (nd, operation, shape, dtype, extra, flags, parameters)
+    Key = tuple[int, str, tuple[int, ...], np.dtype[Any], tuple[Hashable, ...], tuple[object, ...],
+                tuple[Hashable, ...]]
+
+
+def _pick_kernels() -> tuple[str, _Module]:
     """The AVX2 + FMA build of the kernels where the CPU has them, else the baseline build.
 
     ``STRIDEPOOL_CPU=baseline`` forces the baseline build; ``STRIDEPOOL_CPU=avx2`` requires the AVX2 one.
@@ -47,7 +66,35 @@ def _pick_kernels():
 
 
 KERNELS, K = _pick_kernels()
-_SELF = sys.modules[__name__]
+_SELF: ModuleType = sys.modules[__name__]
+
+
+def _cache_limit() -> int:
+    """``STRIDEPOOL_CACHE_MB`` (default 1024): MiB of freed large results kept for reuse; 0 turns it off."""
+    value = os.environ.get("STRIDEPOOL_CACHE_MB", "1024").strip() or "1024"
+    try:
+        mb = int(value)
+    except ValueError:
+        raise ValueError(f"`STRIDEPOOL_CACHE_MB` must be a whole number of MiB, got {value!r}") from None
+    if mb < 0:
+        raise ValueError(f"`STRIDEPOOL_CACHE_MB` must be >= 0, got {value!r}")
+    return mb << 20
+
+
+K.set_cache_limit(_cache_limit())
+K.set_ndarray(np.ndarray)
+#: results smaller than this come from np.empty (the allocator reuses small blocks itself)
+CACHE_MIN_BYTES: int = K.CACHE_MIN_BYTES
+
+
+def _alloc(shape: Ax, dtype: DTypeLike) -> Array:
+    """An uninitialised array for a result: large ones on a cached buffer (see _kernels_impl.pxi's Block)."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < CACHE_MIN_BYTES:
+        return np.empty(shape, dtype=dtype)
+    # (cast: NumPy's stubs take any buffer-protocol object, as a Block is, only from Python 3.12 on)
+    return np.ndarray(shape, dtype=dtype, buffer=cast("memoryview", K.Block(nbytes)))
 
 _NAMES = {np.dtype(t): n for t, n in ((np.float32, "float"), (np.float64, "double"), (np.int8, "int8_t"),
                                       (np.int16, "int16_t"), (np.int32, "int32_t"), (np.int64, "int64_t"),
@@ -65,27 +112,27 @@ _INT64, _UINT8 = np.dtype(np.int64), np.dtype(np.uint8)
 # ------------------------------------------------------------------------------------------------ layout
 
 
-def _last(a, ax):
+def _last(a: Array, ax: Ax) -> Array:
     """``a`` with its pooled axes moved last."""
     return np.moveaxis(a, ax, range(-len(ax), 0))
 
 
-def _consecutive(ax):
+def _consecutive(ax: Ax) -> bool:
     return all(b == ax[0] + i for i, b in enumerate(ax))
 
 
-def _moved(a, ax):
+def _moved(a: Array, ax: Ax) -> bool:
     """True when the array should be handled with its pooled axes moved last (planar after moving)."""
     if _consecutive(ax) and a.flags.c_contiguous:
         return False
     return not _consecutive(ax) or _last(a, ax).flags.c_contiguous
 
 
-def _in_layout(a, ax, moved):
+def _in_layout(a: Array, ax: Ax, moved: bool) -> bool:
     return (_last(a, ax) if moved else a).flags.c_contiguous
 
 
-def _block_dims(shape, ax, moved):
+def _block_dims(shape: Ax, ax: Ax, moved: bool) -> Dims:
     """``(B, D, H, W, C)`` of an array of ``shape`` (user axis order) in the layout ``moved`` says."""
     nd = len(ax)
     sizes = P.sizes_at(shape, ax)
@@ -96,19 +143,19 @@ def _block_dims(shape, ax, moved):
     return (lead,) + (1,) * (3 - nd) + sizes + (trail,)
 
 
-def _flat(a, ax, moved, dtype=None):
+def _flat(a: Array, ax: Ax, moved: bool, dtype: np.dtype[Any] | None = None) -> Array:
     """The flat C-contiguous buffer of ``a`` in the chosen layout (a copy only if it must be)."""
     m = _last(a, ax) if moved else a
     return np.ascontiguousarray(m, dtype=dtype).reshape(-1)
 
 
-def _empty(shape, ax, moved, dtype):
+def _empty(shape: Ax, ax: Ax, moved: bool, dtype: np.dtype[Any]) -> tuple[Array, Array]:
     """A new array of ``shape`` (user axis order) laid out as ``moved`` says, and its flat buffer."""
     if moved:
         rest = tuple(n for i, n in enumerate(shape) if i not in ax)
-        m = np.empty(rest + P.sizes_at(shape, ax), dtype=dtype)
+        m = _alloc(rest + P.sizes_at(shape, ax), dtype)
         return np.moveaxis(m, range(-len(ax), 0), ax), m.reshape(-1)
-    a = np.empty(shape, dtype=dtype)
+    a = _alloc(shape, dtype)
     return a, a.reshape(-1)
 
 
@@ -117,7 +164,12 @@ class _Target:
 
     __slots__ = ("result", "flat", "_final")
 
-    def __init__(self, out, shape, ax, moved, dtype, work, inputs):
+    result: Array
+    flat: Array
+    _final: Array | None
+
+    def __init__(self, out: Array | None, shape: Ax, ax: Ax, moved: bool, dtype: np.dtype[Any], work: np.dtype[Any],
+                 inputs: tuple[Array, ...]) -> None:
         self._final = None
         if out is not None and (work != dtype or not _in_layout(out, ax, moved)
                                 or any(np.may_share_memory(out, a) for a in inputs)):
@@ -128,7 +180,7 @@ class _Target:
         else:
             self.result, self.flat = out, _flat(out, ax, moved)
 
-    def done(self, dtype):
+    def done(self, dtype: np.dtype[Any]) -> Array:
         if self._final is not None:
             np.copyto(self._final, self.result, casting="unsafe")
             return self._final
@@ -137,7 +189,7 @@ class _Target:
         return self.result
 
 
-def _dims(block, geo):
+def _dims(block: Dims, geo: Geometry) -> Dims:
     """The kernels' DIMS tuple: the input blocks ``(B, D, H, W, C)`` and the windows of ``geo``."""
     axes = (P.UNIT,) * (3 - len(geo)) + tuple(geo)
     return block + tuple(a.o for a in axes) + tuple(a.k for a in axes) + (axes[2].s,) + tuple(a.d for a in axes)
@@ -145,14 +197,14 @@ def _dims(block, geo):
 
 #: below this many element operations a call runs on one thread: waking a pool costs more than the work
 #: (microseconds on an idle machine, milliseconds on a loaded one)
-PARALLEL_MIN_WORK = 1 << 16
+PARALLEL_MIN_WORK: int = 1 << 16
 
 
-def _threads(work):
+def _threads(work: int) -> int:
     return get_num_threads() if work >= PARALLEL_MIN_WORK else 1
 
 
-def _chunks(B, C, threads):
+def _chunks(B: int, C: int, threads: int) -> int:
     """Channel ranges per leading index for scatter kernels, so that a few big images still use all threads."""
     if C == 1 or B >= threads:
         return 1
@@ -166,12 +218,12 @@ def _chunks(B, C, threads):
 # layout work. Only plain parameters (exact ints, None, strings, tuples of them; flags exactly bool) make
 # keys, so a key hit can never turn an argument the full path rejects (2.0, True for an int) into a result.
 
-_PLANS = {}
+_PLANS: dict[Key, Plan] = {}
 _PLAN_DTYPES = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
 _MAX_PLANS = 256
 
 
-def _replay(key, params, method, *arrays):
+def _replay(key: Key, params: object, method: Literal["forward", "backward"], *arrays: Any) -> Any:
     """The result of the plan remembered for ``key``, or None (no plan, or an array it cannot take)."""
     try:
         plan = _PLANS.get(key)
@@ -185,7 +237,8 @@ def _replay(key, params, method, *arrays):
 _NO_TABLE = np.zeros((3, 4, 1), dtype=np.int64)  # a scatter by index reads no window table
 
 
-def _remember(key, op, dtype, geo, dims, include, div, in_shape, out_shape, work):
+def _remember(key: Key, op: int, dtype: np.dtype[Any], geo: Geometry | None, dims: Dims, include: bool, div: int,
+              in_shape: Ax, out_shape: Ax, work: int) -> None:
     """Store a Plan for a planar C-contiguous native float32/float64 call that has just run the full path.
 
     ``key`` (from :func:`_key`, parameters last) is made only for arrays that need no preparation (native
@@ -204,7 +257,19 @@ def _remember(key, op, dtype, geo, dims, include, div, in_shape, out_shape, work
 # ------------------------------------------------------------------------------------------------- runs
 
 
-def run_max(x, ax, geo, return_indices, out=None, key=None, taps=False):
+@overload
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[False], out: Array | None = None,
+            key: Key | None = None, taps: bool = False) -> Array: ...
+@overload
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[True], out: Array | None = None,
+            key: Key | None = None, taps: bool = False) -> tuple[Array, Array]: ...
+@overload
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None,
+            key: Key | None = None, taps: bool = False) -> Array | tuple[Array, Array]: ...
+
+
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None,
+            key: Key | None = None, taps: bool = False) -> Array | tuple[Array, Array]:
     """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``.
 
     The indices are int64 flat positions, or with ``taps`` the uint8 window tap of each maximum (layers'
@@ -221,10 +286,10 @@ def run_max(x, ax, geo, return_indices, out=None, key=None, taps=False):
         if key is not None and not moved and not taps:
             _remember(key, int(return_indices), x.dtype, geo, dims, False, 0, x.shape, shape, work_size)
     y = target.done(x.dtype)
-    return (y, idx) if return_indices else y
+    return (y, idx) if return_indices else y  # type: ignore[return-value]  # idx is an array with return_indices
 
 
-def run_max_backward_taps(g, taps, shape, ax, geo):
+def run_max_backward_taps(g: Array, taps: Array, shape: Ax, ax: Ax, geo: Geometry) -> Array:
     """Gradient of max pooling from the window taps :func:`run_max` gave (``g`` and ``taps`` of the output's
     shape): the sums of :func:`run_max_backward` with the positions, bit for bit."""
     work = P.acc_dtype(g.dtype)
@@ -239,7 +304,8 @@ def run_max_backward_taps(g, taps, shape, ax, geo):
     return target.done(g.dtype)
 
 
-def run_avg(x, ax, geo, include, div, out=None, key=None):
+def run_avg(x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array | None = None,
+            key: Key | None = None) -> Array:
     """Average pooling of a validated array (``include``: count_include_pad; ``div``: 0 or the override)."""
     rdt = P.result_dtype_avg(x.dtype)
     shape = P.pooled_shape(x.shape, ax, geo.out)
@@ -256,7 +322,8 @@ def run_avg(x, ax, geo, include, div, out=None, key=None):
     return target.done(rdt)
 
 
-def run_avg_backward(g, shape, ax, geo, include, div, out=None, key=None):
+def run_avg_backward(g: Array, shape: Ax, ax: Ax, geo: Geometry, include: bool, div: int, out: Array | None = None,
+                     key: Key | None = None) -> Array:
     """Gradient of :func:`run_avg` for an input of ``shape``."""
     rdt = P.result_dtype_avg(g.dtype)
     work, acc = P.acc_dtype(g.dtype), P.acc_dtype(rdt)
@@ -274,7 +341,7 @@ def run_avg_backward(g, shape, ax, geo, include, div, out=None, key=None):
     return target.done(rdt)
 
 
-def _scatter(values, idx, shape, ax, add, what, out=None):
+def _scatter(values: Array, idx: Array, shape: Ax, ax: Ax, add: bool, what: str, out: Array | None = None) -> Array:
     """``values`` put (``add``: added) at ``idx`` in zeros of ``shape``; a bad index is a ValueError."""
     nd = len(ax)
     plane = math.prod(P.sizes_at(shape, ax))
@@ -297,7 +364,8 @@ def _scatter(values, idx, shape, ax, add, what, out=None):
     return target.done(values.dtype)
 
 
-def run_max_backward(g, idx, shape, ax, out=None, key=None):
+def run_max_backward(g: Array, idx: Array, shape: Ax, ax: Ax, out: Array | None = None,
+                     key: Key | None = None) -> Array:
     """Gradient of max pooling: ``g`` added at the indices ``idx`` (validated shapes) of an input of ``shape``."""
     result = _scatter(g, idx, shape, ax, True, "`input_shape`", out)
     if key is not None and idx.dtype == _INT64 and not _moved(g, ax) and g.size:
@@ -307,12 +375,12 @@ def run_max_backward(g, idx, shape, ax, out=None, key=None):
     return result
 
 
-def run_unpool(x, idx, shape, ax, out=None):
+def run_unpool(x: Array, idx: Array, shape: Ax, ax: Ax, out: Array | None = None) -> Array:
     """Max unpooling: ``x`` put at the indices ``idx`` in zeros of ``shape`` (the last one wins)."""
     return _scatter(x, idx, shape, ax, False, "the output", out)
 
 
-def run_fold(w, shape, ax, geo, out=None):
+def run_fold(w: Array, shape: Ax, ax: Ax, geo: Geometry, out: Array | None = None) -> Array:
     """Every window of ``w`` (validated, ``(..., O..., K...)``) added back into zeros of ``shape``."""
     nd = len(ax)
     work = P.acc_dtype(w.dtype)
@@ -335,20 +403,26 @@ def run_fold(w, shape, ax, geo, out=None):
 # plan), hands dask arrays to the dask path, validates, and runs.
 
 
-def _key(nd, op, x, flags, params, extra=()):
+def _key(nd: int, op: str, x: object, flags: tuple[object, ...], params: tuple[Hashable, ...],
+         extra: tuple[Hashable, ...] = ()) -> Key | None:
     """A plan key for a native float32/float64 ndarray call (its parameters last), or None."""
-    if type(x) is not np.ndarray or x.dtype not in _PLAN_DTYPES or not all(type(f) is bool for f in flags):
+    if type(x) is not np.ndarray or x.dtype not in _PLAN_DTYPES:
         return None
+    for f in flags:  # a loop: cheaper than all() over a generator, on the path that must be cheap
+        if type(f) is not bool:
+            return None
     return (nd, op, x.shape, x.dtype, extra, flags, params)
 
 
-def max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out):
+def max_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None, padding: PaddingArg,
+             dilation: SizeArg, ceil_mode: bool, return_indices: bool, axes: AxesArg,
+             out: Array | None) -> Array | Indexed:
     key = _key(nd, "max", x, (ceil_mode, return_indices), (kernel_size, stride, padding, dilation, axes))
     if key is not None and out is None:
-        result = _replay(key, key[-1], "forward", x)
+        result: Array | Indexed | None = _replay(key, key[-1], "forward", x)
         if result is not None:
             return result
-        key = key if x.flags.c_contiguous else None
+        key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
     else:
         key = None
         if _lazy.is_dask(x):
@@ -360,13 +434,14 @@ def max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_in
     return run_max(x, ax, g, return_indices, out, key)
 
 
-def adaptive_max_pool(nd, x, output_size, return_indices, axes, out):
+def adaptive_max_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, return_indices: bool, axes: AxesArg,
+                      out: Array | None) -> Array | Indexed:
     key = _key(nd, "amax", x, (return_indices,), (output_size, axes))
     if key is not None and out is None:
-        result = _replay(key, key[-1], "forward", x)
+        result: Array | Indexed | None = _replay(key, key[-1], "forward", x)
         if result is not None:
             return result
-        key = key if x.flags.c_contiguous else None
+        key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
     else:
         key = None
         if _lazy.is_dask(x):
@@ -377,15 +452,17 @@ def adaptive_max_pool(nd, x, output_size, return_indices, axes, out):
     return run_max(x, ax, g, return_indices, out, key)
 
 
-def max_pool_backward(nd, grad_output, indices, input_shape, axes, out):
+def max_pool_backward(nd: int, grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, axes: AxesArg,
+                      out: Array | None) -> Array:
     key = None
     if out is None and type(indices) is np.ndarray:
         key = _key(nd, "maxbw", grad_output, (), (input_shape, axes), (indices.shape, indices.dtype))
     if key is not None:
-        result = _replay(key, key[-1], "backward", grad_output, indices)
+        result: Array | None = _replay(key, key[-1], "backward", grad_output, indices)
         if result is not None:
             return result
-        key = key if grad_output.flags.c_contiguous and indices.flags.c_contiguous else None
+        key = key if (grad_output.flags.c_contiguous  # type: ignore[union-attr]  # a key: ndarrays
+                      and indices.flags.c_contiguous) else None  # type: ignore[union-attr]
     elif _lazy.is_dask(grad_output, indices):
         return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes, out=out)
     g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes, nd)
@@ -393,13 +470,15 @@ def max_pool_backward(nd, grad_output, indices, input_shape, axes, out):
     return run_max_backward(g, idx, shape, ax, out, key)
 
 
-def avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, axes, out):
+def avg_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None, padding: PaddingArg,
+             ceil_mode: bool, count_include_pad: bool, divisor_override: int | None, axes: AxesArg,
+             out: Array | None) -> Array:
     key = _key(nd, "avg", x, (ceil_mode, count_include_pad), (kernel_size, stride, padding, divisor_override, axes))
     if key is not None and out is None:
-        result = _replay(key, key[-1], "forward", x)
+        result: Array | None = _replay(key, key[-1], "forward", x)
         if result is not None:
             return result
-        key = key if x.flags.c_contiguous else None
+        key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
     else:
         key = None
         if _lazy.is_dask(x):
@@ -412,13 +491,14 @@ def avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 
     return run_avg(x, ax, g, include, div, out, key)
 
 
-def adaptive_avg_pool(nd, x, output_size, axes, out):
+def adaptive_avg_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, axes: AxesArg,
+                      out: Array | None) -> Array:
     key = _key(nd, "aavg", x, (), (output_size, axes))
     if key is not None and out is None:
-        result = _replay(key, key[-1], "forward", x)
+        result: Array | None = _replay(key, key[-1], "forward", x)
         if result is not None:
             return result
-        key = key if x.flags.c_contiguous else None
+        key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
     else:
         key = None
         if _lazy.is_dask(x):
@@ -428,15 +508,16 @@ def adaptive_avg_pool(nd, x, output_size, axes, out):
     return run_avg(x, ax, g, False, 0, out, key)
 
 
-def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                      divisor_override, axes, out):
+def avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, kernel_size: SizeArg,
+                      stride: SizeArg | None, padding: PaddingArg, ceil_mode: bool, count_include_pad: bool,
+                      divisor_override: int | None, axes: AxesArg, out: Array | None) -> Array:
     key = _key(nd, "avgbw", grad_output, (ceil_mode, count_include_pad),
                (input_shape, kernel_size, stride, padding, divisor_override, axes))
     if key is not None and out is None:
-        result = _replay(key, key[-1], "backward", grad_output)
+        result: Array | None = _replay(key, key[-1], "backward", grad_output)
         if result is not None:
             return result
-        key = key if grad_output.flags.c_contiguous else None
+        key = key if grad_output.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
     else:
         key = None
         if _lazy.is_dask(grad_output):
@@ -451,13 +532,14 @@ def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding
     return run_avg_backward(g, shape, ax, geo, include, div, out, key)
 
 
-def adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out):
+def adaptive_avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, axes: AxesArg,
+                               out: Array | None) -> Array:
     key = _key(nd, "aavgbw", grad_output, (), (input_shape, axes))
     if key is not None and out is None:
-        result = _replay(key, key[-1], "backward", grad_output)
+        result: Array | None = _replay(key, key[-1], "backward", grad_output)
         if result is not None:
             return result
-        key = key if grad_output.flags.c_contiguous else None
+        key = key if grad_output.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
     else:
         key = None
         if _lazy.is_dask(grad_output):
@@ -470,12 +552,14 @@ def adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out):
 run_unfold = _reference.run_unfold  # windows are strided views: pure NumPy on both backends
 
 
-def unfold(nd, x, kernel_size, stride, padding, dilation, axes):
+def unfold(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg, padding: PaddingArg, dilation: SizeArg,
+           axes: AxesArg) -> Array:
     """Windows are strided views: pure NumPy on both backends."""
     return _reference.unfold(nd, x, kernel_size, stride, padding, dilation, axes)
 
 
-def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
+def fold(nd: int, windows: ArrayLike, input_shape: Shape, stride: SizeArg, padding: PaddingArg, dilation: SizeArg,
+         axes: AxesArg, out: Array | None) -> Array:
     if type(windows) is not np.ndarray and _lazy.is_dask(windows):
         return _lazy.dask().fold(_SELF, nd, windows, input_shape, stride, padding, dilation, axes, out=out)
     w, shape, ax, g = P.fold_args(windows, input_shape, axes, nd, stride, padding, dilation)
@@ -483,9 +567,11 @@ def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
     return run_fold(w, shape, ax, g, out)
 
 
-def max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, axes, out):
+def max_unpool(nd: int, x: ArrayLike, indices: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None,
+               padding: PaddingArg, output_size: Shape | None, axes: AxesArg, out: Array | None) -> Array:
     if _lazy.is_dask(x, indices):
-        return _lazy.dask().max_unpool(_SELF, nd, x, indices, kernel_size, stride, padding, output_size, axes, out=out)
+        return _lazy.dask().max_unpool(_SELF, nd, x, indices, kernel_size, stride, padding, output_size, axes,
+                                       out=out)
     x, idx, shape, ax = P.unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd)
     P.check_out(out, shape, x.dtype)
     return run_unpool(x, idx, shape, ax, out)

@@ -41,6 +41,8 @@ synchronous scheduler (the calling thread) the kernels use ``stridepool.get_num_
 
 ``out=`` cannot be combined with dask arrays (the result is lazy): a TypeError at the call.
 """
+from __future__ import annotations
+
 import collections
 import contextlib
 import importlib
@@ -50,6 +52,7 @@ import sys
 import threading
 import warnings
 from itertools import product
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -133,7 +136,7 @@ def _work_dtype(dt):
 # The geometry of the forward that made a dask indices array, by the array's name (dask names are
 # deterministic hashes of the computation, so an entry can never describe another array's values).
 
-_REGISTRY = collections.OrderedDict()
+_REGISTRY: collections.OrderedDict[str, tuple[Any, ...]] = collections.OrderedDict()
 _REGISTRY_SIZE = 4096
 _REGISTRY_LOCK = threading.Lock()
 

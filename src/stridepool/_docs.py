@@ -3,8 +3,9 @@
 Both backends' functions get their docstrings from here (``stridepool._api`` calls :func:`doc`), so the
 compiled functions and the reference's say the same thing.
 """
+from __future__ import annotations
 
-_WORDS = {
+_WORDS: dict[int, dict[str, str]] = {
     1: dict(Nd="1D", dims="L", shape="(..., L)", oshape="(..., OL)", last="the last axis",
             tuple="(int,)", kernel="Window length.", axes_default="(-1,)", axes_type="int or (int,)",
             axes_text="The pooled axis ``L``: ``axes=(1,)`` (or ``axes=1``) pools an ``(N, L, C)`` batch in "
@@ -47,7 +48,7 @@ _GEOMETRY = """
         Implicit padding. 'same' is TensorFlow's rule (output ``ceil(n / stride)``, the odd pixel at the
         end). Each side may be at most half the effective kernel, as in PyTorch."""
 
-_TEMPLATES = {
+_TEMPLATES: dict[str, str] = {
     "max_pool": """Max pooling over {last} (or ``axes``) of ``x``, PyTorch's semantics.
 
     Parameters
@@ -321,7 +322,7 @@ _TEMPLATES = {
 # ---------------------------------------------------------------------------------------------- examples
 # (op, nd) -> the example's lines after the imports; each runs as a doctest on both backends.
 
-_EXAMPLES = {
+_EXAMPLES: dict[tuple[str, int], str] = {
     ("max_pool", 1): """
     >>> y, idx = sp.max_pool1d(np.array([1, 5, 2, 4, 3, 0]), 2, return_indices=True)
     >>> y
@@ -475,6 +476,6 @@ _EXAMPLES = {
 }
 
 
-def doc(op, nd):
+def doc(op: str, nd: int) -> str:
     """The docstring of operation ``op`` (``"max_pool"`` ...) for ``nd`` pooled axes."""
     return _TEMPLATES[op].format(nd=nd, example=_EXAMPLES[op, nd].strip("\n"), **_WORDS[nd])

@@ -36,6 +36,26 @@ cdef extern from *:
     static int omp_get_max_threads(void) { return 1; }
     static void omp_set_num_threads(int n) { (void)n; }
     #endif
+    #if defined(_WIN32)
+    #include <malloc.h>
+    static void* sp_alloc(size_t n) { return _aligned_malloc(n, 64); }
+    static void sp_free(void* p) { _aligned_free(p); }
+    static void sp_advise_huge(void* p, size_t n) { (void)p; (void)n; }
+    #else
+    #include <stdlib.h>
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    static void* sp_alloc(size_t n) { void* p = NULL; return posix_memalign(&p, 4096, n) ? NULL : p; }
+    static void sp_free(void* p) { free(p); }
+    static void sp_advise_huge(void* p, size_t n) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        madvise(p, n, MADV_HUGEPAGE);  /* as NumPy does for large arrays: fewer page faults */
+    #else
+        (void)p; (void)n;
+    #endif
+    }
+    #endif
     static int sp_cpu_has_avx2(void) {
     #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
         __builtin_cpu_init();
@@ -49,6 +69,9 @@ cdef extern from *:
     int omp_get_max_threads() noexcept nogil
     void omp_set_num_threads(int) noexcept nogil
     int sp_cpu_has_avx2() noexcept nogil
+    void* sp_alloc(size_t n) noexcept nogil
+    void sp_free(void* p) noexcept nogil
+    void sp_advise_huge(void* p, size_t n) noexcept nogil
 
 ctypedef fused num_t:
     float
@@ -66,6 +89,19 @@ ctypedef fused real_t:
     float
     double
 
+# The stride along W of a vectorised interior, as a type: each specialisation of a fused function sees a
+# constant step (1, 2) however the compiler inlines, so strided loads vectorise with fixed shuffles.
+ctypedef struct StepOne:
+    char unused
+ctypedef struct StepTwo:
+    char unused
+ctypedef struct StepAny:
+    char unused
+ctypedef fused step_t:
+    StepOne
+    StepTwo
+    StepAny
+
 HAVE_OPENMP = bool(SP_HAVE_OPENMP)
 
 
@@ -82,6 +118,146 @@ def openmp_max_threads():
 def openmp_set_num_threads(int n):
     """omp_set_num_threads(n) for the calling thread (no-op without OpenMP)."""
     omp_set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------------- result buffers
+#
+# Large results (values, indices, gradients) come from a small cache of recently freed buffers: a training loop
+# that pools arrays of the same shapes every step gets its memory back without the operating system mapping
+# and zeroing fresh pages each time (for the large standard cases that costs as much as the pooling itself).
+# A Block owns one buffer; a NumPy array made on it keeps it alive; when the last view dies the buffer goes
+# back to the cache (up to `cache_limit` bytes, least recently used ones freed first) or to the allocator.
+# Everything here runs with the GIL held.
+
+cdef enum:
+    CACHE_SLOTS = 32
+
+cdef void* _cache_ptr[CACHE_SLOTS]
+cdef size_t _cache_size[CACHE_SLOTS]
+cdef unsigned long long _cache_tick[CACHE_SLOTS]
+cdef unsigned long long _tick = 0
+cdef size_t _cache_total = 0
+cdef size_t _cache_limit = 0
+
+
+def set_cache_limit(size_t nbytes):
+    """Keep at most ``nbytes`` of freed result buffers for reuse (0: none); frees what no longer fits."""
+    global _cache_limit
+    _cache_limit = nbytes
+    _cache_trim(0)
+
+
+def cache_info():
+    """(bytes cached, buffers cached, limit in bytes)."""
+    cdef int i, n = 0
+    for i in range(CACHE_SLOTS):
+        n += _cache_ptr[i] != NULL
+    return _cache_total, n, _cache_limit
+
+
+cdef void _cache_trim(size_t room) noexcept:
+    """Free least recently used buffers until `room` more bytes fit under the limit and a slot is free."""
+    global _cache_total
+    cdef int i, oldest
+    while True:
+        oldest = -1
+        for i in range(CACHE_SLOTS):
+            if _cache_ptr[i] != NULL and (oldest < 0 or _cache_tick[i] < _cache_tick[oldest]):
+                oldest = i
+        if oldest < 0 or (_cache_total + room <= _cache_limit and not all_slots_used()):
+            return
+        sp_free(_cache_ptr[oldest])
+        _cache_total -= _cache_size[oldest]
+        _cache_ptr[oldest] = NULL
+
+
+cdef bint all_slots_used() noexcept:
+    cdef int i
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] == NULL:
+            return False
+    return True
+
+
+cdef void* _cache_take(size_t nbytes) noexcept:
+    global _cache_total
+    cdef int i
+    cdef void* p
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] != NULL and _cache_size[i] == nbytes:
+            p = _cache_ptr[i]
+            _cache_ptr[i] = NULL
+            _cache_total -= nbytes
+            return p
+    p = sp_alloc(nbytes)
+    if p != NULL:
+        sp_advise_huge(p, nbytes)
+    return p
+
+
+cdef void _cache_give(void* p, size_t nbytes) noexcept:
+    global _cache_total, _tick
+    cdef int i
+    if nbytes > _cache_limit:
+        sp_free(p)
+        return
+    _cache_trim(nbytes)
+    for i in range(CACHE_SLOTS):
+        if _cache_ptr[i] == NULL:
+            _tick += 1
+            _cache_ptr[i], _cache_size[i], _cache_tick[i] = p, nbytes, _tick
+            _cache_total += nbytes
+            return
+    sp_free(p)
+
+
+#: results smaller than this come from np.empty (the allocator reuses small blocks itself)
+CACHE_MIN_BYTES = 1 << 20
+_ndarray = None  # numpy.ndarray, set by stridepool._compiled (the kernels do not import NumPy)
+
+
+def set_ndarray(cls):
+    global _ndarray
+    _ndarray = cls
+
+
+cdef class Block:
+    """One result buffer (the base of the NumPy array made on it); back to the cache when freed."""
+    cdef void* ptr
+    cdef Py_ssize_t nbytes
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+
+    def __cinit__(self, Py_ssize_t nbytes):
+        if nbytes < 1:
+            raise ValueError("a block holds at least one byte")
+        self.ptr = _cache_take(<size_t>nbytes)
+        if self.ptr == NULL:
+            raise MemoryError()
+        self.nbytes = nbytes
+        self.shape[0] = nbytes
+        self.strides[0] = 1
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        view.buf = self.ptr
+        view.obj = self
+        view.len = self.nbytes
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = "B"
+        view.ndim = 1
+        view.shape = self.shape
+        view.strides = self.strides
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            _cache_give(self.ptr, <size_t>self.nbytes)
+            self.ptr = NULL
 
 
 # ------------------------------------------------------------------------------------------- dimensions
@@ -211,6 +387,7 @@ cdef struct Index:
     int64_t* pos
     uint8_t* tap
     const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
+    Py_ssize_t* table                # scratch: kd * kh * kw entries
     bint any
 
 
@@ -256,11 +433,12 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
                   int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t r, n = g.B * g.OD * g.OH
-    # the running positions (or taps) are int32 lanes in the vectorised loops when a block is small enough (it
-    # always is in practice): SSE2 cannot select float32 and int64 lanes together
-    cdef bint narrow = tp8 != NULL or (ip != NULL and g.D * g.H * g.W < 2147483647)
+    # the running taps (planar) or positions (channels-last, when a block is small enough: it always is in
+    # practice) are int32 lanes in the vectorised loops: SSE2 cannot select float32 and int64 lanes together
+    cdef bint narrow = tp8 != NULL or (ip != NULL and (g.C == 1 or g.D * g.H * g.W < 2147483647))
     cdef Py_ssize_t nr = g.kd * g.kh
-    cdef size_t scratch = 2 * nr * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
+    # per thread: the rows, their tap-row numbers and a table of the taps (Py_ssize_t), then int32 lanes
+    cdef size_t scratch = (2 * nr + nr * g.kw) * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -272,7 +450,8 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
         if rows == NULL:
             return 1
         for r in range(n):
-            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
+            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr + nr * g.kw) if narrow else NULL, rows,
+                         g, r)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -281,7 +460,8 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
             failed[0] = 1
         for r in prange(n, schedule="static"):
             if rows != NULL:
-                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr) if narrow else NULL, rows, g, r)
+                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr + nr * g.kw) if narrow else NULL, rows,
+                         g, r)
         free(rows)
     return failed[0]
 
@@ -299,6 +479,7 @@ cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8,
     out.pos = ip + at if ip != NULL else NULL
     out.tap = tp8 + at if tp8 != NULL else NULL
     out.trow = trow
+    out.table = trow + g.kd * g.kh
     out.any = ip != NULL or tp8 != NULL
     xp = xp + b * block
     yp = yp + at
@@ -349,55 +530,65 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
         _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
     if lo >= hi:
         return
-    # the compiler specialises the common strides, so the loads have a constant step
-    xp = xp + ct[lo]
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
     if g.sw == 1:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 1)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 1, one)
     elif g.sw == 2:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, 2)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 2, two)
     else:
-        _max_interior(xp, yp + lo, tmp, hi - lo, rows, out, nrows, g.kw, g.dw, g.sw)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, g.sw, other)
+    if not out.any:
+        return
+    # the interior's tap numbers m * kw + j -> positions (or window taps), through a table of the row's taps
+    cdef Py_ssize_t* table = out.table
+    cdef Py_ssize_t m, j, start = ct[lo]
+    for m in range(nrows):
+        for j in range(g.kw):
+            table[m * g.kw + j] = (rows[m] + j * g.dw) if out.pos != NULL else out.trow[m] * g.kw + j
     if out.pos != NULL:
         for k in range(hi - lo):
-            out.pos[lo + k] = tmp[k] + ct[lo]
-    elif out.tap != NULL:
+            out.pos[lo + k] = table[tmp[k]] + start + k * g.sw
+    else:
         for k in range(hi - lo):
-            out.tap[lo + k] = <uint8_t>tmp[k]
+            out.tap[lo + k] = <uint8_t>table[tmp[k]]
 
 
-cdef inline void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
-                               const Index* out, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw,
-                               Py_ssize_t step) noexcept nogil:
+cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
+                        bint with_idx, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw, Py_ssize_t step,
+                        step_t marker) noexcept nogil:
     """n windows wholly inside the input along W, the first starting at xp (its block's element 0 + its
-    column start): taps outside, windows inside, branch-free selects. tp gets positions relative to xp (or the
-    taps, whose number is the same for every window: a step of 0)."""
-    cdef Py_ssize_t m, j, k, off
-    cdef int32_t pos, vk = 0 if out.tap != NULL else <int32_t>step
-    cdef const num_t* src
+    column start): taps outside, windows inside, branch-free selects. tp gets, per window, the number
+    m * kw + j of the tap (input row m of rows, column tap j) that holds the maximum: one constant per tap, the
+    cheapest select there is; the caller turns it into a position or a window tap."""
+    cdef Py_ssize_t m, j, k
+    cdef int32_t t
+    cdef const num_t* src = xp + rows[0]
     cdef num_t v, best
     cdef bint take
-    off = rows[0]
-    src = xp + off
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
     for k in range(n):
         yp[k] = src[k * step]
-    if out.any:
-        pos = <int32_t>(out.trow[0] * kw) if out.tap != NULL else <int32_t>off
+    if with_idx:
         for k in range(n):
-            tp[k] = pos + <int32_t>k * vk
+            tp[k] = 0
     for m in range(nrows):
         for j in range(kw):
             if m == 0 and j == 0:
                 continue
-            off = rows[m] + j * dw
-            src = xp + off
-            if out.any:
-                pos = <int32_t>(out.trow[m] * kw + j) if out.tap != NULL else <int32_t>off
+            src = xp + rows[m] + j * dw
+            if with_idx:
+                t = <int32_t>(m * kw + j)
                 for k in range(n):
                     v = src[k * step]
                     best = yp[k]
                     take = (best == best) & (not (v <= best))
                     yp[k] = v if take else best
-                    tp[k] = pos + <int32_t>k * vk if take else tp[k]
+                    tp[k] = t if take else tp[k]
             else:
                 for k in range(n):
                     v = src[k * step]
@@ -658,29 +849,40 @@ cdef inline void _scatter_plane(const num_t* gy, const int64_t* idx, num_t* gx, 
 
 cdef inline void _scatter_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t N,
                                Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, bint add, int* bad) noexcept nogil:
-    cdef Py_ssize_t k, c
+    cdef Py_ssize_t k, c, done = 0
+    cdef Py_ssize_t ahead = max(1, 16384 // (C * <Py_ssize_t>sizeof(num_t)))  # positions zeroed at a time
     cdef int64_t pos
-    _zero_unit(gx, N, C, c0, c1)
     for k in range(n):
         for c in range(c0, c1):
             pos = idx[k * C + c]
             if <uint64_t>pos >= <uint64_t>N:
                 bad[0] = 1
                 return
+            if pos >= done:
+                done = _zero_to(gx, done, min(N, max(pos + 1, done + ahead)), C, c0, c1)
             if add:
                 gx[pos * C + c] += gy[k * C + c]
             else:
                 gx[pos * C + c] = gy[k * C + c]
+    _zero_to(gx, done, N, C, c0, c1)
 
 
-cdef inline void _zero_unit(num_t* gx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+cdef inline Py_ssize_t _zero_to(num_t* gx, Py_ssize_t done, Py_ssize_t upto, Py_ssize_t C, Py_ssize_t c0,
+                                Py_ssize_t c1) noexcept nogil:
+    """Zero the positions [done, upto) of a block (C channels each, those in c0..c1); return the new mark.
+
+    The scatters zero their block progressively, just ahead of where they write, so that a block larger than
+    the caches is zeroed and then written while it is still in cache (oneDNN's trick)."""
     cdef Py_ssize_t k, c
+    if upto <= done:
+        return done
     if C == 1 or (c0 == 0 and c1 == C):
-        memset(gx, 0, N * C * sizeof(num_t))
+        memset(gx + done * C, 0, (upto - done) * C * sizeof(num_t))
     else:
-        for k in range(N):
+        for k in range(done, upto):
             for c in range(c0, c1):
                 gx[k * C + c] = 0
+    return upto
 
 
 def max_pool_backward_taps(const num_t[::1] gy not None, const uint8_t[::1] taps not None, num_t[::1] gx not None,
@@ -722,26 +924,40 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
     cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW
     cdef Py_ssize_t b = u // chunks
     cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
-    cdef Py_ssize_t od, oh, ow, c, t, i, j, l, at, row, pos
-    cdef Py_ssize_t khw = g.kh * g.kw
+    cdef Py_ssize_t od, oh, ow, c, t, at, base, cs, w0, w1, d0, d1, h0, h1
+    cdef Py_ssize_t ntaps = g.kd * g.kh * g.kw
+    # per tap: its (depth, height, width) tap numbers and its offset from the window's first element
+    cdef int32_t ti[256]
+    cdef int32_t tj[256]
+    cdef int32_t tl[256]
+    cdef Py_ssize_t off[256]
+    for t in range(ntaps):
+        ti[t] = <int32_t>(t // (g.kh * g.kw))
+        tj[t] = <int32_t>((t // g.kw) % g.kh)
+        tl[t] = <int32_t>(t % g.kw)
+        off[t] = (ti[t] * g.dd * g.H + tj[t] * g.dh) * g.W + tl[t] * g.dw
     gy = gy + b * g.OD * g.OH * OW * C
     tp = tp + b * g.OD * g.OH * OW * C
+    cdef Py_ssize_t done = 0
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     for od in range(g.OD):
+        d0, d1 = g.dt[L + od], g.dt[2 * L + od]
         for oh in range(g.OH):
+            h0, h1 = g.ht[L + oh], g.ht[2 * L + oh]
+            base = (g.dt[od] * g.H + g.ht[oh]) * g.W
+            if d1 > d0 and h1 > h0:  # zeroed through the window's last input row
+                done = _zero_to(gx, done, ((g.dt[od] + (d1 - 1) * g.dd) * g.H + g.ht[oh] + (h1 - 1) * g.dh + 1)
+                                * g.W, C, c0, c1)
             for ow in range(OW):
                 at = ((od * g.OH + oh) * OW + ow) * C
+                cs, w0, w1 = g.wt[ow], g.wt[L + ow], g.wt[2 * L + ow]
                 for c in range(c0, c1):
                     t = tp[at + c]
-                    i, j, l = t // khw, (t // g.kw) % g.kh, t % g.kw
-                    if not (g.dt[L + od] <= i < g.dt[2 * L + od] and g.ht[L + oh] <= j < g.ht[2 * L + oh]
-                            and g.wt[L + ow] <= l < g.wt[2 * L + ow]) or t >= g.kd * khw:
+                    if t >= ntaps or not (d0 <= ti[t] < d1 and h0 <= tj[t] < h1 and w0 <= tl[t] < w1):
                         bad[0] = 1
                         return
-                    row = (g.dt[od] + i * g.dd) * g.H + g.ht[oh] + j * g.dh
-                    pos = row * g.W + g.wt[ow] + l * g.dw
-                    gx[pos * C + c] += gy[at + c]
+                    gx[(base + cs + off[t]) * C + c] += gy[at + c]
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 # ------------------------------------------------------------------------------------------- avg forward
@@ -815,12 +1031,15 @@ cdef inline void _avg_row(const num_t* xp, real_t* yp, Py_ssize_t* rows, const D
         return
     div = <real_t>_divisor(g, rdiv, g.lo, count_include_pad, divisor_override)
     xp = xp + ct[g.lo]
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
     if g.sw == 1:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 1, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 1, div, one)
     elif g.sw == 2:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 2, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, 2, div, two)
     else:
-        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, g.sw, div)
+        _avg_interior(xp, yp + g.lo, g.hi - g.lo, rows, nrows, g.kw, g.sw, div, other)
 
 
 cdef inline void _avg_window(const num_t* xp, real_t* yo, const Py_ssize_t* rows, Py_ssize_t nrows,
@@ -840,12 +1059,16 @@ cdef inline void _avg_window(const num_t* xp, real_t* yo, const Py_ssize_t* rows
         yo[c] = yo[c] / div
 
 
-cdef inline void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssize_t* rows,
-                               Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t step, real_t div) noexcept nogil:
+cdef void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssize_t* rows, Py_ssize_t nrows,
+                        Py_ssize_t kw, Py_ssize_t step, real_t div, step_t marker) noexcept nogil:
     """n planar windows wholly inside the input along W, the first starting at xp: taps outside (in
     row-major order, so each sum is formed exactly as tap by tap), windows inside."""
     cdef Py_ssize_t m, j, k
     cdef const num_t* src
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
     for k in range(n):
         yp[k] = 0
     for m in range(nrows):
@@ -887,7 +1110,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
                        Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t u
-    cdef size_t scratch = g.kd * g.kh * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
+    # per thread: the rows, the columns' divisors (Py_ssize_t), then the shares of one output row
+    cdef size_t scratch = (g.kd * g.kh + g.OW) * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -901,8 +1125,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
         if rows == NULL:
             return 1
         for u in range(g.B * chunks):
-            _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh), g, u, chunks, count_include_pad,
-                           divisor_override)
+            _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh + g.OW), g, u, chunks,
+                           count_include_pad, divisor_override)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -911,7 +1135,7 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
             failed[0] = 1
         for u in prange(g.B * chunks, schedule="static"):
             if rows != NULL:
-                _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh), g, u, chunks,
+                _avg_back_unit(gyp, gxp, rows, <real_t*>(rows + g.kd * g.kh + g.OW), g, u, chunks,
                                count_include_pad, divisor_override)
         free(rows)
     return failed[0]
@@ -926,37 +1150,67 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
     cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW, lo = g.lo, hi = g.hi
     cdef Py_ssize_t b = u // chunks
     cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
-    cdef Py_ssize_t od, oh, ow, m, j, c, kmax, nrows, rdiv
+    cdef Py_ssize_t od, oh, ow, m, j, j0, j1, c, kmax, nrows, rdiv
     cdef real_t div
     cdef real_t* row
+    cdef StepOne one
+    cdef StepTwo two
+    cdef StepAny other
+    cdef Py_ssize_t* wdiv = rows + g.kd * g.kh
+    cdef const num_t* gyr
+    cdef Py_ssize_t done = 0
     gy = gy + b * g.OD * g.OH * OW * C
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     kmax = 0
     for ow in range(OW):
         kmax = max(kmax, ct[2 * L + ow])
+        wdiv[ow] = ct[3 * L + ow] if count_include_pad else ct[2 * L + ow] - ct[L + ow]  # _divisor's W part
     for od in range(g.OD):
         for oh in range(g.OH):
             nrows = _rows(g, od, oh, rows, NULL)
+            if nrows:  # zeroed through the last row this output row writes (rows ascend)
+                done = _zero_to(gx, done, rows[nrows - 1] + g.W, C, c0, c1)
             rdiv = _row_divisor(g, od, oh, count_include_pad)
-            for ow in range(OW):
-                div = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
-                for c in range(c0, c1):
-                    share[ow * C + c] = <real_t>gy[((od * g.OH + oh) * OW + ow) * C + c] / div
+            gyr = gy + (od * g.OH + oh) * OW * C
+            if C == 1:  # one loop over the row's windows (vectorised): the divisors as _divisor gives them
+                if divisor_override != 0:
+                    div = <real_t>divisor_override
+                    for ow in range(OW):
+                        share[ow] = <real_t>gyr[ow] / div
+                else:
+                    for ow in range(OW):
+                        share[ow] = <real_t>gyr[ow] / <real_t>(rdiv * wdiv[ow])
+            else:
+                for ow in range(OW):
+                    div = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
+                    for c in range(c0, c1):
+                        share[ow * C + c] = <real_t>gyr[ow * C + c] / div
             for m in range(nrows):
                 row = gx + rows[m] * C
-                for j in range(kmax):
-                    for ow in range(lo):
-                        _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
-                    if lo < hi:
-                        if g.sw == 1:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 1)
-                        elif g.sw == 2:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, 2)
-                        else:
-                            _add_interior(row + (ct[lo] + j) * C, share + lo * C, hi - lo, g.sw)
-                    for ow in range(hi, OW):
-                        _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                if lo >= hi:  # no interior: tap by tap, window by window
+                    for j in range(kmax):
+                        for ow in range(OW):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                    continue
+                # Taps in periods of sw: within one, the taps of all windows land on distinct elements, so the
+                # interior's taps of a period go in one contiguous pass; periods in order keep each element's
+                # sums in the scatter's order (tap j outer, window inner).
+                j0 = 0
+                while j0 < kmax:
+                    j1 = min(kmax, j0 + g.sw)
+                    for j in range(j0, j1):
+                        for ow in range(lo):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                        for ow in range(hi, OW):
+                            _add_tap(row, share, ct, L, ow, j, 1, C, c0, c1)
+                    if g.sw == 1:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, 1, j1 - j0, one)
+                    elif g.sw == 2:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, 2, j1 - j0, two)
+                    else:
+                        _add_period(row + ct[lo] + j0, share + lo, hi - lo, g.sw, j1 - j0, other)
+                    j0 = j1
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_ssize_t L, Py_ssize_t ow,
@@ -973,11 +1227,30 @@ cdef inline void _add_tap(num_t* row, const num_t* vals, const int64_t* ct, Py_s
             dst[c] += src[c]
 
 
-cdef inline void _add_interior(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
-    """row[k * step] += vals[k] for n planar windows (distinct elements: vectorisable)."""
-    cdef Py_ssize_t k
-    for k in range(n):
-        row[k * step] += vals[k]
+cdef inline void _add_period(num_t* row, const num_t* vals, Py_ssize_t n, Py_ssize_t step, Py_ssize_t width,
+                             step_t marker) noexcept nogil:
+    """Taps 0 <= j < width (width <= step) of n planar windows step apart: row[k * step + j] += vals[k]. Whole
+    groups of step elements are written (the taps past width add a zero: an element is never -0.0 here, so
+    that changes nothing), which makes the pass contiguous and vectorisable; the last window writes only its
+    own taps (the row may end there)."""
+    cdef Py_ssize_t k, j
+    cdef num_t v
+    if step_t is StepOne:
+        step = 1
+    elif step_t is StepTwo:
+        step = 2
+    if width == step:
+        for k in range(n - 1):
+            v = vals[k]
+            for j in range(step):
+                row[k * step + j] += v
+    else:
+        for k in range(n - 1):
+            v = vals[k]
+            for j in range(step):
+                row[k * step + j] += v if j < width else 0
+    for j in range(width):
+        row[(n - 1) * step + j] += vals[n - 1]
 
 
 def fold(const num_t[::1] win not None, num_t[::1] gx not None, const int64_t[:, :, ::1] tab not None,
@@ -1027,12 +1300,14 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const
     cdef Py_ssize_t* taps = rows + KR
     cdef const num_t* w
     cdef num_t* dst
+    cdef Py_ssize_t done = 0
     win = win + b * g.OD * g.OH * OW * C * KR * KW
     gx = gx + b * g.D * g.H * g.W * C
-    _zero_unit(gx, g.D * g.H * g.W, C, c0, c1)
     for od in range(g.OD):
         for oh in range(g.OH):
             nrows = _rows(g, od, oh, rows, taps)
+            if nrows:  # zeroed through the last row this output row writes (rows ascend)
+                done = _zero_to(gx, done, rows[nrows - 1] + g.W, C, c0, c1)
             for m in range(nrows):
                 for j in range(KW):
                     for ow in range(OW):
@@ -1041,6 +1316,7 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const
                             w = win + ((((od * g.OH + oh) * OW + ow) * C) * KR + taps[m]) * KW + j
                             for c in range(c0, c1):
                                 dst[c] += w[c * KR * KW]
+    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 # ------------------------------------------------------------------------------------- the lean call path
@@ -1111,6 +1387,12 @@ cdef class Plan:
     cdef int _nt(self) except -1:
         return self.threads() if self.multi else 1
 
+    cdef object _new(self, shape, dtype, Py_ssize_t nbytes):
+        """A result: np.empty, or for a large one an array on a cached Block (as stridepool._compiled._alloc)."""
+        if nbytes < CACHE_MIN_BYTES:
+            return self.empty(shape, dtype)
+        return _ndarray(shape, dtype, Block(nbytes))
+
     def forward(self, x):
         """max (op 0, 1) or avg (op 3) of x; None if x is not C-contiguous (the caller takes the full path)."""
         cdef Py_buffer bx, by, bi
@@ -1120,8 +1402,8 @@ cdef class Plan:
             _acquire(x, &bx, self.n_in * self.itemsize, False)
         except (BufferError, ValueError):  # not C-contiguous: the full path
             return None
-        y = self.empty(self.out_shape, self.dtype)
-        idx = self.empty(self.out_shape, self.idx_dtype) if self.op == 1 else None
+        y = self._new(self.out_shape, self.dtype, self.n_out * self.itemsize)
+        idx = self._new(self.out_shape, self.idx_dtype, self.n_out * 8) if self.op == 1 else None
         try:
             _acquire(y, &by, self.n_out * self.itemsize, True)
             if idx is not None:
@@ -1165,7 +1447,7 @@ cdef class Plan:
                     _acquire(idx, &bi, self.n_out * 8, False)
                 except (BufferError, ValueError):  # not C-contiguous: the full path
                     return None
-            gx = self.empty(self.in_shape, self.dtype)
+            gx = self._new(self.in_shape, self.dtype, self.n_in * self.itemsize)
             _acquire(gx, &bx, self.n_in * self.itemsize, True)
             with nogil:
                 if self.op == 2:

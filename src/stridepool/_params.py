@@ -5,33 +5,42 @@ same errors with the same messages. A pooling's windows are described per pooled
 (regular windows: size, kernel, stride, dilation, padding; or PyTorch's adaptive split), a
 :class:`Geometry` is the tuple of them, and :func:`window_table` turns one into the table the kernels read.
 """
+from __future__ import annotations
+
 import functools
 import math
 import operator
-from typing import NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+    #: padding after parsing: (before, after) per pooled axis
+    Pads = tuple[tuple[int, int], ...]
+
 #: dtypes the compiled kernels run natively (float16 is computed through float32).
-KERNEL_DTYPES = tuple(
+KERNEL_DTYPES: tuple[np.dtype[Any], ...] = tuple(
     np.dtype(t)
     for t in (np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
               np.uint8, np.uint16, np.uint32, np.uint64)
 )
-SUPPORTED_DTYPES = (np.dtype(np.float16),) + KERNEL_DTYPES
+SUPPORTED_DTYPES: tuple[np.dtype[Any], ...] = (np.dtype(np.float16),) + KERNEL_DTYPES
 _SUPPORTED_NAMES = ", ".join(str(d) for d in SUPPORTED_DTYPES)
 _SUPPORTED_SET = frozenset(SUPPORTED_DTYPES)
 
 #: any single size (kernel, stride, dilation, padding, spatial extent) beyond this is rejected as absurd;
 #: it keeps every product of two sizes far inside int64.
-MAX_SIZE = 2**31 - 1
+MAX_SIZE: int = 2**31 - 1
 
 # ------------------------------------------------------------------------------ the words for 1, 2, 3 axes
 
 #: the pooled dimensions' letters, in the shape strings of messages and docstrings
-DIMS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+DIMS: dict[int, tuple[str, ...]] = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 #: the kernel's letters
-KDIMS = {1: ("K",), 2: ("KH", "KW"), 3: ("KD", "KH", "KW")}
+KDIMS: dict[int, tuple[str, ...]] = {1: ("K",), 2: ("KH", "KW"), 3: ("KD", "KH", "KW")}
 _SIDES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _INTS = {1: "an int or a tuple of one int", 2: "an int or a pair of ints", 3: "an int or a triple of ints"}
 _PADS = {1: "an int, a tuple of one int or of one pair, 'valid' or 'same'",
@@ -41,12 +50,12 @@ _AXES = {1: "an int or a tuple of one axis", 2: "a pair of distinct axes", 3: "a
 _EXTENT = {1: "length", 2: "plane", 3: "volume"}
 
 
-def dims_text(nd):
+def dims_text(nd: int) -> str:
     """``'H, W'`` for 2 axes: the pooled dimensions as written in shapes."""
     return ", ".join(DIMS[nd])
 
 
-def plane_text(nd):
+def plane_text(nd: int) -> str:
     """``'H*W'`` for 2 axes: the size of the pooled extent, as written in index messages."""
     return "*".join(DIMS[nd])
 
@@ -69,42 +78,42 @@ class Axis(NamedTuple):
     lo: int
     hi: int
     o: int
-    split: tuple = ()
+    split: tuple[int, ...] = ()
     first: int = 0
 
 
-class Geometry(tuple):
+class Geometry(tuple[Axis, ...]):
     """The :class:`Axis` of every pooled axis, in order; hashable, so tables can be cached."""
 
     __slots__ = ()
 
     @property
-    def nd(self):
+    def nd(self) -> int:
         return len(self)
 
     @property
-    def size(self):
+    def size(self) -> tuple[int, ...]:
         """Input size of every pooled axis."""
         return tuple(a.n for a in self)
 
     @property
-    def out(self):
+    def out(self) -> tuple[int, ...]:
         """Output size (number of windows) of every pooled axis."""
         return tuple(a.o for a in self)
 
     @property
-    def kernel(self):
+    def kernel(self) -> tuple[int, ...]:
         return tuple(a.k for a in self)
 
     @property
-    def regular(self):
+    def regular(self) -> bool:
         """True when no axis has adaptive windows."""
         return all(a.s for a in self)
 
 
 # ---------------------------------------------------------------------------------------------- scalars
 
-def _int(value, name, nd=2):
+def _int(value: Any, name: str, nd: int = 2) -> int:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{name}` must be {_INTS[nd]}, got {value!r}")
     try:
@@ -113,14 +122,14 @@ def _int(value, name, nd=2):
         raise TypeError(f"`{name}` must be {_INTS[nd]}, got {value!r}") from None
 
 
-def _scalar(value):
+def _scalar(value: Any) -> Any:
     """A 0-d array is its scalar."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         return value[()]
     return value
 
 
-def as_tuple(value, name, nd, minimum=1):
+def as_tuple(value: object, name: str, nd: int, minimum: int = 1) -> tuple[int, ...]:
     """Return ``value`` (an int or a tuple of ``nd`` ints) as ``nd`` Python ints, each at least ``minimum``.
 
     Examples
@@ -148,7 +157,7 @@ def as_tuple(value, name, nd, minimum=1):
     return out
 
 
-def as_pair(value, name, minimum=1):
+def as_pair(value: object, name: str, minimum: int = 1) -> tuple[int, ...]:
     """:func:`as_tuple` for two axes.
 
     Examples
@@ -159,13 +168,13 @@ def as_pair(value, name, minimum=1):
     return as_tuple(value, name, 2, minimum)
 
 
-def as_bool(value, name):
+def as_bool(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{name}` must be a bool, got {value!r}")
     return bool(value)
 
 
-def parse_padding(padding, nd=2):
+def parse_padding(padding: object, nd: int = 2) -> Pads | Literal["same"]:
     """Normalise ``padding`` to ``"same"`` or ``((before, after), ...)`` (one pair per axis).
 
     Examples
@@ -214,7 +223,7 @@ def parse_padding(padding, nd=2):
     return result
 
 
-def out_size(n, k, s, d, lo, hi, ceil_mode):
+def out_size(n: int, k: int, s: int, d: int, lo: int, hi: int, ceil_mode: bool) -> int:
     """PyTorch's output size along one axis (may be < 1: the caller rejects that).
 
     Examples
@@ -234,13 +243,13 @@ def out_size(n, k, s, d, lo, hi, ceil_mode):
     return o
 
 
-def _same_padding(n, k, s, d):
+def _same_padding(n: int, k: int, s: int, d: int) -> tuple[int, int]:
     o = -(-n // s)
     total = max((o - 1) * s + d * (k - 1) + 1 - n, 0)
     return total // 2, total - total // 2
 
 
-def _axis_covers_input(a):
+def _axis_covers_input(a: Axis) -> bool:
     """True when every window of a regular :class:`Axis` has at least one tap inside ``[0, n)``."""
     if a.n == 0:  # an empty axis: every window holds only padding
         return False
@@ -253,13 +262,14 @@ def _axis_covers_input(a):
     return bool(np.all(jmin <= jmax))
 
 
-def _show(t):
+def _show(t: Iterable[int]) -> str:
     """A tuple as messages show it: ``(3, 3)``; one axis as ``(3,)``."""
     return repr(tuple(t))
 
 
 @functools.lru_cache(maxsize=4096)
-def _geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode, pooling):
+def _geometry(sizes: tuple[int, ...], kernel_size: object, stride: object, padding: object, dilation: object,
+              ceil_mode: object, pooling: bool) -> Geometry:
     nd = len(sizes)
     k = as_tuple(kernel_size, "kernel_size", nd)
     s = as_tuple(k if stride is None else stride, "stride", nd)
@@ -288,7 +298,7 @@ def _geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode, pooling)
     return geo
 
 
-def _plain(v):
+def _plain(v: Any) -> bool:
     """True for values whose equality implies identical validation (no 2.0 == 2 or True == 1 aliasing)."""
     t = type(v)
     if t is int or t is str or v is None:
@@ -298,7 +308,8 @@ def _plain(v):
     return False
 
 
-def geometry(sizes, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, pooling=True):
+def geometry(sizes: Iterable[int], kernel_size: object, stride: object = None, padding: object = 0,
+             dilation: object = 1, ceil_mode: object = False, pooling: bool = True) -> Geometry:
     """Validate the window parameters for pooled axes of ``sizes`` and return their :class:`Geometry`.
 
     ``pooling=True`` applies PyTorch's pooling rules (padding at most half the effective kernel, every
@@ -318,7 +329,7 @@ def geometry(sizes, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
     return _geometry.__wrapped__(sizes, kernel_size, stride, padding, dilation, ceil_mode, pooling)
 
 
-def adaptive_axis(n, o):
+def adaptive_axis(n: int, o: int) -> Axis:
     """The :class:`Axis` of PyTorch's adaptive windows along an axis of size ``n`` split into ``o``.
 
     When ``o`` divides ``n`` the windows are regular (kernel and stride ``n // o``) and are described so.
@@ -337,7 +348,7 @@ def adaptive_axis(n, o):
     return Axis(n, longest, 0, 1, 0, 0, o, (n, o), 0)
 
 
-def _output_size(output_size, sizes):
+def _output_size(output_size: object, sizes: tuple[int, ...]) -> tuple[int, ...]:
     nd = len(sizes)
     bad = f"`output_size` must be an int or a tuple of {nd} ints or None, got {output_size!r}"
     value = _scalar(output_size)
@@ -367,7 +378,7 @@ def _output_size(output_size, sizes):
 
 
 @functools.lru_cache(maxsize=1024)
-def _adaptive(sizes, output_size):
+def _adaptive(sizes: tuple[int, ...], output_size: object) -> Geometry:
     o = _output_size(output_size, sizes)
     if min(sizes) < 1:
         raise ValueError(f"adaptive pooling needs input size at least 1 along every pooled axis, got input "
@@ -375,7 +386,7 @@ def _adaptive(sizes, output_size):
     return Geometry(adaptive_axis(n, oi) for n, oi in zip(sizes, o))
 
 
-def adaptive_geometry(sizes, output_size):
+def adaptive_geometry(sizes: Iterable[int], output_size: object) -> Geometry:
     """Validate ``output_size`` for pooled axes of ``sizes``; return the adaptive :class:`Geometry`.
 
     Examples
@@ -391,7 +402,7 @@ def adaptive_geometry(sizes, output_size):
 
 # ------------------------------------------------------------------------------------------ window tables
 
-def axis_table(a):
+def axis_table(a: Axis) -> NDArray[np.int64]:
     """``(4, o)`` int64 rows for the windows of an :class:`Axis`: ``start`` (input coordinate of tap 0),
     ``t0`` and ``t1`` (the taps ``t0 <= t < t1`` fall inside the input, at ``start + t * d``) and ``padded``
     (taps inside the padded extent, PyTorch's ``count_include_pad`` count).
@@ -422,7 +433,7 @@ UNIT = Axis(1, 1, 1, 1, 0, 0, 1)  # the trivial axis that pads a Geometry to the
 
 
 @functools.lru_cache(maxsize=1024)
-def window_table(geo):
+def window_table(geo: Geometry) -> NDArray[np.int64]:
     """The kernels' window table of a :class:`Geometry`, the one place window extents are computed.
 
     A read-only int64 array of shape ``(3, 4, L)``, ``L`` the most windows along any axis: one
@@ -442,7 +453,7 @@ def window_table(geo):
     return t
 
 
-def avg_divisors(geo, count_include_pad, divisor_override):
+def avg_divisors(geo: Geometry, count_include_pad: bool, divisor_override: int) -> NDArray[np.int64]:
     """The divisors of average pooling, exactly PyTorch's rule (int64, shape ``geo.out``)."""
     if divisor_override:
         return np.full(geo.out, divisor_override, dtype=np.int64)
@@ -456,7 +467,7 @@ def avg_divisors(geo, count_include_pad, divisor_override):
 
 # ----------------------------------------------------------------------------------------------- arrays
 
-def as_array(x, name):
+def as_array(x: ArrayLike, name: str) -> NDArray[Any]:
     """``np.asarray(x)`` in native byte order, with a supported dtype (else TypeError)."""
     a = np.asarray(x)
     dt = a.dtype
@@ -469,7 +480,7 @@ def as_array(x, name):
     return a
 
 
-def normalize_axes(axes, ndim, nd=2, name="axes", what="x"):
+def normalize_axes(axes: Any, ndim: int, nd: int = 2, name: str = "axes", what: str = "x") -> tuple[int, ...]:
     """Return the ``nd`` pooled axes as non-negative ints for an array of ``ndim`` dimensions.
 
     Examples
@@ -500,7 +511,7 @@ def normalize_axes(axes, ndim, nd=2, name="axes", what="x"):
     return tuple(out)
 
 
-def as_shape(shape, name):
+def as_shape(shape: Any, name: str) -> tuple[int, ...]:
     """Validate a shape (sequence of non-negative ints) and return it as a tuple."""
     try:
         seq = tuple(shape)
@@ -522,12 +533,12 @@ def as_shape(shape, name):
     return tuple(out)
 
 
-def sizes_at(shape, axes):
+def sizes_at(shape: Sequence[int], axes: Iterable[int]) -> tuple[int, ...]:
     """The sizes of ``shape`` along ``axes``."""
     return tuple(shape[a] for a in axes)
 
 
-def pooled_shape(shape, axes, sizes):
+def pooled_shape(shape: Iterable[int], axes: Iterable[int], sizes: Iterable[int]) -> tuple[int, ...]:
     """``shape`` with the pooled ``axes`` replaced by ``sizes``."""
     s = list(shape)
     for a, n in zip(axes, sizes):
@@ -535,7 +546,9 @@ def pooled_shape(shape, axes, sizes):
     return tuple(s)
 
 
-def prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, ceil_mode, pooling=True, name="x"):
+def prepare_pool(x: ArrayLike, axes: object, nd: int, kernel_size: object, stride: object, padding: object,
+                 dilation: object, ceil_mode: object, pooling: bool = True,
+                 name: str = "x") -> tuple[NDArray[Any], tuple[int, ...], Geometry]:
     """Validate a pooling input and its parameters; return ``(array, axes, Geometry)``."""
     a = as_array(x, name)
     ax = normalize_axes(axes, a.ndim, nd, what=name)
@@ -543,14 +556,15 @@ def prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, ceil_mode,
     return a, ax, g
 
 
-def prepare_adaptive(x, axes, nd, output_size):
+def prepare_adaptive(x: ArrayLike, axes: object, nd: int,
+                     output_size: object) -> tuple[NDArray[Any], tuple[int, ...], Geometry]:
     """Validate an adaptive pooling input; return ``(array, axes, Geometry)``."""
     a = as_array(x, "x")
     ax = normalize_axes(axes, a.ndim, nd)
     return a, ax, adaptive_geometry(sizes_at(a.shape, ax), output_size)
 
 
-def check_out(out, shape, dtype):
+def check_out(out: object, shape: Iterable[int], dtype: DTypeLike) -> NDArray[Any] | None:
     """Validate a caller's ``out=`` array: exactly ``shape`` and ``dtype``, writeable."""
     if out is None:
         return None
@@ -565,19 +579,20 @@ def check_out(out, shape, dtype):
     return out
 
 
-def check_same_batch(got_shape, want_shape, name, what):
+def check_same_batch(got_shape: Iterable[int], want_shape: Iterable[int], name: str, what: str) -> None:
     if tuple(got_shape) != tuple(want_shape):
         raise ValueError(f"`{name}` must have shape {tuple(want_shape)} ({what}), got {tuple(got_shape)}")
 
 
-def as_indices(indices):
+def as_indices(indices: ArrayLike) -> NDArray[np.integer[Any]]:
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"`indices` must have an integer dtype (int64), got {idx.dtype}")
     return idx
 
 
-def max_backward_args(grad_output, indices, input_shape, axes, nd=2):
+def max_backward_args(grad_output: ArrayLike, indices: ArrayLike, input_shape: object, axes: object,
+                      nd: int = 2) -> tuple[NDArray[Any], NDArray[np.integer[Any]], tuple[int, ...], tuple[int, ...]]:
     """Validate ``max_pool*_backward`` arguments; return (grad_output, indices, shape, axes)."""
     g = as_array(grad_output, "grad_output")
     idx = as_indices(indices)
@@ -597,14 +612,14 @@ def max_backward_args(grad_output, indices, input_shape, axes, nd=2):
 
 
 #: a layer's remembered window taps do not name an input element of their window
-BAD_TAPS = "the layer's remembered window taps do not fit its windows (was its state changed?)"
+BAD_TAPS: str = "the layer's remembered window taps do not fit its windows (was its state changed?)"
 
 
-def bad_index_error(value, plane, nd=2, what="`input_shape`"):
+def bad_index_error(value: int, plane: int, nd: int = 2, what: str = "`input_shape`") -> ValueError:
     return ValueError(f"`indices` must lie in [0, {plane}) ({plane_text(nd)} of {what}), got {value}")
 
 
-def check_indices(idx, plane, nd=2, what="`input_shape`"):
+def check_indices(idx: NDArray[np.integer[Any]], plane: int, nd: int = 2, what: str = "`input_shape`") -> None:
     """Raise ValueError if any index lies outside ``[0, plane)`` (NumPy; the compiled path has its own)."""
     if idx.size:
         lo, hi = idx.min(), idx.max()
@@ -614,17 +629,17 @@ def check_indices(idx, plane, nd=2, what="`input_shape`"):
             raise bad_index_error(int(hi), plane, nd, what)
 
 
-def result_dtype_avg(dtype):
+def result_dtype_avg(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """Average pooling keeps float dtypes and averages integers like ``np.mean`` (float64)."""
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
-def acc_dtype(dtype):
+def acc_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype the arithmetic runs in: float16 computes in float32."""
     return np.dtype(np.float32) if dtype == np.float16 else dtype
 
 
-def divisor(divisor_override):
+def divisor(divisor_override: Any) -> int:
     if divisor_override is None:
         return 0
     if isinstance(divisor_override, (bool, np.bool_)):
@@ -640,7 +655,9 @@ def divisor(divisor_override):
     return d
 
 
-def avg_backward_args(grad_output, input_shape, axes, nd, kernel_size, stride, padding, ceil_mode):
+def avg_backward_args(grad_output: ArrayLike, input_shape: object, axes: object, nd: int, kernel_size: object,
+                      stride: object, padding: object,
+                      ceil_mode: object) -> tuple[NDArray[Any], tuple[int, ...], tuple[int, ...], Geometry]:
     """Validate ``avg_pool*_backward`` arguments; return ``(grad_output, input_shape, axes, Geometry)``."""
     g = as_array(grad_output, "grad_output")
     shape = as_shape(input_shape, "input_shape")
@@ -651,7 +668,8 @@ def avg_backward_args(grad_output, input_shape, axes, nd, kernel_size, stride, p
     return g, shape, ax, geo
 
 
-def adaptive_backward_args(grad_output, input_shape, axes, nd):
+def adaptive_backward_args(grad_output: ArrayLike, input_shape: object, axes: object,
+                           nd: int) -> tuple[NDArray[Any], tuple[int, ...], tuple[int, ...], Geometry]:
     """Validate ``adaptive_avg_pool*_backward`` arguments; return ``(grad_output, shape, axes, Geometry)``.
 
     The output size is the gradient's size along the pooled axes.
@@ -672,7 +690,8 @@ def adaptive_backward_args(grad_output, input_shape, axes, nd):
     return g, shape, ax, adaptive_geometry(sizes_at(shape, ax), out)
 
 
-def fold_args(windows, input_shape, axes, nd, stride, padding, dilation):
+def fold_args(windows: ArrayLike, input_shape: object, axes: object, nd: int, stride: object, padding: object,
+              dilation: object) -> tuple[NDArray[Any], tuple[int, ...], tuple[int, ...], Geometry]:
     """Validate ``fold*`` arguments; return ``(windows, input_shape, axes, Geometry)``."""
     w = as_array(windows, "windows")
     shape = as_shape(input_shape, "input_shape")
@@ -691,7 +710,9 @@ def fold_args(windows, input_shape, axes, nd, stride, padding, dilation):
     return w, shape, ax, geo
 
 
-def unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd):
+def unpool_args(x: ArrayLike, indices: ArrayLike, kernel_size: object, stride: object, padding: object,
+                output_size: object, axes: object,
+                nd: int) -> tuple[NDArray[Any], NDArray[np.integer[Any]], tuple[int, ...], tuple[int, ...]]:
     """Validate ``max_unpool*`` arguments; return ``(x, indices, output shape, axes)``.
 
     The default output size per axis is PyTorch's ``(n - 1) * stride - pad_before - pad_after + kernel``;
@@ -708,7 +729,7 @@ def unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd)
     if isinstance(padding, str) and padding == "same":
         raise ValueError("`padding` 'same' depends on the pooled input's size, which unpooling does not know: "
                          "give the padding as numbers, got 'same'")
-    pad = parse_padding(padding, nd)
+    pad = cast("Pads", parse_padding(padding, nd))  # not 'same': refused above
     n = sizes_at(a.shape, ax)
     default = tuple((ni - 1) * si - lo - hi + ki for ni, si, ki, (lo, hi) in zip(n, s, k, pad))
     if output_size is None:
@@ -739,7 +760,7 @@ def unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd)
 # dtype alone. It hands the functions above a stand-in with the same shape and dtype that holds no data,
 # so that every check and every message is the in-memory call's own.
 
-def stand_in(shape, dtype):
+def stand_in(shape: Iterable[int], dtype: DTypeLike) -> NDArray[Any]:
     """A read-only array of ``shape`` and ``dtype`` that holds no data (one element, zero strides).
 
     A non-native dtype that :func:`as_array` accepts becomes the native one (which is what

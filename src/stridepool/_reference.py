@@ -8,8 +8,11 @@ the yardstick of the parity tests and the fallback backend. The public names are
 :mod:`stridepool.reference`; the ``run_*`` functions take validated arrays and a geometry, as the compiled
 core's do.
 """
+from __future__ import annotations
+
 import math
 import sys
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -17,18 +20,34 @@ from numpy.lib.stride_tricks import as_strided
 from . import _lazy
 from . import _params as P
 
-_SELF = sys.modules[__name__]
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+    from ._params import Geometry
+    from ._typing import Array, Ax, AxesArg, Indexed, OutputSizeArg, PaddingArg, Shape, SizeArg
+
+_SELF: ModuleType = sys.modules[__name__]
 
 
-def _last(a, ax):
+def _last(a: Array, ax: Ax) -> Array:
     return np.moveaxis(a, ax, range(-len(ax), 0))
 
 
-def _from_last(a, ax):
+def _from_last(a: Array, ax: Ax) -> Array:
     return np.moveaxis(a, range(-len(ax), 0), ax)
 
 
-def _finish(result, ax, out):
+def _empty_result(shape: Ax, dtype: DTypeLike, out: Array | None) -> Array:
+    """The result of an operation whose output holds no element (no window tables for it: the pooled
+    extents may be far larger than memory)."""
+    if out is not None:
+        return out
+    return np.empty(shape, dtype=dtype)
+
+
+def _finish(result: Array, ax: Ax, out: Array | None) -> Array:
     result = _from_last(result, ax)
     if out is None:
         return result
@@ -39,13 +58,13 @@ def _finish(result, ax, out):
 # ---------------------------------------------------------------------------------------------- windows
 
 
-def _pad_widths(geo, ndim):
+def _pad_widths(geo: Geometry, ndim: int) -> list[tuple[int, int]]:
     """Padding that puts every window of a regular geometry, ceil_mode overhang included, inside the array."""
     return [(0, 0)] * (ndim - len(geo)) + [(a.lo, max(0, (a.o - 1) * a.s + a.d * (a.k - 1) + 1 - a.lo - a.n))
                                            for a in geo]
 
 
-def _window_view(padded, geo, writeable=False):
+def _window_view(padded: Array, geo: Geometry, writeable: bool = False) -> Array:
     """``(..., O..., K...)`` strided view of the windows of a padded ``(..., N...)`` array."""
     nd = len(geo)
     st = padded.strides[-nd:]
@@ -54,7 +73,7 @@ def _window_view(padded, geo, writeable=False):
                       + tuple(a.d * s for a, s in zip(geo, st)), writeable=writeable)
 
 
-def _gather_index(geo):
+def _gather_index(geo: Geometry) -> tuple[list[NDArray[np.int64]], NDArray[np.bool_]]:
     """Index arrays (one per axis, broadcasting to ``O... + K...``) of every window's taps, and the mask of
     the taps that exist; from the window table, so they serve adaptive windows too."""
     nd = len(geo)
@@ -70,7 +89,7 @@ def _gather_index(geo):
     return index, valid
 
 
-def _windows(xl, geo):
+def _windows(xl: Array, geo: Geometry) -> tuple[Array, NDArray[np.bool_]]:
     """``(values, valid)``: the windows of ``xl`` (pooled axes last) as ``(..., O..., K...)``, padding read as
     zeros, and the ``(O..., K...)`` mask of the taps inside the input."""
     if geo.regular:
@@ -79,10 +98,11 @@ def _windows(xl, geo):
         valid = _window_view(np.pad(np.ones(geo.size, dtype=bool), widths[-len(geo):]), geo)
         return values, valid
     index, valid = _gather_index(geo)
-    return np.where(valid, xl[(Ellipsis, *index)], np.zeros((), xl.dtype)), valid
+    taps = xl[(Ellipsis,) + tuple(index)]
+    return np.where(valid, taps, np.zeros((), xl.dtype)), valid
 
 
-def _scatter_windows(values, geo, dtype):
+def _scatter_windows(values: Array, geo: Geometry, dtype: DTypeLike) -> Array:
     """Add ``values`` ``(..., O..., K...)`` back where each window came from into zeros; crop the padding.
 
     The additions run in the order (O_1 .. O_{n-1}, K_1 .. K_n, O_n), the kernels' order, so float sums agree
@@ -94,23 +114,41 @@ def _scatter_windows(values, geo, dtype):
     if geo.regular:
         widths = _pad_widths(geo, len(lead) + nd)[-nd:]
         padded = np.zeros(lead + tuple(a.n + lo + hi for a, (lo, hi) in zip(geo, widths)), dtype=dtype)
-        np.add.at(np.moveaxis(_window_view(padded, geo, writeable=True), -nd - 1, -1), slice(None), ordered)
+        view = np.moveaxis(_window_view(padded, geo, writeable=True), -nd - 1, -1)
+        np.add.at(view, slice(None), ordered)  # type: ignore[arg-type]  # NumPy's stubs: ufunc.at takes a slice too
         return padded[(Ellipsis,) + tuple(slice(lo, lo + a.n) for a, (lo, _) in zip(geo, widths))]
     index, valid = _gather_index(geo)
     index = [np.moveaxis(np.broadcast_to(i, valid.shape), -nd - 1, -1) for i in index]
     total = np.zeros(lead + geo.size, dtype=dtype)
-    np.add.at(total, (Ellipsis, *index), np.where(np.moveaxis(valid, -nd - 1, -1), ordered, 0))
+    np.add.at(total, (Ellipsis, *index),  # type: ignore[arg-type]  # NumPy's stubs: ufunc.at takes Ellipsis too
+              np.where(np.moveaxis(valid, -nd - 1, -1), ordered, 0))
     return total
 
 
 # ------------------------------------------------------------------------------------------------- runs
 
 
-def run_max(x, ax, geo, return_indices, out=None, taps=False):
+@overload
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[False], out: Array | None = None,
+            taps: bool = False) -> Array: ...
+@overload
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[True], out: Array | None = None,
+            taps: bool = False) -> tuple[Array, Array]: ...
+@overload
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None,
+            taps: bool = False) -> Array | tuple[Array, Array]: ...
+
+
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None,
+            taps: bool = False) -> Array | tuple[Array, Array]:
     """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``.
 
     The indices are int64 flat positions, or with ``taps`` the uint8 window tap of each maximum."""
     nd = len(ax)
+    shape = P.pooled_shape(x.shape, ax, geo.out)
+    if math.prod(shape) == 0:
+        y = _empty_result(shape, x.dtype, out)
+        return (y, np.empty(shape, np.uint8 if taps else np.int64)) if return_indices else y
     xl = _last(x, ax)
     values, valid = _windows(xl, geo)
     ntaps = math.prod(geo.kernel)
@@ -132,7 +170,7 @@ def run_max(x, ax, geo, return_indices, out=None, taps=False):
     return y, _from_last(_positions(tap, geo), ax)
 
 
-def _positions(tap, geo, check=False):
+def _positions(tap: NDArray[np.integer[Any]], geo: Geometry, check: bool = False) -> NDArray[np.int64]:
     """Flat positions in the pooled extent of the window taps ``tap`` (pooled axes last)."""
     nd = len(geo)
     flat = np.zeros((), dtype=np.int64)
@@ -146,7 +184,7 @@ def _positions(tap, geo, check=False):
     return flat.astype(np.int64)
 
 
-def run_max_backward_taps(g, taps, shape, ax, geo):
+def run_max_backward_taps(g: Array, taps: Array, shape: Ax, ax: Ax, geo: Geometry) -> Array:
     """Gradient of max pooling from the window taps :func:`run_max` gave: the positions' scatter."""
     tl = _last(taps, ax).astype(np.int64)
     if tl.size and tl.max() >= np.prod(geo.kernel):
@@ -154,10 +192,13 @@ def run_max_backward_taps(g, taps, shape, ax, geo):
     return run_max_backward(g, _from_last(_positions(tl, geo, check=True), ax), shape, ax)
 
 
-def run_avg(x, ax, geo, include, div, out=None):
+def run_avg(x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array | None = None) -> Array:
     """Average pooling of a validated array (``include``: count_include_pad; ``div``: 0 or the override)."""
     rdt = P.result_dtype_avg(x.dtype)
     acc = P.acc_dtype(rdt)
+    shape = P.pooled_shape(x.shape, ax, geo.out)
+    if math.prod(shape) == 0:
+        return _empty_result(shape, rdt, out)
     values, _ = _windows(_last(x, ax), geo)
     total = np.zeros(values.shape[:-len(geo)], dtype=acc)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and float16 overflow, as in C
@@ -167,17 +208,20 @@ def run_avg(x, ax, geo, include, div, out=None):
     return _finish(y.astype(rdt, copy=False), ax, out)
 
 
-def run_avg_backward(g, shape, ax, geo, include, div, out=None):
+def run_avg_backward(g: Array, shape: Ax, ax: Ax, geo: Geometry, include: bool, div: int,
+                     out: Array | None = None) -> Array:
     """Gradient of :func:`run_avg` for an input of ``shape``."""
     rdt = P.result_dtype_avg(g.dtype)
     acc = P.acc_dtype(rdt)
+    if math.prod(shape) == 0:
+        return _empty_result(shape, rdt, out)
     with np.errstate(invalid="ignore", over="ignore"):
         share = _last(g, ax).astype(acc) / P.avg_divisors(geo, include, div).astype(acc)
     values = np.broadcast_to(share[(Ellipsis,) + (None,) * len(geo)], share.shape + geo.kernel)
     return _finish(_scatter_windows(values, geo, acc).astype(rdt, copy=False), ax, out)
 
 
-def _scatter_index(values, idx, shape, ax, add, what, out):
+def _scatter_index(values: Array, idx: Array, shape: Ax, ax: Ax, add: bool, what: str, out: Array | None) -> Array:
     """``values`` added (``add``) or put (the last one in row-major order wins) at the flat positions ``idx``
     of the pooled extent, in zeros of ``shape``."""
     nd = len(ax)
@@ -200,17 +244,17 @@ def _scatter_index(values, idx, shape, ax, add, what, out):
     return _finish(total.reshape(lead + sizes).astype(values.dtype, copy=False), ax, out)
 
 
-def run_max_backward(g, idx, shape, ax, out=None):
+def run_max_backward(g: Array, idx: Array, shape: Ax, ax: Ax, out: Array | None = None) -> Array:
     """Gradient of max pooling: ``g`` added at the indices ``idx`` (validated shapes) of an input of ``shape``."""
     return _scatter_index(g, idx, shape, ax, True, "`input_shape`", out)
 
 
-def run_unpool(x, idx, shape, ax, out=None):
+def run_unpool(x: Array, idx: Array, shape: Ax, ax: Ax, out: Array | None = None) -> Array:
     """Max unpooling: ``x`` put at the indices ``idx`` in zeros of ``shape`` (the last one wins)."""
     return _scatter_index(x, idx, shape, ax, False, "the output", out)
 
 
-def run_fold(w, shape, ax, geo, out=None):
+def run_fold(w: Array, shape: Ax, ax: Ax, geo: Geometry, out: Array | None = None) -> Array:
     """Every window of ``w`` (validated, ``(..., O..., K...)``) added back into zeros of ``shape``."""
     nd = len(ax)
     acc = P.acc_dtype(w.dtype)
@@ -221,7 +265,9 @@ def run_fold(w, shape, ax, geo, out=None):
 # ------------------------------------------------------------------------------------ the operations
 
 
-def max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out):
+def max_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None, padding: PaddingArg,
+             dilation: SizeArg, ceil_mode: bool, return_indices: bool, axes: AxesArg,
+             out: Array | None) -> Array | Indexed:
     if _lazy.is_dask(x):
         return _lazy.dask().max_pool(_SELF, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
                                      return_indices, axes, out=out)
@@ -231,7 +277,8 @@ def max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_in
     return run_max(x, ax, g, return_indices, out)
 
 
-def adaptive_max_pool(nd, x, output_size, return_indices, axes, out):
+def adaptive_max_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, return_indices: bool, axes: AxesArg,
+                      out: Array | None) -> Array | Indexed:
     if _lazy.is_dask(x):
         return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
@@ -240,7 +287,8 @@ def adaptive_max_pool(nd, x, output_size, return_indices, axes, out):
     return run_max(x, ax, g, return_indices, out)
 
 
-def max_pool_backward(nd, grad_output, indices, input_shape, axes, out):
+def max_pool_backward(nd: int, grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, axes: AxesArg,
+                      out: Array | None) -> Array:
     if _lazy.is_dask(grad_output, indices):
         return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes, out=out)
     g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes, nd)
@@ -248,7 +296,9 @@ def max_pool_backward(nd, grad_output, indices, input_shape, axes, out):
     return run_max_backward(g, idx, shape, ax, out)
 
 
-def avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, axes, out):
+def avg_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None, padding: PaddingArg,
+             ceil_mode: bool, count_include_pad: bool, divisor_override: int | None, axes: AxesArg,
+             out: Array | None) -> Array:
     if _lazy.is_dask(x):
         return _lazy.dask().avg_pool(_SELF, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                      divisor_override, axes, out=out)
@@ -259,7 +309,8 @@ def avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, 
     return run_avg(x, ax, g, include, div, out)
 
 
-def adaptive_avg_pool(nd, x, output_size, axes, out):
+def adaptive_avg_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, axes: AxesArg,
+                      out: Array | None) -> Array:
     if _lazy.is_dask(x):
         return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
@@ -267,8 +318,9 @@ def adaptive_avg_pool(nd, x, output_size, axes, out):
     return run_avg(x, ax, g, False, 0, out)
 
 
-def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                      divisor_override, axes, out):
+def avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, kernel_size: SizeArg,
+                      stride: SizeArg | None, padding: PaddingArg, ceil_mode: bool, count_include_pad: bool,
+                      divisor_override: int | None, axes: AxesArg, out: Array | None) -> Array:
     if _lazy.is_dask(grad_output):
         return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride, padding,
                                               ceil_mode, count_include_pad, divisor_override, axes, out=out)
@@ -280,7 +332,8 @@ def avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding
     return run_avg_backward(g, shape, ax, geo, include, div, out)
 
 
-def adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out):
+def adaptive_avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, axes: AxesArg,
+                               out: Array | None) -> Array:
     if _lazy.is_dask(grad_output):
         return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes, out=out)
     g, shape, ax, geo = P.adaptive_backward_args(grad_output, input_shape, axes, nd)
@@ -288,18 +341,22 @@ def adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out):
     return run_avg_backward(g, shape, ax, geo, False, 0, out)
 
 
-def unfold(nd, x, kernel_size, stride, padding, dilation, axes):
+def unfold(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg, padding: PaddingArg, dilation: SizeArg,
+           axes: AxesArg) -> Array:
     if _lazy.is_dask(x):
         return _lazy.dask().unfold(_SELF, nd, x, kernel_size, stride, padding, dilation, axes)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, False, pooling=False)
     return run_unfold(x, ax, g)
 
 
-def run_unfold(x, ax, g):
+def run_unfold(x: Array, ax: Ax, g: Geometry) -> Array:
     """The windows ``(..., O..., K...)`` of a validated array (a view when no window reaches padding)."""
     nd = len(ax)
     xl = _last(x, ax)
-    if any(a.lo or a.hi for a in g):
+    if x.size == 0:  # no window tables for an empty array (its pooled extents may exceed memory): all padding
+        win = np.zeros(xl.shape[:-nd] + g.out + g.kernel, dtype=x.dtype)
+        win.flags.writeable = False
+    elif any(a.lo or a.hi for a in g):
         win = _windows(xl, g)[0]
     else:
         win = _window_view(xl, g)  # a read-only view: no copy
@@ -311,7 +368,8 @@ def run_unfold(x, ax, g):
     return win.transpose(order + list(range(nl + nd, nl + 2 * nd)))
 
 
-def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
+def fold(nd: int, windows: ArrayLike, input_shape: Shape, stride: SizeArg, padding: PaddingArg, dilation: SizeArg,
+         axes: AxesArg, out: Array | None) -> Array:
     if _lazy.is_dask(windows):
         return _lazy.dask().fold(_SELF, nd, windows, input_shape, stride, padding, dilation, axes, out=out)
     w, shape, ax, g = P.fold_args(windows, input_shape, axes, nd, stride, padding, dilation)
@@ -319,7 +377,8 @@ def fold(nd, windows, input_shape, stride, padding, dilation, axes, out):
     return run_fold(w, shape, ax, g, out)
 
 
-def max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, axes, out):
+def max_unpool(nd: int, x: ArrayLike, indices: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None,
+               padding: PaddingArg, output_size: Shape | None, axes: AxesArg, out: Array | None) -> Array:
     if _lazy.is_dask(x, indices):
         return _lazy.dask().max_unpool(_SELF, nd, x, indices, kernel_size, stride, padding, output_size, axes, out=out)
     x, idx, shape, ax = P.unpool_args(x, indices, kernel_size, stride, padding, output_size, axes, nd)

@@ -6,17 +6,24 @@ it. GNU OpenMP's thread pool does not survive ``fork``: a forked child that ente
 more than one thread can hang, so a child process runs single-threaded until it calls
 :func:`set_num_threads` itself.
 """
-import os
+from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._kernels import _Module
+
+_K: _Module | None
 try:
     from . import _kernels as _K
 except ImportError:  # reference backend only: one thread, nothing to control
     _K = None
 
-_requested = None  # set_num_threads() value; None: follow OpenMP's own default
+_requested: int | None = None  # set_num_threads() value; None: follow OpenMP's own default
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the number of threads the compiled kernels use.
 
     Parameters
@@ -43,7 +50,7 @@ def set_num_threads(n):
         _K.openmp_set_num_threads(n)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Return the number of threads the next compiled call from this thread will use.
 
     Examples
@@ -58,7 +65,7 @@ def get_num_threads():
     return omp if _requested is None else min(_requested, omp)
 
 
-def _after_fork_in_child():
+def _after_fork_in_child() -> None:
     global _requested
     _requested = 1
     if _K is not None:

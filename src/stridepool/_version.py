@@ -1,3 +1,3 @@
 """The one version string of stridepool."""
 
-__version__ = "0.1.0"
+__version__: str = "0.1.0"

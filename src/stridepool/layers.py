@@ -3,25 +3,77 @@
 One class per kind of layer holds the logic for any number of pooled axes; ``MaxPool1d``, ``MaxPool2d``,
 ``MaxPool3d`` ... only fix that number. Layers call the active backend's public functions.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
 import numpy as np
 
 from . import _lazy
 from . import _params as P
+from ._typing import (
+    Axes1, Axes2, Axes3, AxesArg, OutputSize1, OutputSize2, OutputSize3, OutputSizeArg, Padding1, Padding2, Padding3,
+    PaddingArg, Size1, Size2, Size3, SizeArg)
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ._params import Geometry
+    from ._typing import (
+        AdaptiveAvgPoolBackwardFunction, AdaptiveAvgPoolFunction, AdaptiveMaxPoolFunction, Array, Ax,
+        AvgPoolBackwardFunction, AvgPoolFunction, Core, FoldFunction, Indexed, MaxPoolBackwardFunction,
+        MaxPoolFunction, MaxUnpoolFunction, PoolingCallable, Shape, UnfoldFunction)
+
+    class _Package(Protocol):
+        """What ``Pooling2D`` calls on the ``stridepool`` module (a type checker holds the module to it)."""
+
+        max_pool2d: MaxPoolFunction[Size2, Padding2, Axes2]
+        max_pool2d_backward: MaxPoolBackwardFunction[Axes2]
+        avg_pool2d: AvgPoolFunction[Size2, Padding2, Axes2]
+        avg_pool2d_backward: AvgPoolBackwardFunction[Size2, Padding2, Axes2]
+        unfold2d: UnfoldFunction[Size2, Padding2, Axes2]
+        fold2d: FoldFunction[Size2, Padding2, Axes2]
+
+# the argument forms of a layer's number of pooled axes (Size2, Padding2, Axes2, OutputSize2 for 2)
+_S = TypeVar("_S", bound=SizeArg)
+_P = TypeVar("_P", bound=PaddingArg)
+_A = TypeVar("_A", bound=AxesArg)
+_O = TypeVar("_O", bound=OutputSizeArg)
 
 
-def _api():
+def _api() -> _Package:
     import stridepool  # the public functions of the active backend
 
     return stridepool
 
 
-def _core():
-    return _api()._core
+def _core() -> Core:
+    import stridepool  # the active backend's core
+
+    return stridepool._core
 
 
-def _function(op, nd):
+@overload
+def _function(op: Literal["max_pool"], nd: int) -> MaxPoolFunction[Any, Any, Any]: ...
+@overload
+def _function(op: Literal["max_pool_backward"], nd: int) -> MaxPoolBackwardFunction[Any]: ...
+@overload
+def _function(op: Literal["avg_pool"], nd: int) -> AvgPoolFunction[Any, Any, Any]: ...
+@overload
+def _function(op: Literal["avg_pool_backward"], nd: int) -> AvgPoolBackwardFunction[Any, Any, Any]: ...
+@overload
+def _function(op: Literal["adaptive_max_pool"], nd: int) -> AdaptiveMaxPoolFunction[Any, Any]: ...
+@overload
+def _function(op: Literal["adaptive_avg_pool"], nd: int) -> AdaptiveAvgPoolFunction[Any, Any]: ...
+@overload
+def _function(op: Literal["adaptive_avg_pool_backward"], nd: int) -> AdaptiveAvgPoolBackwardFunction[Any]: ...
+@overload
+def _function(op: Literal["max_unpool"], nd: int) -> MaxUnpoolFunction[Any, Any, Any]: ...
+
+
+def _function(op: str, nd: int) -> Any:
     from ._api import public_name
 
     return getattr(_api(), public_name(op, nd))
@@ -31,15 +83,16 @@ class _Layer:
     """What every layer shares: the number of pooled axes and the pooled axes themselves."""
 
     _nd = 2
+    axes: AxesArg
 
-    def _init_axes(self, axes):
+    def _init_axes(self, axes: AxesArg | None) -> None:
         self.axes = tuple(range(-self._nd, 0)) if axes is None else axes
 
-    def _require(self, attribute):
+    def _require(self, attribute: str) -> None:
         if getattr(self, attribute) is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         skip = ("axes",)
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k not in skip)
         return f"{type(self).__name__}({args})"
@@ -50,22 +103,29 @@ class _MaxLayer(_Layer):
     window has at most 255 taps (int64 positions otherwise, and for dask arrays), which moves 7 bytes less
     per element through memory in the forward and again in the backward than the public indices."""
 
-    def _forget(self):
-        self._indices = self._input_shape = self._geo = self._ax = None
+    # the last forward's, None before it (backward checks with _require)
+    _indices: Array
+    _input_shape: tuple[int, ...]
+    _geo: Geometry
+    _ax: Ax
+    _taps: bool
+
+    def _forget(self) -> None:
+        self._indices = self._input_shape = self._geo = self._ax = None  # type: ignore[assignment]
         self._taps = False
 
-    def _pool(self, x, ax, geo):
+    def _pool(self, x: Array, ax: Ax, geo: Geometry) -> Array:
         self._taps = math.prod(geo.kernel) <= 255
         y, self._indices = _core().run_max(x, ax, geo, True, taps=self._taps)
         self._input_shape, self._geo, self._ax = x.shape, geo, ax
         return y
 
-    def _pool_dask(self, x, fn, *args):
+    def _pool_dask(self, x: Any, fn: Callable[..., Indexed], *args: Any) -> Array:
         y, self._indices = fn(x, *args, True, axes=self.axes)
         self._input_shape, self._taps = x.shape, False
         return y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> Array:
         """Gradient with respect to the last ``forward`` input."""
         self._require("_indices")
         if not self._taps:
@@ -76,8 +136,9 @@ class _MaxLayer(_Layer):
         return _core().run_max_backward_taps(g, self._indices, self._input_shape, self._ax, self._geo)
 
 
-class _MaxPool(_MaxLayer):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, axes=None):
+class _MaxPool(_MaxLayer, Generic[_S, _P, _A]):
+    def __init__(self, kernel_size: _S, stride: _S | None = None, padding: _P | int = 0, dilation: _S | int = 1,
+                 ceil_mode: bool = False, *, axes: _A | None = None) -> None:
         P.as_tuple(kernel_size, "kernel_size", self._nd)
         P.parse_padding(padding, self._nd)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
@@ -85,7 +146,7 @@ class _MaxPool(_MaxLayer):
         self._init_axes(axes)
         self._forget()
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Array:
         """Pool ``x`` and remember where each maximum came from."""
         args = (self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
         if _lazy.is_dask(x):
@@ -95,22 +156,25 @@ class _MaxPool(_MaxLayer):
     __call__ = forward
 
 
-class _AvgPool(_Layer):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None, *, axes=None):
+class _AvgPool(_Layer, Generic[_S, _P, _A]):
+    _input_shape: tuple[int, ...]  # the last forward's, None before it (backward checks with _require)
+
+    def __init__(self, kernel_size: _S, stride: _S | None = None, padding: _P | int = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None, *,
+                 axes: _A | None = None) -> None:
         P.as_tuple(kernel_size, "kernel_size", self._nd)
         P.parse_padding(padding, self._nd)
         P.divisor(divisor_override)
         self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
         self._init_axes(axes)
-        self._input_shape = None
+        self._input_shape = None  # type: ignore[assignment]
 
-    def _args(self):
+    def _args(self) -> tuple[_S, _S | None, _P | int, bool, bool, int | None]:
         return (self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                 self.divisor_override)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Array:
         """Average-pool ``x``."""
         y = _function("avg_pool", self._nd)(x, *self._args(), axes=self.axes)
         self._input_shape = np.shape(x)
@@ -118,21 +182,21 @@ class _AvgPool(_Layer):
 
     __call__ = forward
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> Array:
         """Gradient with respect to the last ``forward`` input."""
         self._require("_input_shape")
         return _function("avg_pool_backward", self._nd)(grad_output, self._input_shape, *self._args(),
                                                         axes=self.axes)
 
 
-class _AdaptiveMaxPool(_MaxLayer):
-    def __init__(self, output_size, *, axes=None):
+class _AdaptiveMaxPool(_MaxLayer, Generic[_O, _A]):
+    def __init__(self, output_size: _O, *, axes: _A | None = None) -> None:
         P.adaptive_geometry((1,) * self._nd, output_size)  # the output_size's form, before any input
         self.output_size = output_size
         self._init_axes(axes)
         self._forget()
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Array:
         """Pool ``x`` to ``output_size`` and remember where each maximum came from."""
         if _lazy.is_dask(x):
             return self._pool_dask(x, _function("adaptive_max_pool", self._nd), self.output_size)
@@ -141,14 +205,16 @@ class _AdaptiveMaxPool(_MaxLayer):
     __call__ = forward
 
 
-class _AdaptiveAvgPool(_Layer):
-    def __init__(self, output_size, *, axes=None):
+class _AdaptiveAvgPool(_Layer, Generic[_O, _A]):
+    _input_shape: tuple[int, ...]  # the last forward's, None before it (backward checks with _require)
+
+    def __init__(self, output_size: _O, *, axes: _A | None = None) -> None:
         P.adaptive_geometry((1,) * self._nd, output_size)
         self.output_size = output_size
         self._init_axes(axes)
-        self._input_shape = None
+        self._input_shape = None  # type: ignore[assignment]
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Array:
         """Average ``x`` to ``output_size``."""
         y = _function("adaptive_avg_pool", self._nd)(x, self.output_size, axes=self.axes)
         self._input_shape = np.shape(x)
@@ -156,21 +222,24 @@ class _AdaptiveAvgPool(_Layer):
 
     __call__ = forward
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> Array:
         """Gradient with respect to the last ``forward`` input."""
         self._require("_input_shape")
         return _function("adaptive_avg_pool_backward", self._nd)(grad_output, self._input_shape, axes=self.axes)
 
 
-class _MaxUnpool(_Layer):
-    def __init__(self, kernel_size, stride=None, padding=0, *, axes=None):
+class _MaxUnpool(_Layer, Generic[_S, _P, _A]):
+    _indices: Array  # the last forward's, None before it (backward checks with _require)
+
+    def __init__(self, kernel_size: _S, stride: _S | None = None, padding: _P | int = 0, *,
+                 axes: _A | None = None) -> None:
         P.as_tuple(kernel_size, "kernel_size", self._nd)
         P.parse_padding(padding, self._nd)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self._init_axes(axes)
-        self._indices = None
+        self._indices = None  # type: ignore[assignment]
 
-    def forward(self, x, indices, output_size=None):
+    def forward(self, x: ArrayLike, indices: ArrayLike, output_size: Shape | None = None) -> Array:
         """Unpool ``x`` to the positions ``indices`` (from a max pooling's ``return_indices``)."""
         y = _function("max_unpool", self._nd)(x, indices, self.kernel_size, self.stride, self.padding,
                                               output_size, axes=self.axes)
@@ -179,7 +248,7 @@ class _MaxUnpool(_Layer):
 
     __call__ = forward
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> Array:
         """Gradient with respect to the last ``forward`` input: ``grad_output`` gathered at the indices.
 
         As PyTorch's, it gathers for every element, also for one whose index another element took over.
@@ -201,7 +270,7 @@ class _MaxUnpool(_Layer):
 
 _SHAPES = {1: ((1, 1, 4), (1, 1, 2)), 2: ((1, 1, 4, 4), (1, 1, 2, 2)), 3: ((1, 1, 4, 4, 4), (1, 1, 2, 2, 2))}
 
-_LAYER_DOCS = {
+_LAYER_DOCS: dict[type, str] = {
     _MaxPool: """Max pooling layer over {nd} axes: ``forward`` keeps the indices, ``backward`` scatters the gradient.
 
     Parameters are those of :func:`stridepool.max_pool{nd}d`.
@@ -278,68 +347,68 @@ _LAYER_DOCS = {
 }
 
 
-def _doc(base, nd):
+def _doc(base: type, nd: int) -> str:
     shape, oshape = _SHAPES[nd]
     return _LAYER_DOCS[base].format(nd=nd, size=4 ** nd, shape=shape, oshape=oshape, ishape=shape, count=2 ** nd)
 
 
-class MaxPool1d(_MaxPool):
+class MaxPool1d(_MaxPool[Size1, Padding1, Axes1]):
     __doc__, _nd = _doc(_MaxPool, 1), 1
 
 
-class MaxPool2d(_MaxPool):
+class MaxPool2d(_MaxPool[Size2, Padding2, Axes2]):
     __doc__, _nd = _doc(_MaxPool, 2), 2
 
 
-class MaxPool3d(_MaxPool):
+class MaxPool3d(_MaxPool[Size3, Padding3, Axes3]):
     __doc__, _nd = _doc(_MaxPool, 3), 3
 
 
-class AvgPool1d(_AvgPool):
+class AvgPool1d(_AvgPool[Size1, Padding1, Axes1]):
     __doc__, _nd = _doc(_AvgPool, 1), 1
 
 
-class AvgPool2d(_AvgPool):
+class AvgPool2d(_AvgPool[Size2, Padding2, Axes2]):
     __doc__, _nd = _doc(_AvgPool, 2), 2
 
 
-class AvgPool3d(_AvgPool):
+class AvgPool3d(_AvgPool[Size3, Padding3, Axes3]):
     __doc__, _nd = _doc(_AvgPool, 3), 3
 
 
-class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+class AdaptiveMaxPool1d(_AdaptiveMaxPool[OutputSize1, Axes1]):
     __doc__, _nd = _doc(_AdaptiveMaxPool, 1), 1
 
 
-class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+class AdaptiveMaxPool2d(_AdaptiveMaxPool[OutputSize2, Axes2]):
     __doc__, _nd = _doc(_AdaptiveMaxPool, 2), 2
 
 
-class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+class AdaptiveMaxPool3d(_AdaptiveMaxPool[OutputSize3, Axes3]):
     __doc__, _nd = _doc(_AdaptiveMaxPool, 3), 3
 
 
-class AdaptiveAvgPool1d(_AdaptiveAvgPool):
+class AdaptiveAvgPool1d(_AdaptiveAvgPool[OutputSize1, Axes1]):
     __doc__, _nd = _doc(_AdaptiveAvgPool, 1), 1
 
 
-class AdaptiveAvgPool2d(_AdaptiveAvgPool):
+class AdaptiveAvgPool2d(_AdaptiveAvgPool[OutputSize2, Axes2]):
     __doc__, _nd = _doc(_AdaptiveAvgPool, 2), 2
 
 
-class AdaptiveAvgPool3d(_AdaptiveAvgPool):
+class AdaptiveAvgPool3d(_AdaptiveAvgPool[OutputSize3, Axes3]):
     __doc__, _nd = _doc(_AdaptiveAvgPool, 3), 3
 
 
-class MaxUnpool1d(_MaxUnpool):
+class MaxUnpool1d(_MaxUnpool[Size1, Padding1, Axes1]):
     __doc__, _nd = _doc(_MaxUnpool, 1), 1
 
 
-class MaxUnpool2d(_MaxUnpool):
+class MaxUnpool2d(_MaxUnpool[Size2, Padding2, Axes2]):
     __doc__, _nd = _doc(_MaxUnpool, 2), 2
 
 
-class MaxUnpool3d(_MaxUnpool):
+class MaxUnpool3d(_MaxUnpool[Size3, Padding3, Axes3]):
     __doc__, _nd = _doc(_MaxUnpool, 3), 3
 
 
@@ -380,8 +449,14 @@ class Pooling2D:
     32
     """
 
-    def __init__(self, pool_funct=None, kernel_size=None, input_size=None, strides=(1, 1), padding=0, *,
-                 function=None):
+    funct: Literal["max", "avg"] | PoolingCallable
+    last_in: Array | None
+    last_out: Array | None
+    _indices: Array  # the last forward's ('max'), None before it
+
+    def __init__(self, pool_funct: Literal["max", "avg"] | PoolingCallable | None = None,
+                 kernel_size: Size2 | None = None, input_size: Shape | None = None, strides: Size2 = (1, 1),
+                 padding: int = 0, *, function: Literal["max", "avg"] | PoolingCallable | None = None) -> None:
         if (pool_funct is None) == (function is None):
             raise TypeError("give exactly one of `pool_funct` and its alias `function`, got "
                             f"pool_funct={pool_funct!r}, function={function!r}")
@@ -402,12 +477,12 @@ class Pooling2D:
         self.out_size = (self.in_size[0],) + g.out
         self.window_shape = (*self.out_size, self.kernel_height, self.kernel_width)
         self.last_in = self.last_out = None
-        self._indices = None
+        self._indices = None  # type: ignore[assignment]
 
-    def _geo(self):
+    def _geo(self) -> tuple[tuple[int, int], tuple[int, int], int]:
         return (self.kernel_height, self.kernel_width), (self.stride_h, self.stride_w), self.padding
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Array:
         """Pool a ``(C, H, W)`` array; remembers what ``backward`` needs."""
         x = np.asarray(x)
         if x.shape != self.in_size:
@@ -426,7 +501,7 @@ class Pooling2D:
 
     __call__ = forward
 
-    def backward(self, dx):
+    def backward(self, dx: ArrayLike) -> Array:
         """Gradient with respect to the last ``forward`` input, shape ``input_size``."""
         if self.last_in is None:
             raise RuntimeError("Pooling2D.backward called before forward")

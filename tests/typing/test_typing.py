@@ -1,0 +1,51 @@
+"""Static types (issue 12): the package ships its annotations, and ``mypy --strict`` accepts the package, a
+user's script and the overloads' ``assert_type`` checks. The mypy run skips when mypy is not installed (the
+``typing`` extra installs it); the other tests need nothing."""
+from __future__ import annotations
+
+import importlib.resources
+import os
+import runpy
+from pathlib import Path
+
+import pytest
+
+import stridepool as sp
+from stridepool import _api, layers, reference
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def test_the_package_says_it_is_typed_and_ships_the_extension_stubs() -> None:
+    files = importlib.resources.files("stridepool")
+    for name in ("py.typed", "_kernels.pyi", "_kernels_avx2.pyi"):
+        assert files.joinpath(name).is_file(), name
+
+
+def test_all_is_written_out_as_computed() -> None:
+    """``__all__`` is a literal list (type checkers read it without running it): the names it has always had."""
+    rest = ["reference", "backend", "kernels", "set_num_threads", "get_num_threads", "__version__"]
+    assert sp.__all__ == [*_api.NAMES, *layers.LAYERS, *rest]
+    assert reference.__all__ == list(_api.NAMES)
+    assert all(callable(getattr(reference, name)) for name in reference.__all__)
+
+
+def test_the_user_script_runs() -> None:
+    runpy.run_path(str(HERE / "user_script.py"), run_name="__main__")
+
+
+def test_mypy_strict_accepts_the_package_the_user_script_and_the_assert_types() -> None:
+    api = pytest.importorskip("mypy.api", reason="mypy is not installed (pip install stridepool[typing])")
+    package = Path(sp.__file__).resolve().parent
+    args = ["--strict", "--no-error-summary", "--cache-dir", os.devnull]
+    config = ROOT / "pyproject.toml"
+    if config.is_file():  # the source tree's settings (overrides for modules that need them)
+        args += ["--config-file", str(config)]
+    # the package as imported. The source tree is given as a directory (its parent, src/, goes on the search
+    # path, so the scripts' `import stridepool` finds it); an installed copy is named with -p and found in the
+    # environment as a PEP 561 package (giving its directory would put all of site-packages on the search path,
+    # where other distributions' modules, such as the typing_extensions.py torch installs, shadow typeshed's)
+    target = ["-p", "stridepool"] if "site-packages" in package.parts else [str(package)]
+    stdout, stderr, status = api.run(args + target + [str(HERE / "user_script.py"), str(HERE / "assert_types.py")])
+    assert status == 0, stdout + stderr
