@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from ._typing import DaskPath
@@ -16,6 +16,6 @@ def is_dask(*arrays: object) -> bool:
 
 def dask() -> DaskPath:
     """The dask implementation of every operation (``stridepool._dask``), imported on first use."""
-    from . import _dask  # type: ignore[attr-defined, unused-ignore]  # (until stridepool._dask is merged)
+    from . import _dask
 
-    return _dask  # type: ignore[no-any-return, unused-ignore]  # (until stridepool._dask is merged)
+    return cast("DaskPath", _dask)  # the module satisfies the protocol (each operation with the core first)
