@@ -353,6 +353,11 @@ cdef inline Py_ssize_t _rows(const Dims* g, Py_ssize_t od, Py_ssize_t oh, Py_ssi
     return m
 
 
+cdef inline Py_ssize_t _phases(const Dims* g) noexcept nogil:
+    """Elements of scratch to split a row's columns into even and odd ones (stride-2 interiors)."""
+    return 2 * (g.OW + g.kw * g.dw + 2)
+
+
 cdef inline Py_ssize_t _row_divisor(const Dims* g, Py_ssize_t od, Py_ssize_t oh,
                                     bint count_include_pad) noexcept nogil:
     """The depth x height part of average pooling's divisor for output row (od, oh)."""
@@ -388,6 +393,7 @@ cdef struct Index:
     uint8_t* tap
     const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
     Py_ssize_t* table                # scratch: kd * kh * kw entries
+    void* phases                     # scratch: a row's even and odd columns (stride 2), PHASES(g) elements
     bint any
 
 
@@ -437,8 +443,10 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
     # practice) are int32 lanes in the vectorised loops: SSE2 cannot select float32 and int64 lanes together
     cdef bint narrow = tp8 != NULL or (ip != NULL and (g.C == 1 or g.D * g.H * g.W < 2147483647))
     cdef Py_ssize_t nr = g.kd * g.kh
-    # per thread: the rows, their tap-row numbers and a table of the taps (Py_ssize_t), then int32 lanes
-    cdef size_t scratch = (2 * nr + nr * g.kw) * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
+    # per thread: the rows, their tap-row numbers, a table of the taps (Py_ssize_t), a row's columns split by
+    # phase (in 8-byte units: any num_t fits), then int32 lanes
+    cdef Py_ssize_t head = 2 * nr + nr * g.kw + _phases(g)
+    cdef size_t scratch = head * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -450,8 +458,7 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
         if rows == NULL:
             return 1
         for r in range(n):
-            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr + nr * g.kw) if narrow else NULL, rows,
-                         g, r)
+            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + head) if narrow else NULL, rows, g, r)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -460,8 +467,7 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
             failed[0] = 1
         for r in prange(n, schedule="static"):
             if rows != NULL:
-                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + 2 * nr + nr * g.kw) if narrow else NULL, rows,
-                         g, r)
+                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + head) if narrow else NULL, rows, g, r)
         free(rows)
     return failed[0]
 
@@ -480,6 +486,7 @@ cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8,
     out.tap = tp8 + at if tp8 != NULL else NULL
     out.trow = trow
     out.table = trow + g.kd * g.kh
+    out.phases = <void*>(out.table + g.kd * g.kh * g.kw)
     out.any = ip != NULL or tp8 != NULL
     xp = xp + b * block
     yp = yp + at
@@ -533,12 +540,13 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
     cdef StepOne one
     cdef StepTwo two
     cdef StepAny other
+    cdef num_t* phases = <num_t*>out.phases
     if g.sw == 1:
-        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 1, one)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 1, phases, one)
     elif g.sw == 2:
-        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 2, two)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 2, phases, two)
     else:
-        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, g.sw, other)
+        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, g.sw, phases, other)
     if not out.any:
         return
     # the interior's tap numbers m * kw + j -> positions (or window taps), through a table of the row's taps
@@ -557,30 +565,47 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
 
 cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
                         bint with_idx, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw, Py_ssize_t step,
-                        step_t marker) noexcept nogil:
+                        num_t* phases, step_t marker) noexcept nogil:
     """n windows wholly inside the input along W, the first starting at xp (its block's element 0 + its
     column start): taps outside, windows inside, branch-free selects. tp gets, per window, the number
     m * kw + j of the tap (input row m of rows, column tap j) that holds the maximum: one constant per tap, the
-    cheapest select there is; the caller turns it into a position or a window tap."""
-    cdef Py_ssize_t m, j, k
+    cheapest select there is; the caller turns it into a position or a window tap. With a stride of 2 each
+    input row is first split into its even and odd columns (one pass of paired loads), so that every tap reads
+    contiguous memory: a lone strided load would be a gather."""
+    cdef Py_ssize_t m, j, k, i, col, span
     cdef int32_t t
-    cdef const num_t* src = xp + rows[0]
+    cdef const num_t* src
+    cdef num_t* ev = phases
+    cdef num_t* od
     cdef num_t v, best
     cdef bint take
     if step_t is StepOne:
         step = 1
     elif step_t is StepTwo:
-        step = 2
-    for k in range(n):
-        yp[k] = src[k * step]
-    if with_idx:
-        for k in range(n):
-            tp[k] = 0
+        step = 1  # the taps read the split columns, contiguous
     for m in range(nrows):
+        src = xp + rows[m]
+        if step_t is StepTwo:
+            span = 2 * (n - 1) + (kw - 1) * dw + 1  # the columns this row's windows read
+            od = ev + (span + 1) // 2
+            for i in range(span // 2):
+                ev[i] = src[2 * i]
+                od[i] = src[2 * i + 1]
+            if span % 2:
+                ev[span // 2] = src[span - 1]
         for j in range(kw):
+            if step_t is StepTwo:
+                col = j * dw
+                src = (ev if col % 2 == 0 else od) + col // 2  # then tap j of window k is src[k]
+            else:
+                src = xp + rows[m] + j * dw
             if m == 0 and j == 0:
+                for k in range(n):
+                    yp[k] = src[k * step]
+                if with_idx:
+                    for k in range(n):
+                        tp[k] = 0
                 continue
-            src = xp + rows[m] + j * dw
             if with_idx:
                 t = <int32_t>(m * kw + j)
                 for k in range(n):
