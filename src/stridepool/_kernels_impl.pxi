@@ -512,14 +512,15 @@ cdef inline void _max_window(const num_t* xp, num_t* yp, const Index* out, const
     cdef Py_ssize_t m, j, pos
     cdef Py_ssize_t bi = rows[0] + cs + c0 * dw, bt = out.trow[0] * kw + c0
     cdef num_t v, best = xp[bi]
+    cdef bint take
     for m in range(nrows):
         for j in range(c0, c1):
             pos = rows[m] + cs + j * dw
             v = xp[pos]
-            if _takes(v, best):
-                best = v
-                bi = pos
-                bt = out.trow[m] * kw + j
+            take = (best == best) & (not (v <= best))  # _takes, branch-free: selects, no mispredictions
+            best = v if take else best
+            bi = pos if take else bi
+            bt = (out.trow[m] * kw + j) if take else bt
     yp[ow] = best
     _put_index(out, ow, bi, bt)
 
@@ -543,7 +544,7 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
     cdef num_t* phases = <num_t*>out.phases
     if g.sw == 1:
         _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 1, phases, one)
-    elif g.sw == 2:
+    elif g.sw == 2 and hi - lo >= 16:  # short rows: splitting them costs more than it saves (measured)
         _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 2, phases, two)
     else:
         _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, g.sw, phases, other)
@@ -572,7 +573,12 @@ cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, c
     cheapest select there is; the caller turns it into a position or a window tap. With a stride of 2 each
     input row is first split into its even and odd columns (one pass of paired loads), so that every tap reads
     contiguous memory: a lone strided load would be a gather."""
-    cdef Py_ssize_t m, j, k, i, col, span
+    cdef Py_ssize_t m, j, k, i, col, span, seg, base, cnt
+    cdef Py_ssize_t lanes = 32 // sizeof(num_t)  # of a 256-bit vector
+    cdef Py_ssize_t nv = n - n % lanes if n >= lanes else n
+    cdef const num_t* s2
+    cdef num_t* y2
+    cdef int32_t* t2
     cdef int32_t t
     cdef const num_t* src
     cdef num_t* ev = phases
@@ -606,20 +612,28 @@ cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, c
                     for k in range(n):
                         tp[k] = 0
                 continue
-            if with_idx:
-                t = <int32_t>(m * kw + j)
-                for k in range(n):
-                    v = src[k * step]
-                    best = yp[k]
-                    take = (best == best) & (not (v <= best))
-                    yp[k] = v if take else best
-                    tp[k] = t if take else tp[k]
-            else:
-                for k in range(n):
-                    v = src[k * step]
-                    best = yp[k]
-                    take = (best == best) & (not (v <= best))
-                    yp[k] = v if take else best
+            # whole vectors of windows, then the last vector's worth again (a tap applied twice changes
+            # nothing: ties keep the first) in place of a scalar remainder
+            t = <int32_t>(m * kw + j)
+            for seg in range(2 if nv < n else 1):
+                base = 0 if seg == 0 else n - lanes
+                cnt = nv if seg == 0 else lanes
+                s2 = src + base * step
+                y2 = yp + base
+                if with_idx:
+                    t2 = tp + base
+                    for k in range(cnt):
+                        v = s2[k * step]
+                        best = y2[k]
+                        take = (best == best) & (not (v <= best))
+                        y2[k] = v if take else best
+                        t2[k] = t if take else t2[k]
+                else:
+                    for k in range(cnt):
+                        v = s2[k * step]
+                        best = y2[k]
+                        take = (best == best) & (not (v <= best))
+                        y2[k] = v if take else best
 
 
 cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int32_t* tp, const Py_ssize_t* rows,
