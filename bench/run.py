@@ -87,18 +87,23 @@ def numpy_impl(m, fam, nd, prm, axes):
             layer.forward(X)
             return layer.backward(G)
         return SimpleNamespace(prep=lambda a: a, back=np.asarray, step=step)
+    # the functions are looked up once, here: the timed calls are what a user's loop runs
     if fam in ("max", "infer"):
-        fwd = lambda x: f("max_poolND")(x, *prm, return_indices=fam == "max", axes=axes)  # noqa: E731
-        bwd = lambda g, i, x: f("max_poolND_backward")(g, i, x.shape, axes=axes)  # noqa: E731
+        mp, mpb, ri = f("max_poolND"), f("max_poolND_backward"), fam == "max"
+        fwd = lambda x: mp(x, *prm, return_indices=ri, axes=axes)  # noqa: E731
+        bwd = lambda g, i, x: mpb(g, i, x.shape, axes=axes)  # noqa: E731
     elif fam == "avg":
-        fwd = lambda x: f("avg_poolND")(x, *prm, axes=axes)  # noqa: E731
-        bwd = lambda g, i, x: f("avg_poolND_backward")(g, x.shape, *prm, axes=axes)  # noqa: E731
+        ap, apb = f("avg_poolND"), f("avg_poolND_backward")
+        fwd = lambda x: ap(x, *prm, axes=axes)  # noqa: E731
+        bwd = lambda g, i, x: apb(g, x.shape, *prm, axes=axes)  # noqa: E731
     elif fam == "amax":
-        fwd = lambda x: f("adaptive_max_poolND")(x, prm, True, axes=axes)  # noqa: E731
-        bwd = lambda g, i, x: f("max_poolND_backward")(g, i, x.shape, axes=axes)  # noqa: E731
+        amp, mpb = f("adaptive_max_poolND"), f("max_poolND_backward")
+        fwd = lambda x: amp(x, prm, True, axes=axes)  # noqa: E731
+        bwd = lambda g, i, x: mpb(g, i, x.shape, axes=axes)  # noqa: E731
     else:
-        fwd = lambda x: f("adaptive_avg_poolND")(x, prm, axes=axes)  # noqa: E731
-        bwd = lambda g, i, x: f("adaptive_avg_poolND_backward")(g, x.shape, axes=axes)  # noqa: E731
+        aap, aapb = f("adaptive_avg_poolND"), f("adaptive_avg_poolND_backward")
+        fwd = lambda x: aap(x, prm, axes=axes)  # noqa: E731
+        bwd = lambda g, i, x: aapb(g, x.shape, axes=axes)  # noqa: E731
     return SimpleNamespace(prep=lambda a: a, back=np.asarray, fwd=fwd, bwd=bwd)
 
 

@@ -223,17 +223,6 @@ _PLAN_DTYPES = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
 _MAX_PLANS = 256
 
 
-def _replay(key: Key, params: object, method: Literal["forward", "backward"], *arrays: Any) -> Any:
-    """The result of the plan remembered for ``key``, or None (no plan, or an array it cannot take)."""
-    try:
-        plan = _PLANS.get(key)
-    except TypeError:  # an unhashable argument (a list, an array): the full path
-        return None
-    if plan is None or not K.plain(params):
-        return None
-    return getattr(plan, method)(*arrays)
-
-
 _NO_TABLE = np.zeros((3, 4, 1), dtype=np.int64)  # a scatter by index reads no window table
 
 
@@ -417,17 +406,16 @@ def _key(nd: int, op: str, x: object, flags: tuple[object, ...], params: tuple[H
 def max_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None, padding: PaddingArg,
              dilation: SizeArg, ceil_mode: bool, return_indices: bool, axes: AxesArg,
              out: Array | None) -> Array | Indexed:
-    key = _key(nd, "max", x, (ceil_mode, return_indices), (kernel_size, stride, padding, dilation, axes))
-    if key is not None and out is None:
-        result: Array | Indexed | None = _replay(key, key[-1], "forward", x)
-        if result is not None:
-            return result
+    flags, params = (ceil_mode, return_indices), (kernel_size, stride, padding, dilation, axes)
+    result: Array | Indexed | None = None if out is not None else K.lean(_PLANS, nd, "max", x, flags, params)
+    if result is not None:
+        return result
+    key = _key(nd, "max", x, flags, params) if out is None else None
+    if key is not None:
         key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    else:
-        key = None
-        if _lazy.is_dask(x):
-            return _lazy.dask().max_pool(_SELF, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
-                                         return_indices, axes, out=out)
+    elif _lazy.is_dask(x):
+        return _lazy.dask().max_pool(_SELF, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
+                                     return_indices, axes, out=out)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = P.as_bool(return_indices, "return_indices")
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), x.dtype)
@@ -436,16 +424,15 @@ def max_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None
 
 def adaptive_max_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, return_indices: bool, axes: AxesArg,
                       out: Array | None) -> Array | Indexed:
-    key = _key(nd, "amax", x, (return_indices,), (output_size, axes))
-    if key is not None and out is None:
-        result: Array | Indexed | None = _replay(key, key[-1], "forward", x)
-        if result is not None:
-            return result
+    flags, params = (return_indices,), (output_size, axes)
+    result: Array | Indexed | None = None if out is not None else K.lean(_PLANS, nd, "amax", x, flags, params)
+    if result is not None:
+        return result
+    key = _key(nd, "amax", x, flags, params) if out is None else None
+    if key is not None:
         key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    else:
-        key = None
-        if _lazy.is_dask(x):
-            return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes, out=out)
+    elif _lazy.is_dask(x):
+        return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
     return_indices = P.as_bool(return_indices, "return_indices")
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), x.dtype)
@@ -454,13 +441,15 @@ def adaptive_max_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, return_
 
 def max_pool_backward(nd: int, grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, axes: AxesArg,
                       out: Array | None) -> Array:
+    params = (input_shape, axes)
+    result: Array | None = (None if out is not None
+                            else K.lean(_PLANS, nd, "maxbw", grad_output, (), params, indices))
+    if result is not None:
+        return result
     key = None
     if out is None and type(indices) is np.ndarray:
-        key = _key(nd, "maxbw", grad_output, (), (input_shape, axes), (indices.shape, indices.dtype))
+        key = _key(nd, "maxbw", grad_output, (), params, (indices.shape, indices.dtype))
     if key is not None:
-        result: Array | None = _replay(key, key[-1], "backward", grad_output, indices)
-        if result is not None:
-            return result
         key = key if (grad_output.flags.c_contiguous  # type: ignore[union-attr]  # a key: ndarrays
                       and indices.flags.c_contiguous) else None  # type: ignore[union-attr]
     elif _lazy.is_dask(grad_output, indices):
@@ -473,17 +462,16 @@ def max_pool_backward(nd: int, grad_output: ArrayLike, indices: ArrayLike, input
 def avg_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None, padding: PaddingArg,
              ceil_mode: bool, count_include_pad: bool, divisor_override: int | None, axes: AxesArg,
              out: Array | None) -> Array:
-    key = _key(nd, "avg", x, (ceil_mode, count_include_pad), (kernel_size, stride, padding, divisor_override, axes))
-    if key is not None and out is None:
-        result: Array | None = _replay(key, key[-1], "forward", x)
-        if result is not None:
-            return result
+    flags, params = (ceil_mode, count_include_pad), (kernel_size, stride, padding, divisor_override, axes)
+    result: Array | None = None if out is not None else K.lean(_PLANS, nd, "avg", x, flags, params)
+    if result is not None:
+        return result
+    key = _key(nd, "avg", x, flags, params) if out is None else None
+    if key is not None:
         key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    else:
-        key = None
-        if _lazy.is_dask(x):
-            return _lazy.dask().avg_pool(_SELF, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                         divisor_override, axes, out=out)
+    elif _lazy.is_dask(x):
+        return _lazy.dask().avg_pool(_SELF, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                     divisor_override, axes, out=out)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, 1, ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
     div = P.divisor(divisor_override)
@@ -493,16 +481,15 @@ def avg_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None
 
 def adaptive_avg_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, axes: AxesArg,
                       out: Array | None) -> Array:
-    key = _key(nd, "aavg", x, (), (output_size, axes))
-    if key is not None and out is None:
-        result: Array | None = _replay(key, key[-1], "forward", x)
-        if result is not None:
-            return result
+    flags, params = (), (output_size, axes)
+    result: Array | None = None if out is not None else K.lean(_PLANS, nd, "aavg", x, flags, params)
+    if result is not None:
+        return result
+    key = _key(nd, "aavg", x, flags, params) if out is None else None
+    if key is not None:
         key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    else:
-        key = None
-        if _lazy.is_dask(x):
-            return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes, out=out)
+    elif _lazy.is_dask(x):
+        return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), P.result_dtype_avg(x.dtype))
     return run_avg(x, ax, g, False, 0, out, key)
@@ -511,19 +498,18 @@ def adaptive_avg_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, axes: A
 def avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, kernel_size: SizeArg,
                       stride: SizeArg | None, padding: PaddingArg, ceil_mode: bool, count_include_pad: bool,
                       divisor_override: int | None, axes: AxesArg, out: Array | None) -> Array:
-    key = _key(nd, "avgbw", grad_output, (ceil_mode, count_include_pad),
-               (input_shape, kernel_size, stride, padding, divisor_override, axes))
-    if key is not None and out is None:
-        result: Array | None = _replay(key, key[-1], "backward", grad_output)
-        if result is not None:
-            return result
+    flags = (ceil_mode, count_include_pad)
+    params = (input_shape, kernel_size, stride, padding, divisor_override, axes)
+    result: Array | None = None if out is not None else K.lean(_PLANS, nd, "avgbw", grad_output, flags, params)
+    if result is not None:
+        return result
+    key = _key(nd, "avgbw", grad_output, flags, params) if out is None else None
+    if key is not None:
         key = key if grad_output.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    else:
-        key = None
-        if _lazy.is_dask(grad_output):
-            return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride,
-                                                  padding, ceil_mode, count_include_pad, divisor_override, axes,
-                                                  out=out)
+    elif _lazy.is_dask(grad_output):
+        return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride,
+                                              padding, ceil_mode, count_include_pad, divisor_override, axes,
+                                              out=out)
     g, shape, ax, geo = P.avg_backward_args(grad_output, input_shape, axes, nd, kernel_size, stride, padding,
                                             ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
@@ -534,16 +520,15 @@ def avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, kerne
 
 def adaptive_avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, axes: AxesArg,
                                out: Array | None) -> Array:
-    key = _key(nd, "aavgbw", grad_output, (), (input_shape, axes))
-    if key is not None and out is None:
-        result: Array | None = _replay(key, key[-1], "backward", grad_output)
-        if result is not None:
-            return result
+    flags, params = (), (input_shape, axes)
+    result: Array | None = None if out is not None else K.lean(_PLANS, nd, "aavgbw", grad_output, flags, params)
+    if result is not None:
+        return result
+    key = _key(nd, "aavgbw", grad_output, flags, params) if out is None else None
+    if key is not None:
         key = key if grad_output.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    else:
-        key = None
-        if _lazy.is_dask(grad_output):
-            return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes, out=out)
+    elif _lazy.is_dask(grad_output):
+        return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes, out=out)
     g, shape, ax, geo = P.adaptive_backward_args(grad_output, input_shape, axes, nd)
     P.check_out(out, shape, P.result_dtype_avg(g.dtype))
     return run_avg_backward(g, shape, ax, geo, False, 0, out, key)

@@ -1515,3 +1515,32 @@ cdef class Plan:
         if failed:
             raise MemoryError()
         return gx
+
+def lean(dict plans, int nd, str op, x, tuple flags, tuple params, idx=None):
+    """The lean path of a repeated call, in C: the result of the plan remembered in ``plans`` under the key
+    stridepool._compiled._key makes, ``(nd, op, x.shape, x.dtype, extra, flags, params)`` (extra: the
+    indices' shape and dtype for a max backward, else ()), run on x (and idx); or None: x (or idx) not an
+    exact ndarray, a flag not exactly a bool, no plan, parameters that are not plain (True == 1, so only
+    plain keys may hit), or an array the plan cannot take."""
+    cdef Plan plan
+    if type(x) is not _ndarray:
+        return None
+    for f in flags:
+        if type(f) is not bool:
+            return None
+    if idx is None:
+        extra = ()
+    elif type(idx) is _ndarray:
+        extra = (idx.shape, idx.dtype)
+    else:
+        return None
+    try:
+        found = plans.get((nd, op, x.shape, x.dtype, extra, flags, params))
+    except TypeError:  # an unhashable argument (a list, an array): the full path
+        return None
+    if found is None or not _plain(params):
+        return None
+    plan = <Plan>found
+    if plan.op == 2 or plan.op == 4:
+        return plan.backward(x, idx)
+    return plan.forward(x)

@@ -1,0 +1,94 @@
+"""The lean path: a call repeated with the same shapes, dtypes and parameters replays a remembered plan
+(stridepool._compiled._PLANS, run by the kernels' ``replay``). A replay must give what the full path gives,
+and must never let through an argument the full path rejects (``True == 1`` and ``2.0 == 2`` hash alike)."""
+import numpy as np
+import pytest
+
+import stridepool as sp
+from stridepool import reference as ref
+
+pytestmark = pytest.mark.skipif(sp.backend != "compiled", reason="the lean path is the compiled backend's")
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_replays_equal_the_reference(dtype):
+    x = RNG.standard_normal((2, 3, 9, 11)).astype(dtype)
+    g = RNG.standard_normal((2, 3, 5, 6)).astype(dtype)
+    for _ in range(3):  # the first call remembers, the next ones replay
+        y, idx = sp.max_pool2d(x, 3, 2, 1, return_indices=True)
+        ry, ridx = ref.max_pool2d(x, 3, 2, 1, return_indices=True)
+        np.testing.assert_array_equal(y, ry)
+        np.testing.assert_array_equal(idx, ridx)
+        np.testing.assert_array_equal(sp.max_pool2d_backward(g, idx, x.shape),
+                                      ref.max_pool2d_backward(g, ridx, x.shape))
+        np.testing.assert_array_equal(sp.avg_pool2d(x, 3, 2, 1), ref.avg_pool2d(x, 3, 2, 1))
+        np.testing.assert_array_equal(sp.avg_pool2d_backward(g, x.shape, 3, 2, 1),
+                                      ref.avg_pool2d_backward(g, x.shape, 3, 2, 1))
+
+
+def test_replay_never_admits_what_the_full_path_rejects():
+    x = RNG.standard_normal((1, 2, 6, 6)).astype(np.float32)
+    sp.max_pool2d(x, 1)
+    sp.max_pool2d(x, 2)
+    sp.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(TypeError, match="kernel_size"):
+        sp.max_pool2d(x, True)
+    with pytest.raises(TypeError, match="kernel_size"):
+        sp.max_pool2d(x, 2.0)
+    with pytest.raises(TypeError, match="return_indices"):
+        sp.max_pool2d(x, 2, return_indices=1)
+    # unhashable arguments take the full path, which accepts sequences
+    np.testing.assert_array_equal(sp.max_pool2d(x, [2, 2], stride=[2, 2]), ref.max_pool2d(x, 2))
+
+
+def test_replay_with_other_memory():
+    """The same key with a non-contiguous array, a different array of the same shape, bad indices."""
+    x = RNG.standard_normal((2, 2, 8, 8)).astype(np.float32)
+    sp.max_pool2d(x, 2)
+    sp.max_pool2d(x, 2)
+    wide = RNG.standard_normal((2, 2, 8, 16)).astype(np.float32)[..., ::2]
+    np.testing.assert_array_equal(sp.max_pool2d(wide, 2), ref.max_pool2d(wide, 2))
+    z = x + 1
+    np.testing.assert_array_equal(sp.max_pool2d(z, 2), ref.max_pool2d(z, 2))
+    y, idx = sp.max_pool2d(x, 2, return_indices=True)
+    sp.max_pool2d_backward(y, idx, x.shape)
+    bad = idx.copy()
+    bad[0, 0, 0, 0] = 64
+    with pytest.raises(ValueError, match="indices"):
+        sp.max_pool2d_backward(y, bad, x.shape)
+    assert idx[0, 0, 0, 0] != 64  # the caller's arrays are untouched
+
+
+class _NoFullPath:
+    def __getattr__(self, name):
+        raise AssertionError(f"the full path ran (_params.{name}) where the lean path should have")
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_repeated_calls_take_the_lean_path(nd, monkeypatch):
+    """After one call, the same call again runs without the validation module: a hit of the plan's key, the
+    key stridepool._compiled._key makes and the kernels' ``lean`` rebuilds."""
+    from stridepool import _compiled as C
+
+    x = RNG.standard_normal((2, 3) + (8,) * nd).astype(np.float32)
+    f = lambda name: getattr(sp, name.replace("N", str(nd)))  # noqa: E731
+    y, idx = f("max_poolNd")(x, 2, return_indices=True)
+    ay = f("adaptive_avg_poolNd")(x, 3)
+    calls = [
+        lambda: f("max_poolNd")(x, 2, return_indices=True),
+        lambda: f("max_poolNd")(x, 3, 2, 1),
+        lambda: f("max_poolNd_backward")(y, idx, x.shape),
+        lambda: f("avg_poolNd")(x, 3, 2, 1, count_include_pad=False),
+        lambda: f("avg_poolNd_backward")(y, x.shape, 2),
+        lambda: f("adaptive_max_poolNd")(x, 3, return_indices=True),
+        lambda: f("adaptive_avg_poolNd")(x, 3),
+        lambda: f("adaptive_avg_poolNd_backward")(ay, x.shape),
+    ]
+    first = [c() for c in calls]
+    monkeypatch.setattr(C, "P", _NoFullPath())
+    for c, want in zip(calls, first):
+        got = c()
+        for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+            np.testing.assert_array_equal(a, b)
