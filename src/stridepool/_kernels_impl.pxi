@@ -353,9 +353,17 @@ cdef inline Py_ssize_t _rows(const Dims* g, Py_ssize_t od, Py_ssize_t oh, Py_ssi
     return m
 
 
+cdef enum:
+    # rows up to this wide get the per-thread scratch of the column-wise (and stride-2 split) interiors
+    COLS_MAX_W = 1 << 16
+
+
 cdef inline Py_ssize_t _phases(const Dims* g) noexcept nogil:
-    """Elements of scratch to split a row's columns into even and odd ones (stride-2 interiors)."""
-    return 2 * (g.OW + g.kw * g.dw + 2)
+    """8-byte units of scratch for a planar max interior: a row's column maxima (values, then their rows as
+    int32), both split by phase (stride 2), and the running taps when no index is asked for."""
+    if g.W > COLS_MAX_W:
+        return 0
+    return 4 * (g.W + 2) + g.OW + 2
 
 
 cdef inline Py_ssize_t _row_divisor(const Dims* g, Py_ssize_t od, Py_ssize_t oh,
@@ -542,9 +550,21 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
     cdef StepTwo two
     cdef StepAny other
     cdef num_t* phases = <num_t*>out.phases
-    if g.sw == 1:
+    # several input rows: column maxima first, then across the columns, where that measured faster than tap by
+    # tap: many taps (3D, adaptive), 2 x 2 windows, stride 1 with an index; not short rows, nor 3 x 3 windows
+    # at stride 2 (the ResNet stem) or without an index
+    cdef Py_ssize_t n = hi - lo, taps = nrows * g.kw
+    if nrows >= 2 and g.W <= COLS_MAX_W and (taps >= 16 or (n >= 16 and (taps <= 4 or (out.any and g.sw == 1)))):
+        if g.sw == 1:
+            _max_cols(xp + ct[lo], yp + lo, tmp, hi - lo, rows, nrows, g, 1, <char*>out.phases, out.any, one)
+        elif g.sw == 2:
+            _max_cols(xp + ct[lo], yp + lo, tmp, hi - lo, rows, nrows, g, 2, <char*>out.phases, out.any, two)
+        else:
+            _max_cols(xp + ct[lo], yp + lo, tmp, hi - lo, rows, nrows, g, g.sw, <char*>out.phases, out.any,
+                      other)
+    elif g.sw == 1:
         _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 1, phases, one)
-    elif g.sw == 2 and hi - lo >= 16:  # short rows: splitting them costs more than it saves (measured)
+    elif g.sw == 2 and hi - lo >= 16 and g.W <= COLS_MAX_W:  # short rows: a split costs more than it saves
         _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 2, phases, two)
     else:
         _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, g.sw, phases, other)
@@ -562,6 +582,87 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
     else:
         for k in range(hi - lo):
             out.tap[lo + k] = <uint8_t>table[tmp[k]]
+
+
+cdef void _max_cols(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
+                    Py_ssize_t nrows, const Dims* g, Py_ssize_t step, char* scratch, bint with_idx,
+                    step_t marker) noexcept nogil:
+    """n interior windows of an output row that reads nrows >= 2 input rows (as _max_interior), separably:
+    first the maximum of each column over the rows, with the first row holding it (contiguous, vectorised),
+    then the maximum over each window's columns. The taps are numbered m * kw + j in row-major order, so the
+    first maximum in that order (the reference's rule, NaNs included) is, among columns of equal value, the
+    one whose tap number is lowest: an exact replay of the row-major scan, bit for bit (signed zeros and NaN
+    payloads included). With a stride of 2 the column maxima are split into even and odd columns first."""
+    cdef Py_ssize_t W = g.W, kw = g.kw, dw = g.dw
+    cdef Py_ssize_t span = (n - 1) * step + (kw - 1) * dw + 1
+    cdef num_t* cv = <num_t*>scratch
+    cdef num_t* sv = <num_t*>(scratch + 8 * (W + 2))
+    cdef int32_t* cm = <int32_t*>(scratch + 16 * (W + 2))
+    cdef int32_t* sm = <int32_t*>(scratch + 24 * (W + 2))
+    cdef Py_ssize_t c, m, j, k, i, col, half = 0, st = step
+    cdef const num_t* src
+    cdef const num_t* vs
+    cdef const int32_t* ms
+    cdef num_t v, best
+    cdef int32_t mm, t, bt, kw32 = <int32_t>kw, j32
+    cdef bint take, before
+    if not with_idx:
+        tp = <int32_t*>(scratch + 32 * (W + 2))
+    src = xp + rows[0]
+    for c in range(span):
+        cv[c] = src[c]
+    for c in range(span):
+        cm[c] = 0
+    for m in range(1, nrows):
+        src = xp + rows[m]
+        mm = <int32_t>m
+        for c in range(span):
+            v = src[c]
+            best = cv[c]
+            take = (best == best) & (not (v <= best))
+            cv[c] = v if take else best
+            cm[c] = mm if take else cm[c]
+    if step_t is StepTwo:
+        half = (span + 1) // 2
+        for i in range(span // 2):
+            sv[i] = cv[2 * i]
+            sv[half + i] = cv[2 * i + 1]
+        for i in range(span // 2):
+            sm[i] = cm[2 * i]
+            sm[half + i] = cm[2 * i + 1]
+        if span % 2:
+            sv[span // 2] = cv[span - 1]
+            sm[span // 2] = cm[span - 1]
+        st = 1
+    elif step_t is StepOne:
+        st = 1
+    for j in range(kw):
+        col = j * dw
+        if step_t is StepTwo:
+            vs = sv + (0 if col % 2 == 0 else half) + col // 2
+            ms = sm + (0 if col % 2 == 0 else half) + col // 2
+        else:
+            vs = cv + col
+            ms = cm + col
+        if j == 0:
+            for k in range(n):
+                yp[k] = vs[k * st]
+            for k in range(n):
+                tp[k] = ms[k * st] * kw32
+            continue
+        j32 = <int32_t>j
+        for k in range(n):
+            v = vs[k * st]
+            best = yp[k]
+            t = ms[k * st] * kw32 + j32
+            bt = tp[k]
+            before = t < bt
+            # the best is a NaN: only an earlier NaN replaces it; else a NaN, a greater value, or an equal
+            # value at an earlier tap does
+            take = (((best != best) & (v != v) & before)
+                    | ((best == best) & ((v != v) | (v > best) | ((v == best) & before))))
+            yp[k] = v if take else best
+            tp[k] = t if take else bt
 
 
 cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,

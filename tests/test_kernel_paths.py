@@ -1,0 +1,57 @@
+"""The planar max kernels choose among interior variants by shape (tap by tap, stride-2 column split, column
+maxima first; whole-vector remainders): rows wide enough to take each one, with ties, signed zeros and NaNs of
+distinct payloads, must give the reference's values and indices bit for bit (the row-major first maximum)."""
+import numpy as np
+import pytest
+
+import stridepool as sp
+from stridepool import reference as ref
+
+# (pooled axes, spatial shape, kernel, stride, padding): 2 x 2 at stride 2 on wide and short rows, 3 x 3 at
+# strides 1 and 2, many taps (3D, adaptive-like 8 x 8), stride 3, and widths around multiples of the vector
+CASES = [
+    (2, (6, 70), 2, 2, 0), (2, (6, 28), 2, 2, 0), (2, (7, 67), 3, 1, 1), (2, (7, 67), 3, 2, 1),
+    (2, (5, 41), 3, 2, 0), (2, (16, 64), 8, 8, 0), (2, (9, 50), 3, 3, 1), (2, (5, 17), 2, 1, 0),
+    (3, (5, 6, 40), 3, 2, 1), (3, (4, 4, 37), 2, 2, 0), (1, (75,), 3, 2, 1),
+]
+
+
+def _data(shape, dtype, kind, rng):
+    if kind == "ties":
+        return rng.integers(0, 3, shape).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
+    if kind == "zeros":  # +0.0 and -0.0 compare equal: the first one in row-major order must win
+        x = np.where(rng.random(shape) < 0.5, np.copysign(0.0, rng.standard_normal(shape)), -1.0).astype(dtype)
+    if kind == "nans":  # NaNs told apart by their payloads: the first one must win
+        bits = np.dtype(f"u{np.dtype(dtype).itemsize}")
+        nan = np.full(shape, np.nan, dtype)
+        nan.view(bits)[...] |= (np.arange(nan.size) % 251 + 1).reshape(shape).astype(bits)
+        x = np.where(rng.random(shape) < 0.3, nan, x)
+    return x
+
+
+@pytest.mark.parametrize("nd,spatial,k,s,p", CASES)
+@pytest.mark.parametrize("kind", ["random", "ties", "zeros", "nans"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_interior_variants_bit_for_bit(nd, spatial, k, s, p, kind, dtype):
+    rng = np.random.default_rng(abs(hash((nd, spatial, k, s, p, kind))) % 2**32)
+    x = _data((2, 3) + spatial, dtype, kind, rng)
+    f, r = getattr(sp, f"max_pool{nd}d"), getattr(ref, f"max_pool{nd}d")
+    bits = f"u{np.dtype(dtype).itemsize}"
+    y, idx = f(x, k, s, p, return_indices=True)
+    ry, ridx = r(x, k, s, p, return_indices=True)
+    np.testing.assert_array_equal(idx, ridx)
+    np.testing.assert_array_equal(y.view(bits), ry.view(bits))
+    np.testing.assert_array_equal(f(x, k, s, p).view(bits), ry.view(bits))  # without indices too
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint16, np.int64])
+def test_interior_variants_integers(dtype):
+    rng = np.random.default_rng(3)
+    for nd, spatial, k, s, p in CASES:
+        x = rng.integers(0, 4, (2, 3) + spatial).astype(dtype)
+        f, r = getattr(sp, f"max_pool{nd}d"), getattr(ref, f"max_pool{nd}d")
+        y, idx = f(x, k, s, p, return_indices=True)
+        ry, ridx = r(x, k, s, p, return_indices=True)
+        np.testing.assert_array_equal(idx, ridx)
+        np.testing.assert_array_equal(y, ry)
