@@ -55,3 +55,24 @@ def test_interior_variants_integers(dtype):
         ry, ridx = r(x, k, s, p, return_indices=True)
         np.testing.assert_array_equal(idx, ridx)
         np.testing.assert_array_equal(y, ry)
+
+
+@pytest.mark.parametrize("bad_at", ["interior", "border"])
+def test_layer_backward_rejects_corrupt_taps(bad_at):
+    """A MaxPool layer keeps its indices as window taps (uint8); a tap that is not one of its window's input
+    taps (a corrupted cache) is a ValueError from the kernel's check, never a write out of place."""
+    layer = sp.MaxPool2d(3, 2, 1)
+    x = np.random.default_rng(0).standard_normal((1, 2, 9, 40)).astype(np.float32)
+    y = layer.forward(x)
+    if not layer._taps:
+        pytest.skip("this backend keeps int64 positions")
+    want = layer.backward(np.ones_like(y))
+    ref_dx = ref.max_pool2d_backward(np.ones_like(y), ref.max_pool2d(x, 3, 2, 1, return_indices=True)[1], x.shape)
+    np.testing.assert_array_equal(want, ref_dx)
+    taps = layer._indices
+    # interior window (row 2, col 5): tap 9 is past the 3 x 3 window; border window (row 0): taps 0-2 are the
+    # padding row above the input
+    where, value = ((0, 0, 2, 5), 9) if bad_at == "interior" else ((0, 0, 0, 5), 1)
+    taps[where] = value
+    with pytest.raises(ValueError):
+        layer.backward(np.ones_like(y))

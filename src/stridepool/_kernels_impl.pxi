@@ -1066,6 +1066,7 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
     cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
     cdef Py_ssize_t od, oh, ow, c, t, at, base, cs, w0, w1, d0, d1, h0, h1
     cdef Py_ssize_t ntaps = g.kd * g.kh * g.kw
+    cdef bint full
     # per tap: its (depth, height, width) tap numbers and its offset from the window's first element
     cdef int32_t ti[256]
     cdef int32_t tj[256]
@@ -1088,9 +1089,18 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
             if d1 > d0 and h1 > h0:  # zeroed through the window's last input row
                 done = _zero_to(gx, done, ((g.dt[od] + (d1 - 1) * g.dd) * g.H + g.ht[oh] + (h1 - 1) * g.dh + 1)
                                 * g.W, C, c0, c1)
+            full = d0 == 0 and d1 == g.kd and h0 == 0 and h1 == g.kh  # no depth or height tap is padding
             for ow in range(OW):
                 at = ((od * g.OH + oh) * OW + ow) * C
                 cs, w0, w1 = g.wt[ow], g.wt[L + ow], g.wt[2 * L + ow]
+                if full and w0 == 0 and w1 == g.kw:  # a window inside the input: every tap number is valid
+                    for c in range(c0, c1):
+                        t = tp[at + c]
+                        if t >= ntaps:
+                            bad[0] = 1
+                            return
+                        gx[(base + cs + off[t]) * C + c] += gy[at + c]
+                    continue
                 for c in range(c0, c1):
                     t = tp[at + c]
                     if t >= ntaps or not (d0 <= ti[t] < d1 and h0 <= tj[t] < h1 and w0 <= tl[t] < w1):
