@@ -540,39 +540,62 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
     cdef const int64_t* ct = g.wt
     cdef Py_ssize_t L = g.L, OW = g.OW
     cdef Py_ssize_t ow, k
-    for ow in range(lo):
-        _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
-    for ow in range(hi, OW):
-        _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
-    if lo >= hi:
-        return
     cdef StepOne one
     cdef StepTwo two
     cdef StepAny other
     cdef num_t* phases = <num_t*>out.phases
-    # several input rows: column maxima first, then across the columns, where that measured faster than tap by
-    # tap: many taps (3D, adaptive), 2 x 2 windows, stride 1 with an index; not short rows, nor 3 x 3 windows
-    # at stride 2 (the ResNet stem) or without an index
-    cdef Py_ssize_t n = hi - lo, taps = nrows * g.kw
-    if nrows >= 2 and g.W <= COLS_MAX_W and (taps >= 16 or (n >= 16 and (taps <= 4 or (out.any and g.sw == 1)))):
+    cdef Py_ssize_t n = hi - lo, taps = nrows * g.kw, W = g.W
+    # several input rows: column maxima first (the whole row), then across the columns, where that measured
+    # faster than tap by tap: many taps (3D, adaptive), and rows of 16+ windows but for 3 x 3 (or larger)
+    # windows at stride 2 without an index (the ResNet stem's inference, faster tap by tap on split columns)
+    cdef bint cols = (n > 0 and nrows >= 2 and W <= COLS_MAX_W
+                      and (taps >= 16 or (n >= 16 and (out.any or g.sw != 2 or taps <= 4))))
+    cdef char* scratch = <char*>out.phases
+    cdef num_t* cv = <num_t*>scratch
+    cdef num_t* sv = <num_t*>(scratch + 8 * (W + 2))
+    cdef int32_t* cm = <int32_t*>(scratch + 16 * (W + 2))
+    cdef int32_t* sm = <int32_t*>(scratch + 24 * (W + 2))
+    cdef int32_t* tq = tmp if out.any else <int32_t*>(scratch + 32 * (W + 2))
+    if cols:
+        _col_maxima(xp, rows, nrows, W, cv, cm)
+        for ow in range(lo):
+            _max_window_cols(cv, cm, yp, out, rows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
+        for ow in range(hi, OW):
+            _max_window_cols(cv, cm, yp, out, rows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
         if g.sw == 1:
-            _max_cols(xp + ct[lo], yp + lo, tmp, hi - lo, rows, nrows, g, 1, <char*>out.phases, out.any, one)
+            _max_cols(cv + ct[lo], cm + ct[lo], yp + lo, tq, n, g.kw, g.dw, 1, sv, sm, one)
         elif g.sw == 2:
-            _max_cols(xp + ct[lo], yp + lo, tmp, hi - lo, rows, nrows, g, 2, <char*>out.phases, out.any, two)
+            _max_cols(cv + ct[lo], cm + ct[lo], yp + lo, tq, n, g.kw, g.dw, 2, sv, sm, two)
         else:
-            _max_cols(xp + ct[lo], yp + lo, tmp, hi - lo, rows, nrows, g, g.sw, <char*>out.phases, out.any,
-                      other)
-    elif g.sw == 1:
-        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 1, phases, one)
-    elif g.sw == 2 and hi - lo >= 16 and g.W <= COLS_MAX_W:  # short rows: a split costs more than it saves
-        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, 2, phases, two)
+            _max_cols(cv + ct[lo], cm + ct[lo], yp + lo, tq, n, g.kw, g.dw, g.sw, sv, sm, other)
     else:
-        _max_interior(xp + ct[lo], yp + lo, tmp, hi - lo, rows, out.any, nrows, g.kw, g.dw, g.sw, phases, other)
+        for ow in range(lo):
+            _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
+        for ow in range(hi, OW):
+            _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
+        if lo >= hi:
+            return
+        if g.sw == 1:
+            _max_interior(xp + ct[lo], yp + lo, tmp, n, rows, out.any, nrows, g.kw, g.dw, 1, phases, one)
+        elif g.sw == 2 and n >= 16 and W <= COLS_MAX_W:  # short rows: a split costs more than it saves
+            _max_interior(xp + ct[lo], yp + lo, tmp, n, rows, out.any, nrows, g.kw, g.dw, 2, phases, two)
+        else:
+            _max_interior(xp + ct[lo], yp + lo, tmp, n, rows, out.any, nrows, g.kw, g.dw, g.sw, phases, other)
     if not out.any:
         return
-    # the interior's tap numbers m * kw + j -> positions (or window taps), through a table of the row's taps
+    # the interior's tap numbers m * kw + j -> positions (or window taps): through a table of the row's taps,
+    # or with fewer windows than taps (large windows: adaptive pooling), by a division per window
     cdef Py_ssize_t* table = out.table
     cdef Py_ssize_t m, j, start = ct[lo]
+    if n < taps:
+        for k in range(n):
+            m = tmp[k] // g.kw
+            j = tmp[k] - m * g.kw
+            if out.pos != NULL:
+                out.pos[lo + k] = rows[m] + j * g.dw + start + k * g.sw
+            else:
+                out.tap[lo + k] = <uint8_t>(out.trow[m] * g.kw + j)
+        return
     for m in range(nrows):
         for j in range(g.kw):
             table[m * g.kw + j] = (rows[m] + j * g.dw) if out.pos != NULL else out.trow[m] * g.kw + j
@@ -584,44 +607,74 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
             out.tap[lo + k] = <uint8_t>table[tmp[k]]
 
 
-cdef void _max_cols(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
-                    Py_ssize_t nrows, const Dims* g, Py_ssize_t step, char* scratch, bint with_idx,
-                    step_t marker) noexcept nogil:
-    """n interior windows of an output row that reads nrows >= 2 input rows (as _max_interior), separably:
-    first the maximum of each column over the rows, with the first row holding it (contiguous, vectorised),
-    then the maximum over each window's columns. The taps are numbered m * kw + j in row-major order, so the
-    first maximum in that order (the reference's rule, NaNs included) is, among columns of equal value, the
-    one whose tap number is lowest: an exact replay of the row-major scan, bit for bit (signed zeros and NaN
-    payloads included). With a stride of 2 the column maxima are split into even and odd columns first."""
-    cdef Py_ssize_t W = g.W, kw = g.kw, dw = g.dw
-    cdef Py_ssize_t span = (n - 1) * step + (kw - 1) * dw + 1
-    cdef num_t* cv = <num_t*>scratch
-    cdef num_t* sv = <num_t*>(scratch + 8 * (W + 2))
-    cdef int32_t* cm = <int32_t*>(scratch + 16 * (W + 2))
-    cdef int32_t* sm = <int32_t*>(scratch + 24 * (W + 2))
-    cdef Py_ssize_t c, m, j, k, i, col, half = 0, st = step
-    cdef const num_t* src
-    cdef const num_t* vs
-    cdef const int32_t* ms
+cdef void _col_maxima(const num_t* xp, const Py_ssize_t* rows, Py_ssize_t nrows, Py_ssize_t W, num_t* cv,
+                      int32_t* cm) noexcept nogil:
+    """cv[c], cm[c] <- the maximum of column c over the nrows input rows, and the first row m holding it (the
+    rule of _takes, rows in order), for the W columns of the rows: contiguous and vectorised."""
+    cdef Py_ssize_t c, m
+    cdef const num_t* src = xp + rows[0]
     cdef num_t v, best
-    cdef int32_t mm, t, bt, kw32 = <int32_t>kw, j32
-    cdef bint take, before
-    if not with_idx:
-        tp = <int32_t*>(scratch + 32 * (W + 2))
-    src = xp + rows[0]
-    for c in range(span):
+    cdef int32_t mm
+    cdef bint take
+    for c in range(W):
         cv[c] = src[c]
-    for c in range(span):
+    for c in range(W):
         cm[c] = 0
     for m in range(1, nrows):
         src = xp + rows[m]
         mm = <int32_t>m
-        for c in range(span):
+        for c in range(W):
             v = src[c]
             best = cv[c]
             take = (best == best) & (not (v <= best))
             cv[c] = v if take else best
             cm[c] = mm if take else cm[c]
+
+
+cdef inline bint _takes_later(num_t v, num_t best, bint before) noexcept nogil:
+    """Column maxima v (tap earlier in row-major order than the best's when ``before``) replaces the running
+    maximum best of a window: the best is a NaN, and only an earlier NaN replaces it; else a NaN, a greater
+    value, or an equal value at an earlier tap does. The row-major scan's first maximum, NaNs included."""
+    return (((best != best) & (v != v) & before)
+            | ((best == best) & ((v != v) | (v > best) | ((v == best) & before))))
+
+
+cdef inline void _max_window_cols(const num_t* cv, const int32_t* cm, num_t* yp, const Index* out,
+                                  const Py_ssize_t* rows, Py_ssize_t cs, Py_ssize_t c0, Py_ssize_t c1,
+                                  Py_ssize_t kw, Py_ssize_t dw, Py_ssize_t ow) noexcept nogil:
+    """One (border) window from the column maxima: its input columns c0 <= j < c1, as _max_window gives it."""
+    cdef Py_ssize_t j, col = cs + c0 * dw, t, bt = cm[cs + c0 * dw] * kw + c0, m
+    cdef num_t v, best = cv[col]
+    cdef bint take
+    for j in range(c0 + 1, c1):
+        col = cs + j * dw
+        v = cv[col]
+        t = cm[col] * kw + j
+        take = _takes_later(v, best, t < bt)
+        best = v if take else best
+        bt = t if take else bt
+    yp[ow] = best
+    if out.any:
+        m = bt // kw
+        _put_index(out, ow, rows[m] + cs + (bt - m * kw) * dw, out.trow[m] * kw + bt - m * kw)
+
+
+cdef void _max_cols(const num_t* cv, const int32_t* cm, num_t* yp, int32_t* tp, Py_ssize_t n, Py_ssize_t kw,
+                    Py_ssize_t dw, Py_ssize_t step, num_t* sv, int32_t* sm, step_t marker) noexcept nogil:
+    """n interior windows of an output row, step apart, from the column maxima cv, cm of its input rows (the
+    first window's first column at cv[0]): the maximum over each window's columns. The taps are numbered
+    m * kw + j in row-major order, so the row-major first maximum (the reference's rule, NaNs included) is,
+    among columns of equal value, the one of lowest tap number: the row-major scan's result bit for bit
+    (signed zeros and NaN payloads included). tp gets the tap numbers, as from _max_interior. With a stride of
+    2 the column maxima are first split into even and odd columns (sv, sm), so that every tap reads contiguous
+    memory."""
+    cdef Py_ssize_t span = (n - 1) * step + (kw - 1) * dw + 1
+    cdef Py_ssize_t j, k, i, col, half = 0, st = step
+    cdef const num_t* vs
+    cdef const int32_t* ms
+    cdef num_t v, best
+    cdef int32_t t, bt, kw32 = <int32_t>kw, j32
+    cdef bint take
     if step_t is StepTwo:
         half = (span + 1) // 2
         for i in range(span // 2):
@@ -656,11 +709,7 @@ cdef void _max_cols(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const
             best = yp[k]
             t = ms[k * st] * kw32 + j32
             bt = tp[k]
-            before = t < bt
-            # the best is a NaN: only an earlier NaN replaces it; else a NaN, a greater value, or an equal
-            # value at an earlier tap does
-            take = (((best != best) & (v != v) & before)
-                    | ((best == best) & ((v != v) | (v > best) | ((v == best) & before))))
+            take = _takes_later(v, best, t < bt)
             yp[k] = v if take else best
             tp[k] = t if take else bt
 
