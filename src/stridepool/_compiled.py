@@ -403,6 +403,19 @@ def _key(nd: int, op: str, x: object, flags: tuple[object, ...], params: tuple[H
     return (nd, op, x.shape, x.dtype, extra, flags, params)
 
 
+def _plan_key(nd: int, op: str, x: object, flags: tuple[object, ...], params: tuple[Hashable, ...],
+              out: Array | None, indices: object = None) -> Key | None:
+    """The key to remember a call's plan under, after a miss of the lean path: None when the call cannot
+    have a plan (``out=``, not native float32/float64 C-contiguous ndarrays)."""
+    extra: tuple[Hashable, ...] = ()
+    if indices is not None:
+        if type(indices) is not np.ndarray or not indices.flags.c_contiguous:
+            return None
+        extra = (indices.shape, indices.dtype)
+    key = _key(nd, op, x, flags, params, extra) if out is None else None
+    return key if key is not None and x.flags.c_contiguous else None  # type: ignore[attr-defined]  # an ndarray
+
+
 def max_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None, padding: PaddingArg,
              dilation: SizeArg, ceil_mode: bool, return_indices: bool, axes: AxesArg,
              out: Array | None) -> Array | Indexed:
@@ -410,10 +423,8 @@ def max_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None
     result: Array | Indexed | None = None if out is not None else K.lean(_PLANS, nd, "max", x, flags, params)
     if result is not None:
         return result
-    key = _key(nd, "max", x, flags, params) if out is None else None
-    if key is not None:
-        key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    elif _lazy.is_dask(x):
+    key = _plan_key(nd, "max", x, flags, params, out)
+    if key is None and _lazy.is_dask(x):
         return _lazy.dask().max_pool(_SELF, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
                                      return_indices, axes, out=out)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, dilation, ceil_mode)
@@ -428,10 +439,8 @@ def adaptive_max_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, return_
     result: Array | Indexed | None = None if out is not None else K.lean(_PLANS, nd, "amax", x, flags, params)
     if result is not None:
         return result
-    key = _key(nd, "amax", x, flags, params) if out is None else None
-    if key is not None:
-        key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    elif _lazy.is_dask(x):
+    key = _plan_key(nd, "amax", x, flags, params, out)
+    if key is None and _lazy.is_dask(x):
         return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
     return_indices = P.as_bool(return_indices, "return_indices")
@@ -446,13 +455,8 @@ def max_pool_backward(nd: int, grad_output: ArrayLike, indices: ArrayLike, input
                             else K.lean(_PLANS, nd, "maxbw", grad_output, (), params, indices))
     if result is not None:
         return result
-    key = None
-    if out is None and type(indices) is np.ndarray:
-        key = _key(nd, "maxbw", grad_output, (), params, (indices.shape, indices.dtype))
-    if key is not None:
-        key = key if (grad_output.flags.c_contiguous  # type: ignore[union-attr]  # a key: ndarrays
-                      and indices.flags.c_contiguous) else None  # type: ignore[union-attr]
-    elif _lazy.is_dask(grad_output, indices):
+    key = _plan_key(nd, "maxbw", grad_output, (), params, out, indices)
+    if key is None and _lazy.is_dask(grad_output, indices):
         return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes, out=out)
     g, idx, shape, ax = P.max_backward_args(grad_output, indices, input_shape, axes, nd)
     P.check_out(out, shape, g.dtype)
@@ -466,10 +470,8 @@ def avg_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None
     result: Array | None = None if out is not None else K.lean(_PLANS, nd, "avg", x, flags, params)
     if result is not None:
         return result
-    key = _key(nd, "avg", x, flags, params) if out is None else None
-    if key is not None:
-        key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    elif _lazy.is_dask(x):
+    key = _plan_key(nd, "avg", x, flags, params, out)
+    if key is None and _lazy.is_dask(x):
         return _lazy.dask().avg_pool(_SELF, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                      divisor_override, axes, out=out)
     x, ax, g = P.prepare_pool(x, axes, nd, kernel_size, stride, padding, 1, ceil_mode)
@@ -485,10 +487,8 @@ def adaptive_avg_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, axes: A
     result: Array | None = None if out is not None else K.lean(_PLANS, nd, "aavg", x, flags, params)
     if result is not None:
         return result
-    key = _key(nd, "aavg", x, flags, params) if out is None else None
-    if key is not None:
-        key = key if x.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    elif _lazy.is_dask(x):
+    key = _plan_key(nd, "aavg", x, flags, params, out)
+    if key is None and _lazy.is_dask(x):
         return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes, out=out)
     x, ax, g = P.prepare_adaptive(x, axes, nd, output_size)
     P.check_out(out, P.pooled_shape(x.shape, ax, g.out), P.result_dtype_avg(x.dtype))
@@ -503,10 +503,8 @@ def avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, kerne
     result: Array | None = None if out is not None else K.lean(_PLANS, nd, "avgbw", grad_output, flags, params)
     if result is not None:
         return result
-    key = _key(nd, "avgbw", grad_output, flags, params) if out is None else None
-    if key is not None:
-        key = key if grad_output.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    elif _lazy.is_dask(grad_output):
+    key = _plan_key(nd, "avgbw", grad_output, flags, params, out)
+    if key is None and _lazy.is_dask(grad_output):
         return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride,
                                               padding, ceil_mode, count_include_pad, divisor_override, axes,
                                               out=out)
@@ -524,10 +522,8 @@ def adaptive_avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Sha
     result: Array | None = None if out is not None else K.lean(_PLANS, nd, "aavgbw", grad_output, flags, params)
     if result is not None:
         return result
-    key = _key(nd, "aavgbw", grad_output, flags, params) if out is None else None
-    if key is not None:
-        key = key if grad_output.flags.c_contiguous else None  # type: ignore[union-attr]  # a key: an ndarray
-    elif _lazy.is_dask(grad_output):
+    key = _plan_key(nd, "aavgbw", grad_output, flags, params, out)
+    if key is None and _lazy.is_dask(grad_output):
         return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes, out=out)
     g, shape, ax, geo = P.adaptive_backward_args(grad_output, input_shape, axes, nd)
     P.check_out(out, shape, P.result_dtype_avg(g.dtype))
