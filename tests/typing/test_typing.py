@@ -46,6 +46,12 @@ def test_mypy_strict_accepts_the_package_the_user_script_and_the_assert_types() 
     # path, so the scripts' `import stridepool` finds it); an installed copy is named with -p and found in the
     # environment as a PEP 561 package (giving its directory would put all of site-packages on the search path,
     # where other distributions' modules, such as the typing_extensions.py torch installs, shadow typeshed's)
-    target = ["-p", "stridepool"] if "site-packages" in package.parts else [str(package)]
-    stdout, stderr, status = api.run(args + target + [str(HERE / "user_script.py"), str(HERE / "assert_types.py")])
-    assert status == 0, stdout + stderr
+    # (mypy takes either -p or files: then the package and the scripts are two runs)
+    scripts = [str(HERE / "user_script.py"), str(HERE / "assert_types.py")]
+    if "site-packages" in package.parts:
+        runs = [["-p", "stridepool"], scripts]
+    else:
+        runs = [[str(package), *scripts]]
+    for target in runs:
+        stdout, stderr, status = api.run(args + target)
+        assert status == 0, stdout + stderr
