@@ -55,6 +55,18 @@ def run_all(backend, x, rng, axes=(-2, -1)):
 
 # ------------------------------------------------------------------------------------------ layouts
 
+def unaligned(a):
+    """A C-contiguous copy of ``a`` whose data starts one byte past an element boundary (as arrays made from
+    byte buffers at odd offsets, or pickle protocol 5 out-of-band buffers, can): the kernels must not read it
+    through typed pointers as it is."""
+    a = np.asarray(a)
+    buf = bytearray(a.nbytes + 1)
+    u = np.frombuffer(buf, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    u[...] = a
+    assert not u.flags.aligned or a.dtype.itemsize == 1
+    return u
+
+
 def _layouts():
     rng = np.random.default_rng(0)
     base = rng.standard_normal((2, 3, 9, 10)).astype(np.float32)
@@ -76,6 +88,8 @@ def _layouts():
         "2d": base[0, 0],
         "2d-fortran": np.asfortranarray(base[0, 0]),
         "2d-nested-list": base[0, 0].tolist(),
+        "unaligned": unaligned(base),
+        "unaligned-2d": unaligned(base[0, 0]),
     }
 
 
@@ -94,6 +108,32 @@ def test_layouts_give_the_canonical_answer(backend, layout):
         same(got[name], want[name])
     same(np.asarray(x), before)  # the input is never modified
     assert got["max"].dtype == dtype and got["idx"].dtype == np.int64
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_unaligned_arrays_everywhere(backend, dtype):
+    """Unaligned inputs, gradients, indices and ``out=``, each call twice (the second replays a remembered
+    plan on the compiled backend): the canonical answers, and the outputs written where asked."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((2, 3, 12, 13)) * 10).astype(dtype)
+    y, idx = reference.max_pool2d(x, 3, 2, 1, return_indices=True)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    for _ in range(2):
+        got_y, got_i = backend.max_pool2d(unaligned(x), 3, 2, 1, return_indices=True)
+        same(got_y, y)
+        same(got_i, idx)
+        same(backend.max_pool2d_backward(unaligned(g), unaligned(idx), x.shape),
+             reference.max_pool2d_backward(g, idx, x.shape))
+        same(backend.avg_pool2d(unaligned(x), 2), reference.avg_pool2d(x, 2))
+        same(backend.avg_pool2d_backward(unaligned(g), x.shape, 3, 2, 1),
+             reference.avg_pool2d_backward(g, x.shape, 3, 2, 1))
+        same(backend.adaptive_avg_pool2d(unaligned(x), 3), reference.adaptive_avg_pool2d(x, 3))
+        same(backend.fold2d(unaligned(reference.unfold2d(x, 3, 2, 1)), x.shape, 2, 1),
+             reference.fold2d(reference.unfold2d(x, 3, 2, 1), x.shape, 2, 1))
+        out = unaligned(np.zeros_like(y))
+        assert backend.max_pool2d(unaligned(x), 3, 2, 1, out=out) is out
+        same(out, y)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

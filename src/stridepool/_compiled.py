@@ -144,9 +144,11 @@ def _block_dims(shape: Ax, ax: Ax, moved: bool) -> Dims:
 
 
 def _flat(a: Array, ax: Ax, moved: bool, dtype: np.dtype[Any] | None = None) -> Array:
-    """The flat C-contiguous buffer of ``a`` in the chosen layout (a copy only if it must be)."""
+    """The flat C-contiguous, aligned buffer of ``a`` in the chosen layout (a copy only if it must be: the
+    kernels read elements through typed pointers, so an unaligned array, from a byte buffer at an odd offset
+    or a pickle's out-of-band buffer, is copied first)."""
     m = _last(a, ax) if moved else a
-    return np.ascontiguousarray(m, dtype=dtype).reshape(-1)
+    return np.require(m, dtype=dtype, requirements=("C", "A")).reshape(-1)
 
 
 def _empty(shape: Ax, ax: Ax, moved: bool, dtype: np.dtype[Any]) -> tuple[Array, Array]:
@@ -171,7 +173,7 @@ class _Target:
     def __init__(self, out: Array | None, shape: Ax, ax: Ax, moved: bool, dtype: np.dtype[Any], work: np.dtype[Any],
                  inputs: tuple[Array, ...]) -> None:
         self._final = None
-        if out is not None and (work != dtype or not _in_layout(out, ax, moved)
+        if out is not None and (work != dtype or not _in_layout(out, ax, moved) or not out.flags.aligned
                                 or any(np.may_share_memory(out, a) for a in inputs)):
             self._final = out
             out = None
@@ -378,7 +380,7 @@ def run_fold(w: Array, shape: Ax, ax: Ax, geo: Geometry, out: Array | None = Non
     target = _Target(out, shape, ax, moved, w.dtype, work, (w,))
     if target.flat.size:
         wl = np.moveaxis(w, (*ax, *range(-nd, 0)), range(-2 * nd, 0)) if moved else w
-        wf = np.ascontiguousarray(wl, dtype=work).reshape(-1)
+        wf = np.require(wl, dtype=work, requirements=("C", "A")).reshape(-1)
         block = _block_dims(shape, ax, moved)
         threads = _threads(target.flat.size + wf.size)
         _FOLD[work](wf, target.flat, P.window_table(geo), _dims(block, geo),

@@ -1552,6 +1552,9 @@ cdef int _acquire(object a, Py_buffer* view, Py_ssize_t nbytes, bint writable) e
     if view.len != nbytes:  # never happens for a key hit; never read or write past a buffer either
         PyBuffer_Release(view)
         raise ValueError("array size does not match the plan")
+    if view.itemsize > 0 and (<size_t>view.buf) % <size_t>view.itemsize:  # unaligned: the full path copies it
+        PyBuffer_Release(view)
+        raise ValueError("array not aligned")
     return 0
 
 
