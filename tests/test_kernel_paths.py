@@ -76,3 +76,18 @@ def test_layer_backward_rejects_corrupt_taps(bad_at):
     taps[where] = value
     with pytest.raises(ValueError):
         layer.backward(np.ones_like(y))
+
+
+@pytest.mark.parametrize("nd,spatial,k,s,p", CASES)
+@pytest.mark.parametrize("kind", ["ties", "nans"])
+def test_layer_taps_on_every_variant(nd, spatial, k, s, p, kind):
+    """A MaxPool layer's window taps (uint8, converted from the interiors' tap numbers) give the gradient of
+    the functions' int64 positions, bit for bit, on rows wide enough for every interior variant."""
+    rng = np.random.default_rng(11)
+    x = _data((2, 3) + spatial, np.float32, kind, rng)
+    layer = getattr(sp, f"MaxPool{nd}d")(k, s, p)
+    y = layer.forward(x)
+    ry, ridx = getattr(ref, f"max_pool{nd}d")(x, k, s, p, return_indices=True)
+    np.testing.assert_array_equal(y.view("u4"), ry.view("u4"))
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(g), getattr(ref, f"max_pool{nd}d_backward")(g, ridx, x.shape))

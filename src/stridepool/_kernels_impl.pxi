@@ -587,6 +587,13 @@ cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, i
     # or with fewer windows than taps (large windows: adaptive pooling), by a division per window
     cdef Py_ssize_t* table = out.table
     cdef Py_ssize_t m, j, start = ct[lo]
+    cdef int32_t shift
+    if out.pos == NULL and out.trow[nrows - 1] - out.trow[0] == nrows - 1:
+        # window taps of consecutive tap rows: tap number m * kw + j is the window tap less trow[0] * kw
+        shift = <int32_t>(out.trow[0] * g.kw)
+        for k in range(n):
+            out.tap[lo + k] = <uint8_t>(tmp[k] + shift)
+        return
     if n < taps:
         for k in range(n):
             m = tmp[k] // g.kw
