@@ -1316,8 +1316,9 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
                        Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t u
-    # per thread: the rows, the columns' divisors (Py_ssize_t), then the shares of one output row
-    cdef size_t scratch = (g.kd * g.kh + g.OW) * sizeof(Py_ssize_t) + (g.OW * g.C + 1) * sizeof(real_t)
+    # per thread: the rows, the columns' divisors (Py_ssize_t), then the shares of one output row and the
+    # divisors of a row (real_t)
+    cdef size_t scratch = (g.kd * g.kh + g.OW) * sizeof(Py_ssize_t) + (g.OW * g.C + g.OW + 1) * sizeof(real_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -1363,6 +1364,8 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
     cdef StepTwo two
     cdef StepAny other
     cdef Py_ssize_t* wdiv = rows + g.kd * g.kh
+    cdef real_t* divs = share + OW * C + 1
+    cdef Py_ssize_t last = -1
     cdef const num_t* gyr
     cdef Py_ssize_t done = 0
     gy = gy + b * g.OD * g.OH * OW * C
@@ -1383,9 +1386,13 @@ cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, r
                     div = <real_t>divisor_override
                     for ow in range(OW):
                         share[ow] = <real_t>gyr[ow] / div
-                else:
+                else:  # the row's divisors, converted once per distinct row divisor (int64 -> real is scalar)
+                    if rdiv != last:
+                        for ow in range(OW):
+                            divs[ow] = <real_t>(rdiv * wdiv[ow])
+                        last = rdiv
                     for ow in range(OW):
-                        share[ow] = <real_t>gyr[ow] / <real_t>(rdiv * wdiv[ow])
+                        share[ow] = <real_t>gyr[ow] / divs[ow]
             else:
                 for ow in range(OW):
                     div = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
