@@ -564,6 +564,8 @@ LAYER_CASES = [
                  id="AdaptiveAvgPool2d-0"),
     pytest.param(lambda: sp.AdaptiveMaxPool3d((1, 2)), ValueError, r"`output_size` must be an int or a tuple of 3",
                  id="AdaptiveMaxPool3d-pair"),
+    pytest.param(lambda: sp.AdaptiveAvgPool3d((2, -1, 2)), ValueError,
+                 r"`output_size` must be >= 1, got \(2, -1, 2\)", id="AdaptiveAvgPool3d-negative"),
     pytest.param(lambda: sp.AdaptiveMaxPool1d(1).forward(np.zeros((2, 0))), ValueError,
                  r"adaptive pooling needs input size at least 1", id="AdaptiveMaxPool1d-empty"),
     pytest.param(lambda: sp.MaxUnpool1d(0), ValueError, r"`kernel_size` must be >= 1, got 0", id="MaxUnpool1d-k0"),

@@ -37,6 +37,53 @@ def rss_bytes():
 
 # ------------------------------------------------------------------------------------------- the calls
 
+def _every_function(mod, arrays, layers=True):
+    """Every public function (and, with ``layers``, every layer) of ``mod`` on ``arrays`` ({number of pooled
+    axes: array (N, C, *sizes)}, sizes >= 4). Returns (results, the public names it used)."""
+    used, results, layer_results = set(), [], []  # the layers' last: the reference has no layers
+
+    def f(name):
+        used.add(name)
+        return getattr(mod, name)
+
+    for nd, x in arrays.items():
+        d = f"{nd}d"
+        y, idx = f("max_pool" + d)(x, 3, 2, 1, return_indices=True)
+        a = f("avg_pool" + d)(x, 2, count_include_pad=False)
+        am, ai = f("adaptive_max_pool" + d)(x, 3, return_indices=True)
+        aa = f("adaptive_avg_pool" + d)(x, 3)
+        w = f("unfold" + d)(x, 3, 2, 1)
+        results += [y, idx, a, am, ai, aa, np.array(w),
+                    f("max_pool" + d + "_backward")(y, idx, x.shape),
+                    f("avg_pool" + d + "_backward")(a, x.shape, 2, count_include_pad=False),
+                    f("adaptive_avg_pool" + d + "_backward")(aa, x.shape),
+                    f("max_unpool" + d)(y, idx, 3, 2, 1, output_size=x.shape),
+                    f("fold" + d)(w, x.shape, 2, 1)]
+        if layers:
+            for name, args in (("MaxPool", (3, 2, 1)), ("AvgPool", (2,)), ("AdaptiveMaxPool", (3,)),
+                               ("AdaptiveAvgPool", (1,))):
+                layer = f(f"{name}{d}")(*args)
+                out = layer.forward(x)
+                layer_results += [out, layer.backward(out)]
+            unpool = f(f"MaxUnpool{d}")(3, 2, 1)
+            u = unpool.forward(y, idx, x.shape)
+            layer_results += [u, unpool.backward(u)]
+    if layers and 2 in arrays:
+        q = f("Pooling2D")("max", (2, 2), arrays[2].shape[1:], (2, 2))
+        layer_results += [q.forward(arrays[2][0]), q.backward(q.forward(arrays[2][0]))]
+    return results + layer_results, used
+
+
+def test_the_every_function_call_covers_every_public_name():
+    """So that a new public function cannot miss the leak and thread tests below."""
+    from stridepool import _api, layers
+
+    arrays = {nd: np.ones((1, 2) + (5,) * nd, np.float32) for nd in (1, 2, 3)}
+    _, used = _every_function(sp, arrays)
+    assert used == set(_api.NAMES) | set(layers.LAYERS)
+
+
+
 def _calls():
     """``(name, thunk)`` pairs covering every public function, their out= forms and their error paths."""
     rng = np.random.default_rng(0)
@@ -65,6 +112,7 @@ def _calls():
     w3 = sp.unfold3d(x3, 2, 2)
     nd_layers = [sp.MaxPool1d(2), sp.AvgPool3d(2), sp.AdaptiveMaxPool3d(2), sp.AdaptiveAvgPool1d(1)]
     unpool = sp.MaxUnpool2d(3, 2, 1)
+    every = {1: x1[:, :, :40], 2: x[:, :, :9, :11], 3: x3[:, :, :, :6, :7]}
 
     def raises(f, *a, **k):
         def thunk():
@@ -122,6 +170,7 @@ def _calls():
         ("err-adaptive-size", raises(sp.adaptive_avg_pool2d, x, 0)),
         ("err-max3d-kernel", raises(sp.max_pool3d, x3, (2, 2))),
         ("err-unpool-output-size", raises(sp.max_unpool1d, y1, idx1, 3, 2, 1, output_size=(3,))),
+        ("every-function", lambda: _every_function(sp, every)),
     ]
 
 
@@ -280,8 +329,14 @@ def _workload(seed):
                 y1, i1, mod.avg_pool1d(x, 2, axes=kw["axes"][1:]),
                 y3, i3, mod.avg_pool3d(x, (1, 2, 2), axes=(0,) + tuple(a % x.ndim for a in kw["axes"]))]
 
-    run.axes = axes
-    return run
+    planar = np.ascontiguousarray(np.moveaxis(x, -1, 1)) if axes == (1, 2) else x  # (N, C, H, W)
+    every = {1: planar[:, :, 0, :], 2: planar, 3: np.stack([planar[:, :, :-1], planar[:, :, 1:]], axis=2)}
+
+    def run_all(mod):  # and every public function and layer, 1D, 2D and 3D
+        return run_once(mod) + _every_function(mod, every, layers=mod is sp)[0]
+
+    run_once, run_all.axes = run, axes
+    return run_all
 
 
 def _same(a, b):

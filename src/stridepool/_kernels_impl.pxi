@@ -409,7 +409,9 @@ cdef struct Index:
 cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
     # v replaces the running maximum: strictly greater (ties keep the first), or the first NaN (once the
     # maximum is NaN nothing replaces it; a NaN v is 'not <=' anything).
-    return (best == best) and not (v <= best)
+    # Written with & (no short-circuit) so that every caller, vectorised loop or scalar window, compiles it to
+    # compares and selects rather than branches.
+    return (best == best) & (not (v <= best))
 
 
 def max_pool(const num_t[::1] x not None, num_t[::1] y not None, idx, const int64_t[:, :, ::1] tab not None,
@@ -525,7 +527,7 @@ cdef inline void _max_window(const num_t* xp, num_t* yp, const Index* out, const
         for j in range(c0, c1):
             pos = rows[m] + cs + j * dw
             v = xp[pos]
-            take = (best == best) & (not (v <= best))  # _takes, branch-free: selects, no mispredictions
+            take = _takes(v, best)
             best = v if take else best
             bi = pos if take else bi
             bt = (out.trow[m] * kw + j) if take else bt
@@ -633,7 +635,7 @@ cdef void _col_maxima(const num_t* xp, const Py_ssize_t* rows, Py_ssize_t nrows,
         for c in range(W):
             v = src[c]
             best = cv[c]
-            take = (best == best) & (not (v <= best))
+            take = _takes(v, best)
             cv[c] = v if take else best
             cm[c] = mm if take else cm[c]
 
@@ -782,14 +784,14 @@ cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, c
                     for k in range(cnt):
                         v = s2[k * step]
                         best = y2[k]
-                        take = (best == best) & (not (v <= best))
+                        take = _takes(v, best)
                         y2[k] = v if take else best
                         t2[k] = t if take else t2[k]
                 else:
                     for k in range(cnt):
                         v = s2[k * step]
                         best = y2[k]
-                        take = (best == best) & (not (v <= best))
+                        take = _takes(v, best)
                         y2[k] = v if take else best
 
 
@@ -835,21 +837,21 @@ cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
-                        take = (best == best) & (not (v <= best))
+                        take = _takes(v, best)
                         yo[c] = v if take else best
                         tp[c] = p32 if take else tp[c]
                 elif out.any:
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
-                        take = (best == best) & (not (v <= best))
+                        take = _takes(v, best)
                         yo[c] = v if take else best
                         io[c] = pos if take else io[c]
                 else:
                     for c in range(C):
                         v = src[c]
                         best = yo[c]
-                        take = (best == best) & (not (v <= best))
+                        take = _takes(v, best)
                         yo[c] = v if take else best
         if out.any and tp != NULL:
             if taps:
