@@ -150,7 +150,8 @@ class BuildExt(build_ext):
 def extensions():
     from Cython.Build import cythonize
 
-    exts = [Extension(f"stridepool.{name}", [f"src/stridepool/{name}.pyx"], depends=["src/stridepool/_kernels_impl.pxi"])
+    exts = [Extension(f"stridepool.{name}", [f"src/stridepool/{name}.pyx"], include_dirs=["src/stridepool"],
+                      depends=["src/stridepool/_kernels_impl.pxi", "src/stridepool/_vec.h"])
             for name in ("_kernels", "_kernels_avx2")]
     jobs = min(JOBS, len(exts))
     return cythonize(exts, compiler_directives=DIRECTIVES, annotate=os.environ.get("STRIDEPOOL_ANNOTATE") == "1",

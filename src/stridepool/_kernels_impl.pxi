@@ -23,7 +23,8 @@
 
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.math cimport INFINITY
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 cdef extern from *:
@@ -72,6 +73,70 @@ cdef extern from *:
     void* sp_alloc(size_t n) noexcept nogil
     void sp_free(void* p) noexcept nogil
     void sp_advise_huge(void* p, size_t n) noexcept nogil
+
+cdef extern from "_vec.h" nogil:
+    # vector building blocks (see _vec.h): SP_LANES lanes of any type per step, an int32 key per lane
+    const int SP_LANES
+    const int32_t SP_KEY_PAD
+    void sp_colmax_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                         float*, int32_t*)
+    void sp_colmax_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          double*, int32_t*)
+    void sp_colmax_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          int8_t*, int32_t*)
+    void sp_colmax_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                           int16_t*, int32_t*)
+    void sp_colmax_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                           int32_t*, int32_t*)
+    void sp_colmax_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                           int64_t*, int32_t*)
+    void sp_colmax_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                           uint8_t*, int32_t*)
+    void sp_colmax_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                            Py_ssize_t, uint16_t*, int32_t*)
+    void sp_colmax_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                            Py_ssize_t, uint32_t*, int32_t*)
+    void sp_colmax_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                            Py_ssize_t, uint64_t*, int32_t*)
+    void sp_colmax_exact_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                               float*, int32_t*)
+    void sp_colmax_exact_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                Py_ssize_t, double*, int32_t*)
+    void sp_colmax_exact_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                Py_ssize_t, int8_t*, int32_t*)
+    void sp_colmax_exact_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t, int16_t*, int32_t*)
+    void sp_colmax_exact_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t, int32_t*, int32_t*)
+    void sp_colmax_exact_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t, int64_t*, int32_t*)
+    void sp_colmax_exact_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                 Py_ssize_t, uint8_t*, int32_t*)
+    void sp_colmax_exact_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                  Py_ssize_t, uint16_t*, int32_t*)
+    void sp_colmax_exact_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                  Py_ssize_t, uint32_t*, int32_t*)
+    void sp_colmax_exact_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+                                  Py_ssize_t, uint64_t*, int32_t*)
+    void sp_winmax_float(const float*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, float*, int32_t*)
+    void sp_winmax_double(const double*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, double*,
+                          int32_t*)
+    void sp_winmax_int8_t(const int8_t*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int8_t*,
+                          int32_t*)
+    void sp_winmax_int16_t(const int16_t*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int16_t*,
+                           int32_t*)
+    void sp_winmax_int32_t(const int32_t*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int32_t*,
+                           int32_t*)
+    void sp_winmax_int64_t(const int64_t*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int64_t*,
+                           int32_t*)
+    void sp_winmax_uint8_t(const uint8_t*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, uint8_t*,
+                           int32_t*)
+    void sp_winmax_uint16_t(const uint16_t*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, uint16_t*,
+                            int32_t*)
+    void sp_winmax_uint32_t(const uint32_t*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, uint32_t*,
+                            int32_t*)
+    void sp_winmax_uint64_t(const uint64_t*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, uint64_t*,
+                            int32_t*)
 
 ctypedef fused num_t:
     float
@@ -414,6 +479,262 @@ cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
     return (best == best) & (not (v <= best))
 
 
+# ------------------------------------------------------------------------------------- batched planar max
+#
+# Planar max pooling over regular windows along W (any windows along D and H) runs on batches of output rows,
+# so that a row costs a few vector steps whatever its width (7x7 planes as well as 112x112): for each output
+# row of a batch, the first maximum of each input column over the row's tap rows and its key (_vec.h) go into
+# a scratch row of Wp = OWp * sw cells (cell 0 is the first window's first column; padding cells hold the
+# lowest value and SP_KEY_PAD); with rows of Wp cells every window of the batch starts sw cells after the
+# previous one (OWp - OW extra windows per row take the place of the columns the last window reads past the
+# next window's start), so one pass over the whole batch takes each window's maximum across its columns (with
+# sw > 1, over the cells split by phase first, so that every tap reads contiguous cells). Keys make the result
+# the row-major first maximum bit for bit (see _vec.h). The keys are the maxima's flat positions in their block,
+# or for layers (tap mode) (tap row << 16) | cell, from which the window tap follows.
+
+cdef inline void _colmax(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
+                         Py_ssize_t c0, Py_ssize_t n, num_t* dv, int32_t* dk, bint exact) noexcept nogil:
+    """The column maxima and their keys of columns c0 + [0, n) over nr rows: whole vectors of SP_LANES
+    columns (n rounded up; reading past the columns), or exactly n columns."""
+    cdef Py_ssize_t nc = (n + SP_LANES - 1) // SP_LANES
+    if num_t is float:
+        (sp_colmax_exact_float if exact else sp_colmax_float)(blk, offs, keys, nr, c0, n if exact else nc, dv, dk)
+    elif num_t is double:
+        (sp_colmax_exact_double if exact else sp_colmax_double)(blk, offs, keys, nr, c0, n if exact else nc, dv, dk)
+    elif num_t is int8_t:
+        (sp_colmax_exact_int8_t if exact else sp_colmax_int8_t)(blk, offs, keys, nr, c0, n if exact else nc, dv, dk)
+    elif num_t is int16_t:
+        (sp_colmax_exact_int16_t if exact else sp_colmax_int16_t)(blk, offs, keys, nr, c0, n if exact else nc, dv,
+                                                                  dk)
+    elif num_t is int32_t:
+        (sp_colmax_exact_int32_t if exact else sp_colmax_int32_t)(blk, offs, keys, nr, c0, n if exact else nc, dv,
+                                                                  dk)
+    elif num_t is int64_t:
+        (sp_colmax_exact_int64_t if exact else sp_colmax_int64_t)(blk, offs, keys, nr, c0, n if exact else nc, dv,
+                                                                  dk)
+    elif num_t is uint8_t:
+        (sp_colmax_exact_uint8_t if exact else sp_colmax_uint8_t)(blk, offs, keys, nr, c0, n if exact else nc, dv,
+                                                                  dk)
+    elif num_t is uint16_t:
+        (sp_colmax_exact_uint16_t if exact else sp_colmax_uint16_t)(blk, offs, keys, nr, c0, n if exact else nc,
+                                                                    dv, dk)
+    elif num_t is uint32_t:
+        (sp_colmax_exact_uint32_t if exact else sp_colmax_uint32_t)(blk, offs, keys, nr, c0, n if exact else nc,
+                                                                    dv, dk)
+    else:
+        (sp_colmax_exact_uint64_t if exact else sp_colmax_uint64_t)(blk, offs, keys, nr, c0, n if exact else nc,
+                                                                    dv, dk)
+
+
+cdef inline void _winmax(const num_t* pv, const int32_t* pk, const Py_ssize_t* toff, Py_ssize_t kw, Py_ssize_t n,
+                         num_t* ov, int32_t* ok) noexcept nogil:
+    if num_t is float:
+        sp_winmax_float(pv, pk, toff, kw, n, ov, ok)
+    elif num_t is double:
+        sp_winmax_double(pv, pk, toff, kw, n, ov, ok)
+    elif num_t is int8_t:
+        sp_winmax_int8_t(pv, pk, toff, kw, n, ov, ok)
+    elif num_t is int16_t:
+        sp_winmax_int16_t(pv, pk, toff, kw, n, ov, ok)
+    elif num_t is int32_t:
+        sp_winmax_int32_t(pv, pk, toff, kw, n, ov, ok)
+    elif num_t is int64_t:
+        sp_winmax_int64_t(pv, pk, toff, kw, n, ov, ok)
+    elif num_t is uint8_t:
+        sp_winmax_uint8_t(pv, pk, toff, kw, n, ov, ok)
+    elif num_t is uint16_t:
+        sp_winmax_uint16_t(pv, pk, toff, kw, n, ov, ok)
+    elif num_t is uint32_t:
+        sp_winmax_uint32_t(pv, pk, toff, kw, n, ov, ok)
+    else:
+        sp_winmax_uint64_t(pv, pk, toff, kw, n, ov, ok)
+
+
+cdef inline num_t _lowest(num_t like) noexcept nogil:
+    """The value padding stands for in max pooling: -inf, or the integer type's minimum."""
+    if num_t is float or num_t is double:
+        return -INFINITY
+    elif num_t is int8_t:
+        return -128
+    elif num_t is int16_t:
+        return -32768
+    elif num_t is int32_t:
+        return -2147483647 - 1
+    elif num_t is int64_t:
+        return -9223372036854775807 - 1
+    else:
+        return 0
+
+
+cdef struct Batch:
+    # the geometry of the batched planar max (see _batch_plan); per thread, scratch of `cells` cells
+    Py_ssize_t OWp, Wp, s0, ncol, RB, cells, span, ext, hn
+    Py_ssize_t nr_max                # longest tap-row list
+    const Py_ssize_t* nr             # per output row (od, oh) of a block: its number of tap rows,
+    const Py_ssize_t* offs           # their offsets in the block (nr_max each)
+    const int32_t* keys              # and their key bases
+    Py_ssize_t toff[256]             # per window tap: its phase and offset in the split cells
+
+
+cdef enum:
+    BATCH_BYTES = 24576              # scratch of one batch, about: rows of cells stay in L1 / L2
+
+
+cdef inline bint _batchable(const Dims* g) noexcept nogil:
+    """Planar, regular windows along W, keys that fit an int32 (positions in the block; cells for taps)."""
+    return (g.C == 1 and g.sw > 0 and g.kw <= 256 and g.W < COLS_MAX_W - 2 * (g.kw * g.dw + g.sw)
+            and g.D * g.H * g.W < 2147483647 - 4 * COLS_MAX_W)
+
+
+cdef void _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize) noexcept nogil:
+    """Cells per scratch row, windows per row (with the extra ones), rows per batch, the tap offsets."""
+    cdef Py_ssize_t j, c, reach = (g.kw - 1) * g.dw + 1  # columns one window reads
+    p.OWp = g.OW
+    while p.OWp * g.sw < (g.OW - 1) * g.sw + reach:
+        p.OWp += 1
+    p.Wp = p.OWp * g.sw
+    p.s0 = g.wt[0]                   # the first window's first column (negative: padding)
+    p.ncol = (p.Wp + SP_LANES - 1) // SP_LANES * SP_LANES  # columns the vector steps compute per row
+    p.RB = max(1, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * (itemsize + 4)))
+    p.ext = (reach - 1) // g.sw + 1  # phase cells a window reads past its start
+    p.span = p.RB * p.OWp + p.ext + SP_LANES  # cells of one phase
+    p.cells = (p.RB * p.Wp + p.ncol + g.sw * (p.ext + SP_LANES) + 15) // 16 * 16  # (keeps every part aligned)
+    p.hn = (p.RB * p.OWp + SP_LANES + 15) // 16 * 16  # cells of one batch's windows
+    for j in range(g.kw):
+        c = j * g.dw
+        p.toff[j] = (c % g.sw) * p.span + c // g.sw if g.sw > 1 else c
+
+
+cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g,
+                      int num_threads) noexcept nogil:
+    """Planar max pooling by batches of output rows (see above); returns 1 when memory ran out, else 0."""
+    cdef Batch p
+    cdef Py_ssize_t per = g.OD * g.OH, R = g.B * g.OD * g.OH, u, nb, q, nr, i, j, m, L = g.L
+    cdef Py_ssize_t* rows
+    cdef int32_t* keys
+    cdef Py_ssize_t* counts
+    cdef Py_ssize_t* taps
+    cdef bint tapmode = tp8 != NULL
+    cdef char* scratch = NULL
+    cdef size_t per_thread
+    cdef int failed[1]
+    failed[0] = 0
+    _batch_plan(&p, g, sizeof(num_t))
+    p.nr_max = g.kd * g.kh
+    # the tap rows of every output row (od, oh), shared by all blocks and threads
+    rows = <Py_ssize_t*>malloc(per * p.nr_max * (2 * sizeof(Py_ssize_t) + sizeof(int32_t)) + per * sizeof(Py_ssize_t))
+    if rows == NULL:
+        return 1
+    taps = rows + per * p.nr_max
+    counts = taps + per * p.nr_max
+    keys = <int32_t*>(counts + per)
+    for q in range(per):
+        nr = _rows(g, q // g.OH, q % g.OH, rows + q * p.nr_max, taps + q * p.nr_max)
+        counts[q] = nr
+        for m in range(nr):
+            if tapmode:  # (tap row << 16) | cell, cell = column - s0
+                keys[q * p.nr_max + m] = <int32_t>((taps[q * p.nr_max + m] << 16) - p.s0)
+            else:  # the flat position in the block: row offset + column
+                keys[q * p.nr_max + m] = <int32_t>rows[q * p.nr_max + m]
+    p.nr, p.offs, p.keys = counts, rows, keys
+    nb = (R + p.RB - 1) // p.RB
+    per_thread = (2 * p.cells + p.hn) * (sizeof(num_t) + 4)
+    if num_threads <= 1 or nb == 1:
+        scratch = <char*>calloc(per_thread, 1)
+        if scratch == NULL:
+            free(rows)
+            return 1
+        for u in range(nb):
+            _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(R, u * p.RB + p.RB), scratch)
+        free(scratch)
+    else:
+        with parallel(num_threads=num_threads):
+            scratch = <char*>calloc(per_thread, 1)
+            if scratch == NULL:
+                failed[0] = 1
+            for u in prange(nb, schedule="static"):
+                if scratch != NULL:
+                    _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(R, u * p.RB + p.RB), scratch)
+            free(scratch)
+    free(rows)
+    return failed[0]
+
+
+cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g, const Batch* p,
+                     Py_ssize_t r0, Py_ssize_t r1, char* scratch) noexcept nogil:
+    """Output rows [r0, r1) of all B * OD * OH."""
+    cdef Py_ssize_t n = r1 - r0, per = g.OD * g.OH, block = g.D * g.H * g.W, W = g.W
+    cdef Py_ssize_t Wp = p.Wp, OWp = p.OWp, OW = g.OW, s0 = p.s0, sw = g.sw, span = p.span
+    cdef Py_ssize_t b = r0 // per, q = r0 % per, bl = (r1 - 1) // per, ql = (r1 - 1) % per
+    cdef Py_ssize_t r, c, i, f, nq = n * OWp, lo = max(0, -s0), hi = max(0, W - s0), key, e0, e1
+    cdef num_t* cv = <num_t*>scratch
+    cdef int32_t* ck = <int32_t*>(cv + p.cells)
+    cdef num_t* sv = <num_t*>(ck + p.cells)
+    cdef int32_t* sk = <int32_t*>(sv + p.cells)
+    cdef num_t* hv = <num_t*>(sk + p.cells)
+    cdef int32_t* hk = <int32_t*>(hv + p.hn)
+    cdef num_t low = _lowest(<num_t>0)
+    cdef const num_t* src_v = cv
+    cdef const int32_t* src_k = ck
+    cdef num_t* ov
+    cdef const Py_ssize_t* offs
+    # whole vectors read columns [s0, s0 + ncol) of every tap row: inside the input for the whole batch?
+    cdef bint safe = (b * block + p.offs[q * p.nr_max] + s0 >= 0
+                      and bl * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + s0 + p.ncol <= g.B * block)
+    e0 = max(s0, 0)                  # the columns of a scratch row inside the input: [e0, e1)
+    e1 = min(W, s0 + Wp)
+    for r in range(n):
+        offs = p.offs + q * p.nr_max
+        if safe:
+            _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, Wp, cv + r * Wp, ck + r * Wp, False)
+        else:
+            _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], e0, e1 - e0, cv + r * Wp + e0 - s0,
+                    ck + r * Wp + e0 - s0, True)
+        for c in range(min(lo, Wp)):
+            cv[r * Wp + c] = low
+            ck[r * Wp + c] = SP_KEY_PAD
+        for c in range(min(hi, Wp), Wp):
+            cv[r * Wp + c] = low
+            ck[r * Wp + c] = SP_KEY_PAD
+        q += 1
+        if q == per:
+            q = 0
+            b += 1
+    if sw == 2:  # cells by phase: even cells, then odd ones, span apart
+        for i in range(nq + p.ext):
+            sv[i] = cv[2 * i]
+            sv[span + i] = cv[2 * i + 1]
+        for i in range(nq + p.ext):
+            sk[i] = ck[2 * i]
+            sk[span + i] = ck[2 * i + 1]
+        src_v, src_k = sv, sk
+    elif sw > 2:
+        for f in range(sw):
+            for i in range(nq + p.ext):
+                sv[f * span + i] = cv[i * sw + f]
+                sk[f * span + i] = ck[i * sw + f]
+        src_v, src_k = sv, sk
+    ov = yp + r0 * OW if OWp == OW else hv
+    _winmax(src_v, src_k, p.toff, g.kw, nq, ov, hk)
+    if OWp != OW:
+        for r in range(n):
+            for i in range(OW):
+                yp[(r0 + r) * OW + i] = hv[r * OWp + i]
+    if ip != NULL:
+        if OWp == OW:
+            for i in range(nq):
+                ip[r0 * OW + i] = hk[i]
+        else:
+            for r in range(n):
+                for i in range(OW):
+                    ip[(r0 + r) * OW + i] = hk[r * OWp + i]
+    elif tp8 != NULL:  # key (tap row << 16) | cell; window i's tap j is at cell i * sw + j * dw
+        for r in range(n):
+            for i in range(OW):
+                key = hk[r * OWp + i]
+                tp8[(r0 + r) * OW + i] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
+
+
 def max_pool(const num_t[::1] x not None, num_t[::1] y not None, idx, const int64_t[:, :, ::1] tab not None,
              tuple dims, int num_threads):
     """y, idx (B, OD, OH, OW, C) <- max over the windows of x (B, D, H, W, C). idx may be None, an int64 buffer
@@ -463,6 +784,8 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
     if _global(g):
         _global_max(xp, yp, ip, tp8, g.B, g.D * g.H * g.W, num_threads)
         return 0
+    if _batchable(g):
+        return _max_batched(xp, yp, ip, tp8, g, num_threads)
     if num_threads <= 1:  # no parallel region at all: small calls pay nothing for OpenMP
         rows = <Py_ssize_t*>malloc(scratch)
         if rows == NULL:

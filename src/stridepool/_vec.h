@@ -1,0 +1,201 @@
+/* Vector building blocks of stridepool's kernels, included by _kernels_impl.pxi.
+ *
+ * The planar kernels work on batches of output rows laid out in a per-thread scratch buffer (see
+ * _kernels_impl.pxi, "batched planar max"). Their two inner steps are here, written once per element type
+ * with GCC/Clang vector extensions, so that each output row costs a few vector instructions and no loop
+ * set-up, whatever the compiler's auto-vectoriser decides: SP_LANES lanes of any type per step (4 on the
+ * baseline build: SSE2 on x86-64, NEON on arm64; 8 with AVX2; 16 with AVX-512), with an int32 key per lane.
+ * A compiler without vector extensions (MSVC) gets the same functions as plain loops, with the same results.
+ *
+ * Keys order the taps of a window: a smaller key is earlier in row-major tap order. The callers give each
+ * input row a key base that makes key = base + column increase in that order (the element's flat position
+ * in its block, or (tap row << 16) | scratch column for layers' window taps); padding cells carry
+ * SP_KEY_PAD, after every real tap. With keys the maximum can be taken in any order and still be the
+ * row-major first maximum (ties and NaNs: the first NaN wins; -0.0 and +0.0 are told apart by position),
+ * which is what makes the separable scheme (column maxima, then across columns) exact.
+ */
+#ifndef STRIDEPOOL_VEC_H
+#define STRIDEPOOL_VEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define SP_LANES 16
+#elif defined(__AVX2__)
+#define SP_LANES 8
+#else
+#define SP_LANES 4
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SP_VECTORS 1
+#else
+#define SP_VECTORS 0
+#endif
+
+#define SP_KEY_PAD INT32_MAX
+
+/* Py_ssize_t: this header is included by Cython's C file, after Python.h */
+typedef Py_ssize_t sp_ssize;
+
+#if SP_VECTORS
+typedef int32_t sp_kv __attribute__((vector_size(4 * SP_LANES), aligned(4), may_alias));
+#if SP_LANES == 4
+static const sp_kv SP_IOTA = {0, 1, 2, 3};
+#elif SP_LANES == 8
+static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7};
+#else
+static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+#endif
+#endif
+
+/* Scalar rules, shared by the vector code's tails and the plain-loop build.
+ * TAKES: v replaces the running maximum of earlier taps (greater, or the first NaN).
+ * LATER: v (key earlier than best's when `before`) replaces best found in any order. */
+#define SP_TAKES_F(v, b) (((b) == (b)) & !((v) <= (b)))
+#define SP_TAKES_I(v, b) ((v) > (b))
+#define SP_LATER_F(v, b, before) ((((b) != (b)) & ((v) != (v)) & (before)) \
+    | (((b) == (b)) & (((v) != (v)) | ((v) > (b)) | (((v) == (b)) & (before)))))
+#define SP_LATER_I(v, b, before) (((v) > (b)) | (((v) == (b)) & (before)))
+
+/* sp_colmax_<T>(blk, offs, keys, nr, c0, nchunks, dv, dk): for the columns c0 + [0, nchunks * SP_LANES) of
+ *   the nr input rows starting at blk + offs[m], the first maximum of each column over the rows (rows in
+ *   order) and its key keys[m] + column: dv[c], dk[c]. Reads every row over whole vectors: the caller makes
+ *   sure they lie inside the input (else it calls the _exact form, which reads the columns c0 + [0, n)).
+ * sp_winmax_<T>(pv, pk, toff, kw, n, ov, ok): for windows q in [0, n), the maximum over taps j < kw of
+ *   (pv[toff[j] + q], pk[toff[j] + q]) by value, then key: ov[q], ok[q]. */
+#if SP_VECTORS
+
+/* lanes of b where the mask t is set, else of c */
+#define SP_SEL(N, t, b, c) ((sp_v_##N)(((t) & (sp_m_##N)(b)) | (~(t) & (sp_m_##N)(c))))
+
+#define SP_DEFINE(T, N, M, TAKES, LATER, IS_FLOAT)                                                          \
+typedef T sp_v_##N __attribute__((vector_size(sizeof(T) * SP_LANES), aligned(sizeof(T)), may_alias));    \
+typedef M sp_m_##N __attribute__((vector_size(sizeof(T) * SP_LANES), aligned(sizeof(T)), may_alias));    \
+static inline void sp_colmax_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,   \
+                                 sp_ssize c0, sp_ssize nchunks, T* dv, int32_t* dk) {                     \
+    for (sp_ssize k = 0; k < nchunks; k++) {                                                              \
+        sp_ssize c = c0 + k * SP_LANES;                                                                   \
+        sp_v_##N acc = *(const sp_v_##N*)(blk + offs[0] + c);                                             \
+        sp_kv key = SP_IOTA + (int32_t)(keys[0] + c);                                                     \
+        for (sp_ssize m = 1; m < nr; m++) {                                                               \
+            sp_v_##N w = *(const sp_v_##N*)(blk + offs[m] + c);                                           \
+            sp_m_##N t = IS_FLOAT ? (sp_m_##N)((acc == acc) & ~(w <= acc)) : (sp_m_##N)(w > acc); \
+            acc = SP_SEL(N, t, w, acc);                                                                  \
+            sp_kv tk = __builtin_convertvector(t, sp_kv);                                                 \
+            key = (tk & (SP_IOTA + (int32_t)(keys[m] + c))) | (~tk & key);                                \
+        }                                                                                                 \
+        *(sp_v_##N*)(dv + k * SP_LANES) = acc;                                                            \
+        *(sp_kv*)(dk + k * SP_LANES) = key;                                                               \
+    }                                                                                                     \
+}                                                                                                         \
+static inline void sp_winmax_##N(const T* pv, const int32_t* pk, const sp_ssize* toff, sp_ssize kw,     \
+                                 sp_ssize n, T* ov, int32_t* ok) {                                        \
+    sp_ssize q = 0;                                                                                       \
+    for (; q + SP_LANES <= n; q += SP_LANES) {                                                            \
+        sp_v_##N best = *(const sp_v_##N*)(pv + toff[0] + q);                                             \
+        sp_kv bk = *(const sp_kv*)(pk + toff[0] + q);                                                     \
+        for (sp_ssize j = 1; j < kw; j++) {                                                               \
+            sp_v_##N v = *(const sp_v_##N*)(pv + toff[j] + q);                                            \
+            sp_kv k = *(const sp_kv*)(pk + toff[j] + q);                                                  \
+            sp_kv before = k < bk, t;                                                                     \
+            if (IS_FLOAT)                                                                                 \
+                t = (__builtin_convertvector((sp_m_##N)((best != best) & (v != v)), sp_kv) & before)      \
+                    | (__builtin_convertvector((sp_m_##N)((best == best) & ((v != v) | (v > best))), sp_kv)\
+                       | (__builtin_convertvector((sp_m_##N)((best == best) & (v == best)), sp_kv) & before));\
+            else                                                                                          \
+                t = __builtin_convertvector((sp_m_##N)(v > best), sp_kv)                                  \
+                    | (__builtin_convertvector((sp_m_##N)(v == best), sp_kv) & before);                   \
+            best = SP_SEL(N, __builtin_convertvector(t, sp_m_##N), v, best);                             \
+            bk = (t & k) | (~t & bk);                                                                     \
+        }                                                                                                 \
+        *(sp_v_##N*)(ov + q) = best;                                                                      \
+        *(sp_kv*)(ok + q) = bk;                                                                           \
+    }                                                                                                     \
+    for (; q < n; q++) {                                                                                  \
+        T best = pv[toff[0] + q];                                                                         \
+        int32_t bk = pk[toff[0] + q];                                                                     \
+        for (sp_ssize j = 1; j < kw; j++) {                                                               \
+            T v = pv[toff[j] + q];                                                                        \
+            int32_t k = pk[toff[j] + q];                                                                  \
+            int t = LATER(v, best, k < bk);                                                               \
+            best = t ? v : best;                                                                          \
+            bk = t ? k : bk;                                                                              \
+        }                                                                                                 \
+        ov[q] = best;                                                                                     \
+        ok[q] = bk;                                                                                       \
+    }                                                                                                     \
+}
+
+#else /* plain loops */
+
+#define SP_DEFINE(T, N, M, TAKES, LATER, IS_FLOAT)                                                          \
+static inline void sp_colmax_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,          \
+                          sp_ssize c0, sp_ssize nchunks, T* dv, int32_t* dk) {                            \
+    for (sp_ssize c = 0; c < nchunks * SP_LANES; c++) {                                                   \
+        T acc = blk[offs[0] + c0 + c];                                                                    \
+        int32_t key = (int32_t)(keys[0] + c0 + c);                                                        \
+        for (sp_ssize m = 1; m < nr; m++) {                                                               \
+            T w = blk[offs[m] + c0 + c];                                                                  \
+            int t = TAKES(w, acc);                                                                        \
+            acc = t ? w : acc;                                                                            \
+            key = t ? (int32_t)(keys[m] + c0 + c) : key;                                                  \
+        }                                                                                                 \
+        dv[c] = acc;                                                                                      \
+        dk[c] = key;                                                                                      \
+    }                                                                                                     \
+}                                                                                                         \
+static inline void sp_winmax_##N(const T* pv, const int32_t* pk, const sp_ssize* toff, sp_ssize kw, sp_ssize n, \
+                          T* ov, int32_t* ok) {                                                           \
+    for (sp_ssize q = 0; q < n; q++) {                                                                    \
+        T best = pv[toff[0] + q];                                                                         \
+        int32_t bk = pk[toff[0] + q];                                                                     \
+        for (sp_ssize j = 1; j < kw; j++) {                                                               \
+            T v = pv[toff[j] + q];                                                                        \
+            int32_t k = pk[toff[j] + q];                                                                  \
+            int t = LATER(v, best, k < bk);                                                               \
+            best = t ? v : best;                                                                          \
+            bk = t ? k : bk;                                                                              \
+        }                                                                                                 \
+        ov[q] = best;                                                                                     \
+        ok[q] = bk;                                                                                       \
+    }                                                                                                     \
+}
+
+#endif
+
+/* The exact form of sp_colmax: columns c0 + [0, n), nothing read outside them. */
+#define SP_DEFINE_EXACT(T, N, TAKES)                                                                        \
+static inline void sp_colmax_exact_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,    \
+                                sp_ssize c0, sp_ssize n, T* dv, int32_t* dk) {                            \
+    for (sp_ssize c = 0; c < n; c++) {                                                                    \
+        T acc = blk[offs[0] + c0 + c];                                                                    \
+        int32_t key = (int32_t)(keys[0] + c0 + c);                                                        \
+        for (sp_ssize m = 1; m < nr; m++) {                                                               \
+            T w = blk[offs[m] + c0 + c];                                                                  \
+            int t = TAKES(w, acc);                                                                        \
+            acc = t ? w : acc;                                                                            \
+            key = t ? (int32_t)(keys[m] + c0 + c) : key;                                                  \
+        }                                                                                                 \
+        dv[c] = acc;                                                                                      \
+        dk[c] = key;                                                                                      \
+    }                                                                                                     \
+}
+
+#define SP_ALL(T, N, M, IS_FLOAT, TAKES, LATER) \
+    SP_DEFINE(T, N, M, TAKES, LATER, IS_FLOAT) \
+    SP_DEFINE_EXACT(T, N, TAKES)
+
+SP_ALL(float, float, int32_t, 1, SP_TAKES_F, SP_LATER_F)
+SP_ALL(double, double, int64_t, 1, SP_TAKES_F, SP_LATER_F)
+SP_ALL(int8_t, int8_t, int8_t, 0, SP_TAKES_I, SP_LATER_I)
+SP_ALL(int16_t, int16_t, int16_t, 0, SP_TAKES_I, SP_LATER_I)
+SP_ALL(int32_t, int32_t, int32_t, 0, SP_TAKES_I, SP_LATER_I)
+SP_ALL(int64_t, int64_t, int64_t, 0, SP_TAKES_I, SP_LATER_I)
+SP_ALL(uint8_t, uint8_t, int8_t, 0, SP_TAKES_I, SP_LATER_I)
+SP_ALL(uint16_t, uint16_t, int16_t, 0, SP_TAKES_I, SP_LATER_I)
+SP_ALL(uint32_t, uint32_t, int32_t, 0, SP_TAKES_I, SP_LATER_I)
+SP_ALL(uint64_t, uint64_t, int64_t, 0, SP_TAKES_I, SP_LATER_I)
+
+#endif
