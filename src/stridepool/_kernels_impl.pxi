@@ -118,6 +118,36 @@ cdef extern from "_vec.h" nogil:
                                   Py_ssize_t, uint32_t*, int32_t*)
     void sp_colmax_exact_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t, uint64_t*, int32_t*)
+    void sp_colmax2_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       float*, float*, int32_t*, int32_t*)
+    void sp_colmax2_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       double*, double*, int32_t*, int32_t*)
+    void sp_colmax2_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       int8_t*, int8_t*, int32_t*, int32_t*)
+    void sp_colmax2_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       int16_t*, int16_t*, int32_t*, int32_t*)
+    void sp_colmax2_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       int32_t*, int32_t*, int32_t*, int32_t*)
+    void sp_colmax2_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       int64_t*, int64_t*, int32_t*, int32_t*)
+    void sp_colmax2_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       uint8_t*, uint8_t*, int32_t*, int32_t*)
+    void sp_colmax2_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       uint16_t*, uint16_t*, int32_t*, int32_t*)
+    void sp_colmax2_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       uint32_t*, uint32_t*, int32_t*, int32_t*)
+    void sp_colmax2_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                       uint64_t*, uint64_t*, int32_t*, int32_t*)
+    void sp_winfirst_float(const float*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, float*, int32_t*)
+    void sp_winfirst_double(const double*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, double*, int32_t*)
+    void sp_winfirst_int8_t(const int8_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int8_t*, int32_t*)
+    void sp_winfirst_int16_t(const int16_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int16_t*, int32_t*)
+    void sp_winfirst_int32_t(const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int32_t*, int32_t*)
+    void sp_winfirst_int64_t(const int64_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int64_t*, int32_t*)
+    void sp_winfirst_uint8_t(const uint8_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, uint8_t*, int32_t*)
+    void sp_winfirst_uint16_t(const uint16_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, uint16_t*, int32_t*)
+    void sp_winfirst_uint32_t(const uint32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, uint32_t*, int32_t*)
+    void sp_winfirst_uint64_t(const uint64_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, uint64_t*, int32_t*)
     void sp_winmax_float(const float*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, float*, int32_t*)
     void sp_winmax_double(const double*, const int32_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, double*,
                           int32_t*)
@@ -526,6 +556,56 @@ cdef inline void _colmax(const num_t* blk, const Py_ssize_t* offs, const int32_t
                                                                     dv, dk)
 
 
+cdef inline void _colmax2(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
+                          Py_ssize_t c0, Py_ssize_t npairs, num_t* ev, num_t* od, int32_t* ek,
+                          int32_t* ok) noexcept nogil:
+    """_colmax over npairs * 2 * SP_LANES columns, stored split: even columns in ev, odd in od."""
+    if num_t is float:
+        sp_colmax2_float(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    elif num_t is double:
+        sp_colmax2_double(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    elif num_t is int8_t:
+        sp_colmax2_int8_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    elif num_t is int16_t:
+        sp_colmax2_int16_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    elif num_t is int32_t:
+        sp_colmax2_int32_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    elif num_t is int64_t:
+        sp_colmax2_int64_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    elif num_t is uint8_t:
+        sp_colmax2_uint8_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    elif num_t is uint16_t:
+        sp_colmax2_uint16_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    elif num_t is uint32_t:
+        sp_colmax2_uint32_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+    else:
+        sp_colmax2_uint64_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+
+
+cdef inline void _winfirst(const num_t* pv, const Py_ssize_t* toff, Py_ssize_t kw, Py_ssize_t n, num_t* ov,
+                           int32_t* oj) noexcept nogil:
+    if num_t is float:
+        sp_winfirst_float(pv, toff, kw, n, ov, oj)
+    elif num_t is double:
+        sp_winfirst_double(pv, toff, kw, n, ov, oj)
+    elif num_t is int8_t:
+        sp_winfirst_int8_t(pv, toff, kw, n, ov, oj)
+    elif num_t is int16_t:
+        sp_winfirst_int16_t(pv, toff, kw, n, ov, oj)
+    elif num_t is int32_t:
+        sp_winfirst_int32_t(pv, toff, kw, n, ov, oj)
+    elif num_t is int64_t:
+        sp_winfirst_int64_t(pv, toff, kw, n, ov, oj)
+    elif num_t is uint8_t:
+        sp_winfirst_uint8_t(pv, toff, kw, n, ov, oj)
+    elif num_t is uint16_t:
+        sp_winfirst_uint16_t(pv, toff, kw, n, ov, oj)
+    elif num_t is uint32_t:
+        sp_winfirst_uint32_t(pv, toff, kw, n, ov, oj)
+    else:
+        sp_winfirst_uint64_t(pv, toff, kw, n, ov, oj)
+
+
 cdef inline void _winmax(const num_t* pv, const int32_t* pk, const Py_ssize_t* toff, Py_ssize_t kw, Py_ssize_t n,
                          num_t* ov, int32_t* ok) noexcept nogil:
     if num_t is float:
@@ -570,8 +650,10 @@ cdef struct Batch:
     # the geometry of the batched planar max (see _batch_plan); per thread, scratch of `cells` cells
     Py_ssize_t OWp, Wp, s0, ncol, RB, cells, span, ext, hn
     Py_ssize_t nr_max                # longest tap-row list
+    bint keyed                       # keys decide ties (else the taps are in row-major order as read)
     const Py_ssize_t* nr             # per output row (od, oh) of a block: its number of tap rows,
-    const Py_ssize_t* offs           # their offsets in the block (nr_max each)
+    const Py_ssize_t* offs           # their offsets in the block (nr_max each),
+    const Py_ssize_t* trow           # their tap-row numbers
     const int32_t* keys              # and their key bases
     Py_ssize_t toff[256]             # per window tap: its phase and offset in the split cells
 
@@ -586,16 +668,20 @@ cdef inline bint _batchable(const Dims* g) noexcept nogil:
             and g.D * g.H * g.W < 2147483647 - 4 * COLS_MAX_W)
 
 
-cdef void _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize) noexcept nogil:
+cdef void _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, bint keyed, Py_ssize_t rows) noexcept nogil:
     """Cells per scratch row, windows per row (with the extra ones), rows per batch, the tap offsets."""
     cdef Py_ssize_t j, c, reach = (g.kw - 1) * g.dw + 1  # columns one window reads
+    cdef Py_ssize_t bytes_per = itemsize + (4 if keyed else 0)
+    p.keyed = keyed
     p.OWp = g.OW
     while p.OWp * g.sw < (g.OW - 1) * g.sw + reach:
         p.OWp += 1
     p.Wp = p.OWp * g.sw
     p.s0 = g.wt[0]                   # the first window's first column (negative: padding)
-    p.ncol = (p.Wp + SP_LANES - 1) // SP_LANES * SP_LANES  # columns the vector steps compute per row
-    p.RB = max(1, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * (itemsize + 4)))
+    # columns the vector steps compute per row (in pairs of vectors with sw == 2: split as they are stored)
+    p.ncol = (p.Wp + 2 * SP_LANES - 1) // (2 * SP_LANES) * 2 * SP_LANES if g.sw == 2 else \
+        (p.Wp + SP_LANES - 1) // SP_LANES * SP_LANES
+    p.RB = max(1, min(rows, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * bytes_per)))
     p.ext = (reach - 1) // g.sw + 1  # phase cells a window reads past its start
     p.span = p.RB * p.OWp + p.ext + SP_LANES  # cells of one phase
     p.cells = (p.RB * p.Wp + p.ncol + g.sw * (p.ext + SP_LANES) + 15) // 16 * 16  # (keeps every part aligned)
@@ -609,44 +695,56 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
                       int num_threads) noexcept nogil:
     """Planar max pooling by batches of output rows (see above); returns 1 when memory ran out, else 0."""
     cdef Batch p
-    cdef Py_ssize_t per = g.OD * g.OH, R = g.B * g.OD * g.OH, u, nb, q, nr, i, j, m, L = g.L
-    cdef Py_ssize_t* rows
-    cdef int32_t* keys
-    cdef Py_ssize_t* counts
-    cdef Py_ssize_t* taps
+    cdef Py_ssize_t per = g.OD * g.OH, R = g.B * g.OD * g.OH, u, nb, q, nr, m, nr_max = g.kd * g.kh
     cdef bint tapmode = tp8 != NULL
-    cdef char* scratch = NULL
+    cdef bint index = ip != NULL or tp8 != NULL
+    # keys are needed where maxima of different input rows meet: several tap rows, unless only values are
+    # asked for and equal values cannot differ (integers; -0.0 and NaN payloads can); and for an index where
+    # windows reach padding (a padding cell must never be the maximum's tap, even when tied)
+    cdef bint keyed = ((nr_max > 1 and (index or num_t is float or num_t is double))
+                       or (index and (g.wt[0] < 0 or g.wt[0] + (g.OW - 1) * g.sw + (g.kw - 1) * g.dw >= g.W)))
+    cdef double table_stack[1024]     # 8 KiB
+    cdef double scratch_stack[2048]   # 16 KiB
+    cdef size_t table_bytes = per * nr_max * (2 * sizeof(Py_ssize_t) + sizeof(int32_t)) + per * sizeof(Py_ssize_t)
     cdef size_t per_thread
+    cdef char* table = <char*>table_stack if table_bytes <= sizeof(table_stack) else <char*>malloc(table_bytes)
+    cdef char* scratch = NULL
+    cdef Py_ssize_t* rows
+    cdef Py_ssize_t* taps
+    cdef Py_ssize_t* counts
+    cdef int32_t* keys
     cdef int failed[1]
     failed[0] = 0
-    _batch_plan(&p, g, sizeof(num_t))
-    p.nr_max = g.kd * g.kh
-    # the tap rows of every output row (od, oh), shared by all blocks and threads
-    rows = <Py_ssize_t*>malloc(per * p.nr_max * (2 * sizeof(Py_ssize_t) + sizeof(int32_t)) + per * sizeof(Py_ssize_t))
-    if rows == NULL:
+    if table == NULL:
         return 1
-    taps = rows + per * p.nr_max
-    counts = taps + per * p.nr_max
+    _batch_plan(&p, g, sizeof(num_t), keyed, R)
+    p.nr_max = nr_max
+    # the tap rows of every output row (od, oh), shared by all blocks and threads
+    rows = <Py_ssize_t*>table
+    taps = rows + per * nr_max
+    counts = taps + per * nr_max
     keys = <int32_t*>(counts + per)
     for q in range(per):
-        nr = _rows(g, q // g.OH, q % g.OH, rows + q * p.nr_max, taps + q * p.nr_max)
+        nr = _rows(g, q // g.OH, q % g.OH, rows + q * nr_max, taps + q * nr_max)
         counts[q] = nr
         for m in range(nr):
             if tapmode:  # (tap row << 16) | cell, cell = column - s0
-                keys[q * p.nr_max + m] = <int32_t>((taps[q * p.nr_max + m] << 16) - p.s0)
+                keys[q * nr_max + m] = <int32_t>((taps[q * nr_max + m] << 16) - p.s0)
             else:  # the flat position in the block: row offset + column
-                keys[q * p.nr_max + m] = <int32_t>rows[q * p.nr_max + m]
-    p.nr, p.offs, p.keys = counts, rows, keys
+                keys[q * nr_max + m] = <int32_t>rows[q * nr_max + m]
+    p.nr, p.offs, p.trow, p.keys = counts, rows, taps, keys
     nb = (R + p.RB - 1) // p.RB
     per_thread = (2 * p.cells + p.hn) * (sizeof(num_t) + 4)
     if num_threads <= 1 or nb == 1:
-        scratch = <char*>calloc(per_thread, 1)
+        scratch = <char*>scratch_stack if per_thread <= sizeof(scratch_stack) else <char*>malloc(per_thread)
         if scratch == NULL:
-            free(rows)
-            return 1
-        for u in range(nb):
-            _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(R, u * p.RB + p.RB), scratch)
-        free(scratch)
+            failed[0] = 1
+        else:
+            memset(scratch, 0, per_thread)  # junk windows read cells no row wrote: defined values
+            for u in range(nb):
+                _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(R, u * p.RB + p.RB), scratch)
+            if scratch != <char*>scratch_stack:
+                free(scratch)
     else:
         with parallel(num_threads=num_threads):
             scratch = <char*>calloc(per_thread, 1)
@@ -656,7 +754,8 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
                 if scratch != NULL:
                     _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(R, u * p.RB + p.RB), scratch)
             free(scratch)
-    free(rows)
+    if table != <char*>table_stack:
+        free(table)
     return failed[0]
 
 
@@ -666,7 +765,8 @@ cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, cons
     cdef Py_ssize_t n = r1 - r0, per = g.OD * g.OH, block = g.D * g.H * g.W, W = g.W
     cdef Py_ssize_t Wp = p.Wp, OWp = p.OWp, OW = g.OW, s0 = p.s0, sw = g.sw, span = p.span
     cdef Py_ssize_t b = r0 // per, q = r0 % per, bl = (r1 - 1) // per, ql = (r1 - 1) % per
-    cdef Py_ssize_t r, c, i, f, nq = n * OWp, lo = max(0, -s0), hi = max(0, W - s0), key, e0, e1
+    cdef Py_ssize_t r, c, i, f, nq = n * OWp, lo = max(0, -s0), hi = max(0, W - s0), key, e0, e1, at
+    cdef bint keyed = p.keyed
     cdef num_t* cv = <num_t*>scratch
     cdef int32_t* ck = <int32_t*>(cv + p.cells)
     cdef num_t* sv = <num_t*>(ck + p.cells)
@@ -683,44 +783,69 @@ cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, cons
                       and bl * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + s0 + p.ncol <= g.B * block)
     e0 = max(s0, 0)                  # the columns of a scratch row inside the input: [e0, e1)
     e1 = min(W, s0 + Wp)
-    for r in range(n):
-        offs = p.offs + q * p.nr_max
-        if safe:
-            _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, Wp, cv + r * Wp, ck + r * Wp, False)
-        else:
-            _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], e0, e1 - e0, cv + r * Wp + e0 - s0,
-                    ck + r * Wp + e0 - s0, True)
-        for c in range(min(lo, Wp)):
-            cv[r * Wp + c] = low
-            ck[r * Wp + c] = SP_KEY_PAD
-        for c in range(min(hi, Wp), Wp):
-            cv[r * Wp + c] = low
-            ck[r * Wp + c] = SP_KEY_PAD
-        q += 1
-        if q == per:
-            q = 0
-            b += 1
-    if sw == 2:  # cells by phase: even cells, then odd ones, span apart
-        for i in range(nq + p.ext):
-            sv[i] = cv[2 * i]
-            sv[span + i] = cv[2 * i + 1]
-        for i in range(nq + p.ext):
-            sk[i] = ck[2 * i]
-            sk[span + i] = ck[2 * i + 1]
+    if sw == 2 and safe:  # the column maxima go straight into the cells split by phase
+        for r in range(n):
+            offs = p.offs + q * p.nr_max
+            _colmax2(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, p.ncol // (2 * SP_LANES),
+                     sv + r * OWp, sv + span + r * OWp, sk + r * OWp if keyed else NULL,
+                     sk + span + r * OWp if keyed else NULL)
+            for c in range(min(lo, Wp)):  # cell c: phase c % 2, index c // 2
+                sv[(c % 2) * span + r * OWp + c // 2] = low
+                sk[(c % 2) * span + r * OWp + c // 2] = SP_KEY_PAD
+            for c in range(min(hi, Wp), Wp):
+                sv[(c % 2) * span + r * OWp + c // 2] = low
+                sk[(c % 2) * span + r * OWp + c // 2] = SP_KEY_PAD
+            q += 1
+            if q == per:
+                q = 0
+                b += 1
         src_v, src_k = sv, sk
-    elif sw > 2:
-        for f in range(sw):
+    else:
+        for r in range(n):
+            offs = p.offs + q * p.nr_max
+            if safe:
+                _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, Wp, cv + r * Wp,
+                        ck + r * Wp if keyed else NULL, False)
+            else:
+                _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], e0, e1 - e0, cv + r * Wp + e0 - s0,
+                        ck + r * Wp + e0 - s0 if keyed else NULL, True)
+            for c in range(min(lo, Wp)):
+                cv[r * Wp + c] = low
+                ck[r * Wp + c] = SP_KEY_PAD
+            for c in range(min(hi, Wp), Wp):
+                cv[r * Wp + c] = low
+                ck[r * Wp + c] = SP_KEY_PAD
+            q += 1
+            if q == per:
+                q = 0
+                b += 1
+        if sw == 2:  # cells by phase: even cells, then odd ones, span apart
             for i in range(nq + p.ext):
-                sv[f * span + i] = cv[i * sw + f]
-                sk[f * span + i] = ck[i * sw + f]
-        src_v, src_k = sv, sk
+                sv[i] = cv[2 * i]
+                sv[span + i] = cv[2 * i + 1]
+            if keyed:
+                for i in range(nq + p.ext):
+                    sk[i] = ck[2 * i]
+                    sk[span + i] = ck[2 * i + 1]
+            src_v, src_k = sv, sk
+        elif sw > 2:
+            for f in range(sw):
+                for i in range(nq + p.ext):
+                    sv[f * span + i] = cv[i * sw + f]
+                    sk[f * span + i] = ck[i * sw + f]
+            src_v, src_k = sv, sk
     ov = yp + r0 * OW if OWp == OW else hv
-    _winmax(src_v, src_k, p.toff, g.kw, nq, ov, hk)
+    if keyed:
+        _winmax(src_v, src_k, p.toff, g.kw, nq, ov, hk)
+    else:  # hk: the window tap of each maximum, if an index is asked for
+        _winfirst(src_v, p.toff, g.kw, nq, ov, hk if ip != NULL or tp8 != NULL else NULL)
     if OWp != OW:
         for r in range(n):
             for i in range(OW):
                 yp[(r0 + r) * OW + i] = hv[r * OWp + i]
-    if ip != NULL:
+    if ip == NULL and tp8 == NULL:
+        return
+    if keyed and ip != NULL:  # keys are the positions
         if OWp == OW:
             for i in range(nq):
                 ip[r0 * OW + i] = hk[i]
@@ -728,12 +853,24 @@ cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, cons
             for r in range(n):
                 for i in range(OW):
                     ip[(r0 + r) * OW + i] = hk[r * OWp + i]
-    elif tp8 != NULL:  # key (tap row << 16) | cell; window i's tap j is at cell i * sw + j * dw
+    elif keyed:  # key (tap row << 16) | cell; window i's tap j is at cell i * sw + j * dw
         for r in range(n):
             for i in range(OW):
                 key = hk[r * OWp + i]
                 tp8[(r0 + r) * OW + i] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
-
+    else:  # one tap row per output row: hk holds the tap j
+        q = r0 % per
+        for r in range(n):
+            at = (r0 + r) * OW
+            if ip != NULL:
+                for i in range(OW):
+                    ip[at + i] = p.offs[q * p.nr_max] + s0 + i * sw + hk[r * OWp + i] * g.dw
+            else:
+                for i in range(OW):
+                    tp8[at + i] = <uint8_t>(p.trow[q * p.nr_max] * g.kw + hk[r * OWp + i])
+            q += 1
+            if q == per:
+                q = 0
 
 def max_pool(const num_t[::1] x not None, num_t[::1] y not None, idx, const int64_t[:, :, ::1] tab not None,
              tuple dims, int num_threads):

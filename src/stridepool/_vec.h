@@ -28,7 +28,7 @@
 #define SP_LANES 4
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(SP_PLAIN)
 #define SP_VECTORS 1
 #else
 #define SP_VECTORS 0
@@ -50,6 +50,25 @@ static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 
 #endif
 #endif
 
+#if SP_VECTORS
+/* even and odd lanes of two vectors (a's, then b's): __builtin_shufflevector on GCC 12+ and Clang */
+#if SP_LANES == 4
+#define SP_EVEN 0, 2, 4, 6
+#define SP_ODD 1, 3, 5, 7
+#elif SP_LANES == 8
+#define SP_EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define SP_ODD 1, 3, 5, 7, 9, 11, 13, 15
+#else
+#define SP_EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define SP_ODD 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#endif
+#if defined(__clang__) || __GNUC__ >= 12
+#define SP_SHUFFLE(V, M, a, b, ...) ((V)__builtin_shufflevector(a, b, __VA_ARGS__))
+#else /* M: the integer vector type of V's lanes */
+#define SP_SHUFFLE(V, M, a, b, ...) __builtin_shuffle(a, b, (M){__VA_ARGS__})
+#endif
+#endif
+
 /* Scalar rules, shared by the vector code's tails and the plain-loop build.
  * TAKES: v replaces the running maximum of earlier taps (greater, or the first NaN).
  * LATER: v (key earlier than best's when `before`) replaces best found in any order. */
@@ -59,12 +78,64 @@ static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 
     | (((b) == (b)) & (((v) != (v)) | ((v) > (b)) | (((v) == (b)) & (before)))))
 #define SP_LATER_I(v, b, before) (((v) > (b)) | (((v) == (b)) & (before)))
 
+/* The scalar loops over windows q0 <= q < n: the vector versions' tails and the plain build. */
+#define SP_WINFIRST_TAIL(T, TAKES, q0)                                                                      \
+    for (sp_ssize qq = (q0); qq < n; qq++) {                                                                 \
+        T best = pv[toff[0] + qq];                                                                         \
+        int32_t bj = 0;                                                                                   \
+        for (sp_ssize j = 1; j < kw; j++) {                                                               \
+            T v = pv[toff[j] + qq];                                                                        \
+            int t = TAKES(v, best);                                                                       \
+            best = t ? v : best;                                                                          \
+            bj = t ? (int32_t)j : bj;                                                                     \
+        }                                                                                                 \
+        ov[qq] = best;                                                                                     \
+        if (oj) oj[qq] = bj;                                                                               \
+    }
+#define SP_WINMAX_TAIL(T, LATER, q0)                                                                        \
+    for (sp_ssize qq = (q0); qq < n; qq++) {                                                                 \
+        T best = pv[toff[0] + qq];                                                                         \
+        int32_t bk = pk[toff[0] + qq];                                                                     \
+        for (sp_ssize j = 1; j < kw; j++) {                                                               \
+            T v = pv[toff[j] + qq];                                                                        \
+            int32_t k = pk[toff[j] + qq];                                                                  \
+            int t = LATER(v, best, k < bk);                                                               \
+            best = t ? v : best;                                                                          \
+            bk = t ? k : bk;                                                                              \
+        }                                                                                                 \
+        ov[qq] = best;                                                                                     \
+        ok[qq] = bk;                                                                                       \
+    }
+
+/* The exact form of sp_colmax: columns c0 + [0, n), nothing read outside them. */
+#define SP_DEFINE_EXACT(T, N, TAKES)                                                                        \
+static inline void sp_colmax_exact_##N(const T* blk, const sp_ssize* offs, const int32_t* keys,          \
+                                       sp_ssize nr, sp_ssize c0, sp_ssize n, T* dv, int32_t* dk) {        \
+    for (sp_ssize c = 0; c < n; c++) {                                                                    \
+        T acc = blk[offs[0] + c0 + c];                                                                    \
+        int32_t key = (int32_t)(keys[0] + c0 + c);                                                        \
+        for (sp_ssize m = 1; m < nr; m++) {                                                               \
+            T w = blk[offs[m] + c0 + c];                                                                  \
+            int t = TAKES(w, acc);                                                                        \
+            acc = t ? w : acc;                                                                            \
+            key = t ? (int32_t)(keys[m] + c0 + c) : key;                                                  \
+        }                                                                                                 \
+        dv[c] = acc;                                                                                      \
+        if (dk) dk[c] = key;                                                                              \
+    }                                                                                                     \
+}
+
 /* sp_colmax_<T>(blk, offs, keys, nr, c0, nchunks, dv, dk): for the columns c0 + [0, nchunks * SP_LANES) of
  *   the nr input rows starting at blk + offs[m], the first maximum of each column over the rows (rows in
  *   order) and its key keys[m] + column: dv[c], dk[c]. Reads every row over whole vectors: the caller makes
  *   sure they lie inside the input (else it calls the _exact form, which reads the columns c0 + [0, n)).
+ *   dk may be NULL: no keys.
+ * sp_colmax2_<T>(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok): sp_colmax over 2 * npairs * SP_LANES
+ *   columns, stored split by phase: even columns (c0, c0 + 2, ...) in ev, odd ones in od (keys in ek, ok). 
  * sp_winmax_<T>(pv, pk, toff, kw, n, ov, ok): for windows q in [0, n), the maximum over taps j < kw of
- *   (pv[toff[j] + q], pk[toff[j] + q]) by value, then key: ov[q], ok[q]. */
+ *   (pv[toff[j] + q], pk[toff[j] + q]) by value, then key: ov[q], ok[q].
+ * sp_winfirst_<T>(pv, toff, kw, n, ov, oj): the same without keys, taps in order (their order is row-major:
+ *   the cells hold one input row each), and the tap j of the maximum in oj[q] (oj may be NULL). */
 #if SP_VECTORS
 
 /* lanes of b where the mask t is set, else of c */
@@ -87,8 +158,53 @@ static inline void sp_colmax_##N(const T* blk, const sp_ssize* offs, const int32
             key = (tk & (SP_IOTA + (int32_t)(keys[m] + c))) | (~tk & key);                                \
         }                                                                                                 \
         *(sp_v_##N*)(dv + k * SP_LANES) = acc;                                                            \
-        *(sp_kv*)(dk + k * SP_LANES) = key;                                                               \
+        if (dk) *(sp_kv*)(dk + k * SP_LANES) = key;                                                       \
     }                                                                                                     \
+}                                                                                                         \
+static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,  \
+                                  sp_ssize c0, sp_ssize npairs, T* ev, T* od, int32_t* ek, int32_t* ok) { \
+    for (sp_ssize k = 0; k < npairs; k++) {                                                               \
+        sp_ssize c = c0 + 2 * k * SP_LANES;                                                               \
+        sp_v_##N a0 = *(const sp_v_##N*)(blk + offs[0] + c);                                              \
+        sp_v_##N a1 = *(const sp_v_##N*)(blk + offs[0] + c + SP_LANES);                                   \
+        sp_kv k0 = SP_IOTA + (int32_t)(keys[0] + c), k1 = k0 + SP_LANES;                                  \
+        for (sp_ssize m = 1; m < nr; m++) {                                                               \
+            sp_v_##N w0 = *(const sp_v_##N*)(blk + offs[m] + c);                                          \
+            sp_v_##N w1 = *(const sp_v_##N*)(blk + offs[m] + c + SP_LANES);                               \
+            sp_m_##N t0 = IS_FLOAT ? (sp_m_##N)((a0 == a0) & ~(w0 <= a0)) : (sp_m_##N)(w0 > a0);          \
+            sp_m_##N t1 = IS_FLOAT ? (sp_m_##N)((a1 == a1) & ~(w1 <= a1)) : (sp_m_##N)(w1 > a1);          \
+            a0 = SP_SEL(N, t0, w0, a0);                                                                   \
+            a1 = SP_SEL(N, t1, w1, a1);                                                                   \
+            sp_kv tk0 = __builtin_convertvector(t0, sp_kv), tk1 = __builtin_convertvector(t1, sp_kv);     \
+            sp_kv m0 = SP_IOTA + (int32_t)(keys[m] + c);                                                  \
+            k0 = (tk0 & m0) | (~tk0 & k0);                                                                \
+            k1 = (tk1 & (m0 + SP_LANES)) | (~tk1 & k1);                                                   \
+        }                                                                                                 \
+        *(sp_v_##N*)(ev + k * SP_LANES) = SP_SHUFFLE(sp_v_##N, sp_m_##N, a0, a1, SP_EVEN);                          \
+        *(sp_v_##N*)(od + k * SP_LANES) = SP_SHUFFLE(sp_v_##N, sp_m_##N, a0, a1, SP_ODD);                           \
+        if (ek) {                                                                                         \
+            *(sp_kv*)(ek + k * SP_LANES) = SP_SHUFFLE(sp_kv, sp_kv, k0, k1, SP_EVEN);                            \
+            *(sp_kv*)(ok + k * SP_LANES) = SP_SHUFFLE(sp_kv, sp_kv, k0, k1, SP_ODD);                             \
+        }                                                                                                 \
+    }                                                                                                     \
+}                                                                                                         \
+static inline void sp_winfirst_##N(const T* pv, const sp_ssize* toff, sp_ssize kw, sp_ssize n, T* ov,    \
+                                   int32_t* oj) {                                                         \
+    sp_ssize q = 0;                                                                                       \
+    for (; q + SP_LANES <= n; q += SP_LANES) {                                                            \
+        sp_v_##N best = *(const sp_v_##N*)(pv + toff[0] + q);                                             \
+        sp_kv bj = SP_IOTA - SP_IOTA;                                                                     \
+        for (sp_ssize j = 1; j < kw; j++) {                                                               \
+            sp_v_##N v = *(const sp_v_##N*)(pv + toff[j] + q);                                            \
+            sp_m_##N t = IS_FLOAT ? (sp_m_##N)((best == best) & ~(v <= best)) : (sp_m_##N)(v > best);     \
+            best = SP_SEL(N, t, v, best);                                                                 \
+            sp_kv tk = __builtin_convertvector(t, sp_kv);                                                 \
+            bj = (tk & (int32_t)j) | (~tk & bj);                                                          \
+        }                                                                                                 \
+        *(sp_v_##N*)(ov + q) = best;                                                                      \
+        if (oj) *(sp_kv*)(oj + q) = bj;                                                                   \
+    }                                                                                                     \
+    SP_WINFIRST_TAIL(T, TAKES, q)                                                                         \
 }                                                                                                         \
 static inline void sp_winmax_##N(const T* pv, const int32_t* pk, const sp_ssize* toff, sp_ssize kw,     \
                                  sp_ssize n, T* ov, int32_t* ok) {                                        \
@@ -113,79 +229,37 @@ static inline void sp_winmax_##N(const T* pv, const int32_t* pk, const sp_ssize*
         *(sp_v_##N*)(ov + q) = best;                                                                      \
         *(sp_kv*)(ok + q) = bk;                                                                           \
     }                                                                                                     \
-    for (; q < n; q++) {                                                                                  \
-        T best = pv[toff[0] + q];                                                                         \
-        int32_t bk = pk[toff[0] + q];                                                                     \
-        for (sp_ssize j = 1; j < kw; j++) {                                                               \
-            T v = pv[toff[j] + q];                                                                        \
-            int32_t k = pk[toff[j] + q];                                                                  \
-            int t = LATER(v, best, k < bk);                                                               \
-            best = t ? v : best;                                                                          \
-            bk = t ? k : bk;                                                                              \
-        }                                                                                                 \
-        ov[q] = best;                                                                                     \
-        ok[q] = bk;                                                                                       \
-    }                                                                                                     \
+    SP_WINMAX_TAIL(T, LATER, q)                                                                           \
 }
 
 #else /* plain loops */
 
 #define SP_DEFINE(T, N, M, TAKES, LATER, IS_FLOAT)                                                          \
-static inline void sp_colmax_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,          \
-                          sp_ssize c0, sp_ssize nchunks, T* dv, int32_t* dk) {                            \
-    for (sp_ssize c = 0; c < nchunks * SP_LANES; c++) {                                                   \
-        T acc = blk[offs[0] + c0 + c];                                                                    \
-        int32_t key = (int32_t)(keys[0] + c0 + c);                                                        \
-        for (sp_ssize m = 1; m < nr; m++) {                                                               \
-            T w = blk[offs[m] + c0 + c];                                                                  \
-            int t = TAKES(w, acc);                                                                        \
-            acc = t ? w : acc;                                                                            \
-            key = t ? (int32_t)(keys[m] + c0 + c) : key;                                                  \
-        }                                                                                                 \
-        dv[c] = acc;                                                                                      \
-        dk[c] = key;                                                                                      \
+static inline void sp_colmax_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,   \
+                                 sp_ssize c0, sp_ssize nchunks, T* dv, int32_t* dk) {                     \
+    sp_colmax_exact_##N(blk, offs, keys, nr, c0, nchunks * SP_LANES, dv, dk);                             \
+}                                                                                                         \
+static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,  \
+                                  sp_ssize c0, sp_ssize npairs, T* ev, T* od, int32_t* ek, int32_t* ok) { \
+    for (sp_ssize i = 0; i < npairs * SP_LANES; i++) {                                                    \
+        sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i, 1, ev + i, ek ? ek + i : NULL);             \
+        sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i + 1, 1, od + i, ok ? ok + i : NULL);         \
     }                                                                                                     \
 }                                                                                                         \
-static inline void sp_winmax_##N(const T* pv, const int32_t* pk, const sp_ssize* toff, sp_ssize kw, sp_ssize n, \
-                          T* ov, int32_t* ok) {                                                           \
-    for (sp_ssize q = 0; q < n; q++) {                                                                    \
-        T best = pv[toff[0] + q];                                                                         \
-        int32_t bk = pk[toff[0] + q];                                                                     \
-        for (sp_ssize j = 1; j < kw; j++) {                                                               \
-            T v = pv[toff[j] + q];                                                                        \
-            int32_t k = pk[toff[j] + q];                                                                  \
-            int t = LATER(v, best, k < bk);                                                               \
-            best = t ? v : best;                                                                          \
-            bk = t ? k : bk;                                                                              \
-        }                                                                                                 \
-        ov[q] = best;                                                                                     \
-        ok[q] = bk;                                                                                       \
-    }                                                                                                     \
+static inline void sp_winfirst_##N(const T* pv, const sp_ssize* toff, sp_ssize kw, sp_ssize n, T* ov,    \
+                                   int32_t* oj) {                                                         \
+    SP_WINFIRST_TAIL(T, TAKES, 0)                                                                         \
+}                                                                                                         \
+static inline void sp_winmax_##N(const T* pv, const int32_t* pk, const sp_ssize* toff, sp_ssize kw,     \
+                                 sp_ssize n, T* ov, int32_t* ok) {                                        \
+    SP_WINMAX_TAIL(T, LATER, 0)                                                                           \
 }
 
 #endif
 
-/* The exact form of sp_colmax: columns c0 + [0, n), nothing read outside them. */
-#define SP_DEFINE_EXACT(T, N, TAKES)                                                                        \
-static inline void sp_colmax_exact_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,    \
-                                sp_ssize c0, sp_ssize n, T* dv, int32_t* dk) {                            \
-    for (sp_ssize c = 0; c < n; c++) {                                                                    \
-        T acc = blk[offs[0] + c0 + c];                                                                    \
-        int32_t key = (int32_t)(keys[0] + c0 + c);                                                        \
-        for (sp_ssize m = 1; m < nr; m++) {                                                               \
-            T w = blk[offs[m] + c0 + c];                                                                  \
-            int t = TAKES(w, acc);                                                                        \
-            acc = t ? w : acc;                                                                            \
-            key = t ? (int32_t)(keys[m] + c0 + c) : key;                                                  \
-        }                                                                                                 \
-        dv[c] = acc;                                                                                      \
-        dk[c] = key;                                                                                      \
-    }                                                                                                     \
-}
-
 #define SP_ALL(T, N, M, IS_FLOAT, TAKES, LATER) \
-    SP_DEFINE(T, N, M, TAKES, LATER, IS_FLOAT) \
-    SP_DEFINE_EXACT(T, N, TAKES)
+    SP_DEFINE_EXACT(T, N, TAKES) \
+    SP_DEFINE(T, N, M, TAKES, LATER, IS_FLOAT)
 
 SP_ALL(float, float, int32_t, 1, SP_TAKES_F, SP_LATER_F)
 SP_ALL(double, double, int64_t, 1, SP_TAKES_F, SP_LATER_F)
