@@ -1,5 +1,6 @@
 """Build the compiled kernels (all metadata lives in pyproject.toml): stridepool._kernels for the baseline
-instruction set and, on x86-64, stridepool._kernels_avx2 from the same source with AVX2 + FMA.
+instruction set and, on x86-64, stridepool._kernels_avx2 (AVX2 + FMA) and stridepool._kernels_avx512
+(x86-64-v4) from the same source.
 
 Environment switches:
 
@@ -8,6 +9,8 @@ STRIDEPOOL_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer, implies ST
 STRIDEPOOL_OPENMP=0    build without OpenMP (single-threaded kernels).
 STRIDEPOOL_AVX2=0      skip the AVX2 + FMA variant of the kernels (x86-64 only; used at run time only on
                        CPUs that have AVX2, the baseline module everywhere else).
+STRIDEPOOL_AVX512=0    skip the AVX-512 (x86-64-v4: F, BW, DQ, VL) variant (x86-64 only; used at run time only
+                       on CPUs that have them, see stridepool._compiled).
 STRIDEPOOL_BUILD_JOBS=N  how many extension modules are cythonized, and then compiled, at the same time
                        (default: os.cpu_count(); 1 builds one after the other). Never more jobs than modules.
                        `python setup.py build_ext -j N` overrides it for the compile step.
@@ -26,7 +29,9 @@ SANITIZE = os.environ.get("STRIDEPOOL_SANITIZE", "0") == "1"
 DEBUG = SANITIZE or os.environ.get("STRIDEPOOL_DEBUG", "0") == "1"
 WANT_OPENMP = os.environ.get("STRIDEPOOL_OPENMP", "1") != "0"
 WANT_AVX2 = os.environ.get("STRIDEPOOL_AVX2", "1") != "0"
+WANT_AVX512 = os.environ.get("STRIDEPOOL_AVX512", "1") != "0"
 AVX2_FLAGS = ["-mavx2", "-mfma"]
+AVX512_FLAGS = AVX2_FLAGS + ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mprefer-vector-width=512"]
 # Parallel build: each extension module is one large C file (tens of seconds at -O3 each), so the modules
 # are cythonized in worker processes (cythonize's nthreads) and compiled in threads (build_ext's parallel),
 # JOBS at a time.
@@ -77,6 +82,17 @@ def _openmp_flags(compiler):
             return cflags, lflags
     return None
 
+
+AVX512_TEST = textwrap.dedent(
+    """
+    #include <immintrin.h>
+    int main(void) {
+        __m512 a = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_set1_ps(2.0f));
+        __mmask16 m = _mm512_cmp_ps_mask(a, _mm512_set1_ps(3.0f), _CMP_EQ_OQ);
+        return m == 0xffff ? 0 : 1;
+    }
+    """
+)
 
 AVX2_TEST = textwrap.dedent(
     """
@@ -131,6 +147,7 @@ class BuildExt(build_ext):
                 common_c, common_l = common_c + san, san
         avx2_ok = (WANT_AVX2 and cc.compiler_type != "msvc"
                    and _compiles(cc, AVX2_FLAGS, [], AVX2_TEST))
+        avx512_ok = (WANT_AVX512 and avx2_ok and _compiles(cc, AVX512_FLAGS, [], AVX512_TEST))
         kept = []
         for ext in self.extensions:
             extra_c = []
@@ -140,6 +157,12 @@ class BuildExt(build_ext):
                                      "refused -mavx2, or STRIDEPOOL_AVX2=0); the baseline kernels serve all CPUs\n")
                     continue
                 extra_c = AVX2_FLAGS
+            elif ext.name.endswith("_avx512"):
+                if not avx512_ok:
+                    sys.stderr.write("stridepool: not building the AVX-512 kernels (not x86-64, or the compiler "
+                                     "refused the flags, or STRIDEPOOL_AVX512=0 or STRIDEPOOL_AVX2=0)\n")
+                    continue
+                extra_c = AVX512_FLAGS
             ext.extra_compile_args += common_c + extra_c + omp_c
             ext.extra_link_args += common_l + omp_l
             kept.append(ext)
@@ -152,7 +175,7 @@ def extensions():
 
     exts = [Extension(f"stridepool.{name}", [f"src/stridepool/{name}.pyx"], include_dirs=["src/stridepool"],
                       depends=["src/stridepool/_kernels_impl.pxi", "src/stridepool/_vec.h"])
-            for name in ("_kernels", "_kernels_avx2")]
+            for name in ("_kernels", "_kernels_avx2", "_kernels_avx512")]
     jobs = min(JOBS, len(exts))
     return cythonize(exts, compiler_directives=DIRECTIVES, annotate=os.environ.get("STRIDEPOOL_ANNOTATE") == "1",
                      nthreads=jobs if jobs > 1 else 0)  # 0: in this process, no worker pool

@@ -1,11 +1,32 @@
-"""The planar max kernels choose among interior variants by shape (tap by tap, stride-2 column split, column
-maxima first; whole-vector remainders): rows wide enough to take each one, with ties, signed zeros and NaNs of
-distinct payloads, must give the reference's values and indices bit for bit (the row-major first maximum)."""
+"""The kernels choose their path by shape: planar max pooling runs on batches of output rows (column maxima
+with keys into rows of cells, split by phase at stride 2, then every window of the batch at once; segments of
+long rows; keys or none), other windows window by window, channels-last across channels. Every path, on every
+build of the kernels this CPU runs, with ties, signed zeros and NaNs of distinct payloads, must give the
+reference's values and indices bit for bit (the row-major first maximum)."""
 import numpy as np
 import pytest
 
 import stridepool as sp
 from stridepool import reference as ref
+
+BUILDS = ("baseline", "avx2", "avx512")
+
+
+@pytest.fixture(params=BUILDS)
+def build(request):
+    """Each build of the compiled kernels in turn (skipped by name where this CPU or install lacks it)."""
+    if sp.backend != "compiled":
+        pytest.skip("the kernels' builds belong to the compiled backend")
+    from stridepool import _compiled
+
+    if not _compiled.cpu_runs(request.param):
+        pytest.skip(f"this CPU cannot run the {request.param} build of the kernels")
+    try:
+        before = _compiled.use_kernels(request.param)
+    except ImportError:
+        pytest.skip(f"the {request.param} build of the kernels is not installed")
+    yield request.param
+    _compiled.use_kernels(before)
 
 # (pooled axes, spatial shape, kernel, stride, padding): 2 x 2 at stride 2 on wide and short rows, 3 x 3 at
 # strides 1 and 2, many taps (3D, adaptive-like 8 x 8), stride 3, and widths around multiples of the vector
@@ -91,3 +112,74 @@ def test_layer_taps_on_every_variant(nd, spatial, k, s, p, kind):
     np.testing.assert_array_equal(y.view("u4"), ry.view("u4"))
     g = rng.standard_normal(y.shape).astype(np.float32)
     np.testing.assert_array_equal(layer.backward(g), getattr(ref, f"max_pool{nd}d_backward")(g, ridx, x.shape))
+
+
+# Small planes: every width from 1 to 40 (rows with fewer windows than a vector has lanes, and around whole
+# vectors), heights 1 to 7, the common windows and the odd ones; each case names its geometry.
+SMALL = {
+    "k2s2": dict(kernel_size=2, stride=2), "k3s2p1": dict(kernel_size=3, stride=2, padding=1),
+    "k3s1p1": dict(kernel_size=3, stride=1, padding=1), "k2s1": dict(kernel_size=2, stride=1),
+    "k3s3p1": dict(kernel_size=3, stride=3, padding=1), "k2s2ceil": dict(kernel_size=2, stride=2, ceil_mode=True),
+    "k2d2": dict(kernel_size=(2, 2), stride=1, dilation=(1, 2)), "k1x3s(1,2)": dict(kernel_size=(1, 3), stride=(1, 2)),
+}
+DTYPES = ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def _small(dtype, kind, rng, shape):
+    if np.dtype(dtype).kind != "f":
+        return rng.integers(0, 3, shape).astype(dtype)  # ties everywhere
+    return _data(shape, dtype, kind, rng)
+
+
+@pytest.mark.parametrize("geometry", list(SMALL))
+@pytest.mark.parametrize("dtype,kind", [(d, "ties") for d in DTYPES]
+                         + [(d, k) for d in ("float32", "float64") for k in ("random", "zeros", "nans")])
+def test_small_planes_every_width(build, geometry, dtype, kind):
+    kw = SMALL[geometry]
+    rng = np.random.default_rng(abs(hash((geometry, dtype, kind))) % 2**32)
+    bits = f"u{np.dtype(dtype).itemsize}"
+    for h in (1, 2, 3, 5, 7):
+        for w in range(1, 41):
+            x = _small(dtype, kind, rng, (3, 2, h, w))
+            try:
+                ry, ridx = ref.max_pool2d(x, return_indices=True, **kw)
+            except ValueError:  # no such pooling for this size
+                continue
+            y, idx = sp.max_pool2d(x, return_indices=True, **kw)
+            where = f"{geometry} {h}x{w} {dtype} {kind} ({build})"
+            np.testing.assert_array_equal(y.view(bits), ry.view(bits), err_msg=where)
+            np.testing.assert_array_equal(idx, ridx, err_msg=where)
+            np.testing.assert_array_equal(sp.max_pool2d(x, **kw).view(bits), ry.view(bits), err_msg=where)
+
+
+@pytest.mark.parametrize("nd,spatial,k,s,p", CASES + [(1, (3000,), 3, 2, 1), (1, (2100,), 2, 2, 0),
+                                                      (2, (3, 2500), 3, 1, 1)], ids=str)
+@pytest.mark.parametrize("kind", ["ties", "zeros", "nans"])
+def test_every_build_bit_for_bit(build, nd, spatial, k, s, p, kind):
+    """The cases above (and rows long enough to be cut into segments of windows) on every build: values,
+    positions, and a layer's window taps."""
+    rng = np.random.default_rng(7)
+    x = _data((2, 2) + spatial, np.float64 if kind == "zeros" else np.float32, kind, rng)
+    bits = f"u{x.dtype.itemsize}"
+    f, r = getattr(sp, f"max_pool{nd}d"), getattr(ref, f"max_pool{nd}d")
+    y, idx = f(x, k, s, p, return_indices=True)
+    ry, ridx = r(x, k, s, p, return_indices=True)
+    np.testing.assert_array_equal(idx, ridx)
+    np.testing.assert_array_equal(y.view(bits), ry.view(bits))
+    np.testing.assert_array_equal(f(x, k, s, p).view(bits), ry.view(bits))
+    layer = getattr(sp, f"MaxPool{nd}d")(k, s, p)
+    np.testing.assert_array_equal(layer.forward(x).view(bits), ry.view(bits))
+    g = rng.standard_normal(y.shape).astype(x.dtype)
+    np.testing.assert_array_equal(layer.backward(g), getattr(ref, f"max_pool{nd}d_backward")(g, ridx, x.shape))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_build_every_dtype(build, dtype):
+    rng = np.random.default_rng(5)
+    for nd, spatial, k, s, p in CASES:
+        x = _small(dtype, "ties", rng, (2, 3) + spatial)
+        f, r = getattr(sp, f"max_pool{nd}d"), getattr(ref, f"max_pool{nd}d")
+        y, idx = f(x, k, s, p, return_indices=True)
+        ry, ridx = r(x, k, s, p, return_indices=True)
+        np.testing.assert_array_equal(idx, ridx, err_msg=str((nd, spatial, k, s, p)))
+        np.testing.assert_array_equal(y, ry, err_msg=str((nd, spatial, k, s, p)))

@@ -116,7 +116,7 @@ run "$LOGS/sdist.log" "$TOOLS_PY" -m build --sdist --outdir "$WORK/sdist" "$WORK
 SDIST=$(ls "$WORK"/sdist/*.tar.gz)
 # The sdist must carry what a build from it and its users need; README.md and tests/ are checked when the
 # tree has them.
-required=(setup.py pyproject.toml src/stridepool/_kernels.pyx src/stridepool/_kernels_avx2.pyx src/stridepool/_kernels_impl.pxi src/stridepool/__init__.py)
+required=(setup.py pyproject.toml src/stridepool/_kernels.pyx src/stridepool/_kernels_avx2.pyx src/stridepool/_kernels_avx512.pyx src/stridepool/_kernels_impl.pxi src/stridepool/_vec.h src/stridepool/__init__.py)
 [[ -e $WORK/src/README.md ]] && required+=(README.md)
 [[ -d $WORK/src/tests ]] && required+=(tests/)
 run "$LOGS/sdist.log" "$TOOLS_PY" - "$SDIST" "${required[@]}" <<'EOF'

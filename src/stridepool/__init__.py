@@ -24,7 +24,7 @@ from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
 
 backend, _core = _backend.load()
-#: which build of the compiled kernels runs: "avx2" (x86-64 CPUs with AVX2 and FMA) or "baseline"; None on the
+#: which build of the compiled kernels runs: "avx512" (x86-64-v4), "avx2" (AVX2 and FMA) or "baseline"; None on the
 #: reference backend
 kernels: str | None = getattr(_core, "KERNELS", None)
 

@@ -13,6 +13,7 @@ calls them on blocks with the geometry of each block's windows.
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import os
 import sys
@@ -42,27 +43,60 @@ if TYPE_CHECKING:
                 tuple[Hashable, ...]]
 
 
-def _pick_kernels() -> tuple[str, _Module]:
-    """The AVX2 + FMA build of the kernels where the CPU has them, else the baseline build.
+#: the builds of the kernels (modules stridepool._kernels, _kernels_avx2, _kernels_avx512), and what a CPU needs
+#: to run each
+BUILDS: dict[str, str] = {"baseline": "_kernels", "avx2": "_kernels_avx2", "avx512": "_kernels_avx512"}
+#: the build ``STRIDEPOOL_CPU=auto`` prefers where the CPU runs several (bench/results.md measured both on a CPU
+#: with AVX-512: see docs/wheels.rst)
+AUTO_ORDER: tuple[str, ...] = ("avx512", "avx2", "baseline")
 
-    ``STRIDEPOOL_CPU=baseline`` forces the baseline build; ``STRIDEPOOL_CPU=avx2`` requires the AVX2 one.
+
+def cpu_runs(name: str) -> bool:
+    """True when this CPU (and OS) can run the build ``name`` of the kernels."""
+    if name == "avx512":
+        return bool(_baseline.cpu_has_avx512())
+    if name == "avx2":
+        return bool(_baseline.cpu_has_avx2())
+    return name == "baseline"
+
+
+def load_kernels(name: str) -> _Module:
+    """The module of the build ``name``; ImportError if this CPU cannot run it or it was not built."""
+    if not cpu_runs(name):
+        raise ImportError(f"this CPU cannot run the {name} build of stridepool's kernels")
+    # imported only now: its code may use the build's instructions from the first one
+    return cast("_Module", importlib.import_module(f"{__package__}.{BUILDS[name]}"))
+
+
+def available_kernels() -> tuple[str, ...]:
+    """The builds of the kernels this CPU can run and this install has, in ``AUTO_ORDER``."""
+    out = []
+    for name in AUTO_ORDER:
+        try:
+            load_kernels(name)
+        except ImportError:
+            continue
+        out.append(name)
+    return tuple(out)
+
+
+def _pick_kernels() -> tuple[str, _Module]:
+    """The build of the kernels to run: ``STRIDEPOOL_CPU`` (``auto``, ``baseline``, ``avx2``, ``avx512``).
+
+    ``auto`` (the default) takes the first build of ``AUTO_ORDER`` that this CPU runs and this install has; a
+    named build is required (ImportError when the CPU cannot run it or it was not built).
     """
     choice = os.environ.get("STRIDEPOOL_CPU", "auto").strip().lower() or "auto"
-    if choice not in ("auto", "baseline", "avx2"):
-        raise ValueError(f"`STRIDEPOOL_CPU` must be one of auto, baseline, avx2, got {choice!r}")
-    if choice == "baseline":
-        return "baseline", _baseline
-    if not _baseline.cpu_has_avx2():
-        if choice == "avx2":
-            raise ImportError("STRIDEPOOL_CPU=avx2 but this CPU does not support AVX2 and FMA")
-        return "baseline", _baseline
-    try:  # imported only now: its code may use AVX2 from the first instruction
-        from . import _kernels_avx2
-    except ImportError:
-        if choice == "avx2":
-            raise
-        return "baseline", _baseline
-    return "avx2", _kernels_avx2
+    if choice != "auto" and choice not in BUILDS:
+        raise ValueError(f"`STRIDEPOOL_CPU` must be one of auto, {', '.join(BUILDS)}, got {choice!r}")
+    if choice != "auto":
+        return choice, load_kernels(choice)
+    for name in AUTO_ORDER:
+        try:
+            return name, load_kernels(name)
+        except ImportError:
+            continue
+    return "baseline", _baseline
 
 
 KERNELS, K = _pick_kernels()
@@ -81,8 +115,6 @@ def _cache_limit() -> int:
     return mb << 20
 
 
-K.set_cache_limit(_cache_limit())
-K.set_ndarray(np.ndarray)
 #: results smaller than this come from np.empty (the allocator reuses small blocks itself)
 CACHE_MIN_BYTES: int = K.CACHE_MIN_BYTES
 
@@ -101,12 +133,32 @@ _NAMES = {np.dtype(t): n for t, n in ((np.float32, "float"), (np.float64, "doubl
                                       (np.uint8, "uint8_t"), (np.uint16, "uint16_t"), (np.uint32, "uint32_t"),
                                       (np.uint64, "uint64_t"))}
 _REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-_MAX = {dt: K.max_pool[n] for dt, n in _NAMES.items()}
-_SCATTER = {dt: K.scatter[n] for dt, n in _NAMES.items()}
-_FOLD = {dt: K.fold[n] for dt, n in _NAMES.items()}
-_AVG = {(dt, rt): K.avg_pool[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()}
-_AVG_BACK = {(dt, rt): K.avg_pool_backward[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()}
-_TAPS_BACK = {dt: K.max_pool_backward_taps[n] for dt, n in _NAMES.items()}
+# the kernels of the build in use, by dtype (set by use_kernels)
+_MAX: dict[np.dtype[Any], Any] = {}
+_SCATTER: dict[np.dtype[Any], Any] = {}
+_FOLD: dict[np.dtype[Any], Any] = {}
+_AVG: dict[tuple[np.dtype[Any], np.dtype[Any]], Any] = {}
+_AVG_BACK: dict[tuple[np.dtype[Any], np.dtype[Any]], Any] = {}
+_TAPS_BACK: dict[np.dtype[Any], Any] = {}
+
+
+def use_kernels(name: str) -> str:
+    """Run the build ``name`` of the kernels from now on (ImportError if this CPU cannot); returns the build
+    that ran before. For tests and benchmarks, which compare the builds in one process; the package picks
+    one at import (``STRIDEPOOL_CPU``)."""
+    global K, KERNELS
+    module = K if name == KERNELS else load_kernels(name)
+    before, K, KERNELS = KERNELS, module, name
+    K.set_cache_limit(_cache_limit())
+    K.set_ndarray(np.ndarray)
+    _MAX.update({dt: K.max_pool[n] for dt, n in _NAMES.items()})
+    _SCATTER.update({dt: K.scatter[n] for dt, n in _NAMES.items()})
+    _FOLD.update({dt: K.fold[n] for dt, n in _NAMES.items()})
+    _AVG.update({(dt, rt): K.avg_pool[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()})
+    _AVG_BACK.update({(dt, rt): K.avg_pool_backward[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()})
+    _TAPS_BACK.update({dt: K.max_pool_backward_taps[n] for dt, n in _NAMES.items()})
+    _PLANS.clear()  # plans hold the kernels of the build that made them
+    return before
 _INT64, _UINT8 = np.dtype(np.int64), np.dtype(np.uint8)
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -223,6 +275,7 @@ def _chunks(B: int, C: int, threads: int) -> int:
 _PLANS: dict[Key, Plan] = {}
 _PLAN_DTYPES = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
 _MAX_PLANS = 256
+use_kernels(KERNELS)  # bind the build picked above
 
 
 _NO_TABLE = np.zeros((3, 4, 1), dtype=np.int64)  # a scatter by index reads no window table

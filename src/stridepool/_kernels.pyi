@@ -1,5 +1,5 @@
 # Type stub of the compiled kernels (_kernels_impl.pxi, built as stridepool._kernels and, with AVX2 + FMA,
-# stridepool._kernels_avx2): what the Python code calls on them. The kernels take flat C-contiguous buffers
+# stridepool._kernels_avx2, with AVX-512 stridepool._kernels_avx512): what the Python code calls on them. The kernels take flat C-contiguous buffers
 # (typed memoryviews: any buffer works; NumPy arrays are what the package passes) and the window table of
 # stridepool._params.window_table. Fused kernels are indexed by the C type names of their fused arguments:
 # max_pool["float"], avg_pool["int8_t", "double"] (input type, then result type).
@@ -48,6 +48,9 @@ class _Fold(Protocol):
 HAVE_OPENMP: bool
 
 def cpu_has_avx2() -> bool: ...
+def cpu_has_avx512() -> bool: ...
+
+LANES: int
 def openmp_max_threads() -> int: ...
 def openmp_set_num_threads(n: int) -> None: ...
 
@@ -90,9 +93,10 @@ class Plan:
     def backward(self, g: NDArray[Any], idx: NDArray[Any] | None = None) -> NDArray[Any] | None: ...
 
 class _Module(Protocol):
-    """Either build of the kernels (stridepool._kernels, stridepool._kernels_avx2) as a value."""
+    """Any build of the kernels (stridepool._kernels, _kernels_avx2, _kernels_avx512) as a value."""
 
     HAVE_OPENMP: bool
+    LANES: int
     max_pool: _Fused[_MaxPool]
     scatter: _Fused[_Scatter]
     max_pool_backward_taps: _Fused[_MaxPoolBackwardTaps]
@@ -104,6 +108,7 @@ class _Module(Protocol):
     CACHE_MIN_BYTES: int
 
     def cpu_has_avx2(self) -> bool: ...
+    def cpu_has_avx512(self) -> bool: ...
     def openmp_max_threads(self) -> int: ...
     def openmp_set_num_threads(self, n: int) -> None: ...
     def plain(self, obj: object) -> bool: ...

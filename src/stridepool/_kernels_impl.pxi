@@ -65,11 +65,21 @@ cdef extern from *:
         return 0;
     #endif
     }
+    static int sp_cpu_has_avx512(void) {  /* x86-64-v4: what _kernels_avx512 is built for */
+    #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+        __builtin_cpu_init();
+        return sp_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    #else
+        return 0;
+    #endif
+    }
     """
     const int SP_HAVE_OPENMP
     int omp_get_max_threads() noexcept nogil
     void omp_set_num_threads(int) noexcept nogil
     int sp_cpu_has_avx2() noexcept nogil
+    int sp_cpu_has_avx512() noexcept nogil
     void* sp_alloc(size_t n) noexcept nogil
     void sp_free(void* p) noexcept nogil
     void sp_advise_huge(void* p, size_t n) noexcept nogil
@@ -78,65 +88,65 @@ cdef extern from "_vec.h" nogil:
     # vector building blocks (see _vec.h): SP_LANES lanes of any type per step, an int32 key per lane
     const int SP_LANES
     const int32_t SP_KEY_PAD
-    void sp_colmax_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                          float*, int32_t*)
-    void sp_colmax_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                           double*, int32_t*)
-    void sp_colmax_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                           int8_t*, int32_t*)
-    void sp_colmax_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                            int16_t*, int32_t*)
-    void sp_colmax_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                            int32_t*, int32_t*)
-    void sp_colmax_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                            int64_t*, int32_t*)
-    void sp_colmax_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                            uint8_t*, int32_t*)
-    void sp_colmax_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                             Py_ssize_t, uint16_t*, int32_t*)
-    void sp_colmax_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                             Py_ssize_t, uint32_t*, int32_t*)
-    void sp_colmax_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                             Py_ssize_t, uint64_t*, int32_t*)
-    void sp_colmax_exact_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                float*, int32_t*)
-    void sp_colmax_exact_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                 Py_ssize_t, double*, int32_t*)
-    void sp_colmax_exact_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                 Py_ssize_t, int8_t*, int32_t*)
-    void sp_colmax_exact_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                  Py_ssize_t, int16_t*, int32_t*)
-    void sp_colmax_exact_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                  Py_ssize_t, int32_t*, int32_t*)
-    void sp_colmax_exact_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                  Py_ssize_t, int64_t*, int32_t*)
-    void sp_colmax_exact_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                  Py_ssize_t, uint8_t*, int32_t*)
-    void sp_colmax_exact_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t, uint16_t*, int32_t*)
-    void sp_colmax_exact_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t, uint32_t*, int32_t*)
-    void sp_colmax_exact_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t,
+    void sp_colmax_exact_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t, uint64_t*, int32_t*)
-    void sp_colmax2_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        float*, float*, int32_t*, int32_t*)
-    void sp_colmax2_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        double*, double*, int32_t*, int32_t*)
-    void sp_colmax2_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        int8_t*, int8_t*, int32_t*, int32_t*)
-    void sp_colmax2_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        int16_t*, int16_t*, int32_t*, int32_t*)
-    void sp_colmax2_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        int32_t*, int32_t*, int32_t*, int32_t*)
-    void sp_colmax2_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        int64_t*, int64_t*, int32_t*, int32_t*)
-    void sp_colmax2_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        uint8_t*, uint8_t*, int32_t*, int32_t*)
-    void sp_colmax2_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        uint16_t*, uint16_t*, int32_t*, int32_t*)
-    void sp_colmax2_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        uint32_t*, uint32_t*, int32_t*, int32_t*)
-    void sp_colmax2_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    void sp_colmax2_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        uint64_t*, uint64_t*, int32_t*, int32_t*)
     void sp_winfirst_float(const float*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, float*, int32_t*)
     void sp_winfirst_double(const double*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, double*, int32_t*)
@@ -203,6 +213,15 @@ HAVE_OPENMP = bool(SP_HAVE_OPENMP)
 def cpu_has_avx2():
     """True when this CPU (and OS) support AVX2 and FMA, so that _kernels_avx2 may be imported."""
     return bool(sp_cpu_has_avx2())
+
+
+def cpu_has_avx512():
+    """True when this CPU (and OS) support AVX-512 F, BW, DQ and VL, so that _kernels_avx512 may be imported."""
+    return bool(sp_cpu_has_avx512())
+
+
+#: lanes of the kernels' vector steps (_vec.h): 4 (baseline), 8 (AVX2) or 16 (AVX-512)
+LANES = SP_LANES
 
 
 def openmp_max_threads():
@@ -453,14 +472,6 @@ cdef enum:
     COLS_MAX_W = 1 << 16
 
 
-cdef inline Py_ssize_t _phases(const Dims* g) noexcept nogil:
-    """8-byte units of scratch for a planar max interior: a row's column maxima (values, then their rows as
-    int32), both split by phase (stride 2), and the running taps when no index is asked for."""
-    if g.W > COLS_MAX_W:
-        return 0
-    return 4 * (g.W + 2) + g.OW + 2
-
-
 cdef inline Py_ssize_t _row_divisor(const Dims* g, Py_ssize_t od, Py_ssize_t oh,
                                     bint count_include_pad) noexcept nogil:
     """The depth x height part of average pooling's divisor for output row (od, oh)."""
@@ -495,8 +506,7 @@ cdef struct Index:
     int64_t* pos
     uint8_t* tap
     const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
-    Py_ssize_t* table                # scratch: kd * kh * kw entries
-    void* phases                     # scratch: a row's even and odd columns (stride 2), PHASES(g) elements
+    void* cols                       # scratch: a row's column maxima (W values, in 8-byte units)
     bint any
 
 
@@ -523,63 +533,87 @@ cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
 # or for layers (tap mode) (tap row << 16) | cell, from which the window tap follows.
 
 cdef inline void _colmax(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
-                         Py_ssize_t c0, Py_ssize_t n, num_t* dv, int32_t* dk, bint exact) noexcept nogil:
-    """The column maxima and their keys of columns c0 + [0, n) over nr rows: whole vectors of SP_LANES
-    columns (n rounded up; reading past the columns), or exactly n columns."""
+                         Py_ssize_t c0, Py_ssize_t kshift, Py_ssize_t n, num_t* dv, int32_t* dk,
+                         bint exact) noexcept nogil:
+    """The column maxima and their keys (keys[m] + kshift + column) of columns c0 + [0, n) over nr rows: whole
+    vectors of SP_LANES columns (n rounded up; reading past the columns), or exactly n columns."""
     cdef Py_ssize_t nc = (n + SP_LANES - 1) // SP_LANES
     if num_t is float:
-        (sp_colmax_exact_float if exact else sp_colmax_float)(blk, offs, keys, nr, c0, n if exact else nc, dv, dk)
+        if exact:
+            sp_colmax_exact_float(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_float(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     elif num_t is double:
-        (sp_colmax_exact_double if exact else sp_colmax_double)(blk, offs, keys, nr, c0, n if exact else nc, dv, dk)
+        if exact:
+            sp_colmax_exact_double(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_double(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     elif num_t is int8_t:
-        (sp_colmax_exact_int8_t if exact else sp_colmax_int8_t)(blk, offs, keys, nr, c0, n if exact else nc, dv, dk)
+        if exact:
+            sp_colmax_exact_int8_t(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_int8_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     elif num_t is int16_t:
-        (sp_colmax_exact_int16_t if exact else sp_colmax_int16_t)(blk, offs, keys, nr, c0, n if exact else nc, dv,
-                                                                  dk)
+        if exact:
+            sp_colmax_exact_int16_t(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_int16_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     elif num_t is int32_t:
-        (sp_colmax_exact_int32_t if exact else sp_colmax_int32_t)(blk, offs, keys, nr, c0, n if exact else nc, dv,
-                                                                  dk)
+        if exact:
+            sp_colmax_exact_int32_t(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_int32_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     elif num_t is int64_t:
-        (sp_colmax_exact_int64_t if exact else sp_colmax_int64_t)(blk, offs, keys, nr, c0, n if exact else nc, dv,
-                                                                  dk)
+        if exact:
+            sp_colmax_exact_int64_t(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_int64_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     elif num_t is uint8_t:
-        (sp_colmax_exact_uint8_t if exact else sp_colmax_uint8_t)(blk, offs, keys, nr, c0, n if exact else nc, dv,
-                                                                  dk)
+        if exact:
+            sp_colmax_exact_uint8_t(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_uint8_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     elif num_t is uint16_t:
-        (sp_colmax_exact_uint16_t if exact else sp_colmax_uint16_t)(blk, offs, keys, nr, c0, n if exact else nc,
-                                                                    dv, dk)
+        if exact:
+            sp_colmax_exact_uint16_t(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_uint16_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     elif num_t is uint32_t:
-        (sp_colmax_exact_uint32_t if exact else sp_colmax_uint32_t)(blk, offs, keys, nr, c0, n if exact else nc,
-                                                                    dv, dk)
+        if exact:
+            sp_colmax_exact_uint32_t(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_uint32_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
     else:
-        (sp_colmax_exact_uint64_t if exact else sp_colmax_uint64_t)(blk, offs, keys, nr, c0, n if exact else nc,
-                                                                    dv, dk)
+        if exact:
+            sp_colmax_exact_uint64_t(blk, offs, keys, nr, c0, kshift, n, dv, dk)
+        else:
+            sp_colmax_uint64_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
 
 
 cdef inline void _colmax2(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
-                          Py_ssize_t c0, Py_ssize_t npairs, num_t* ev, num_t* od, int32_t* ek,
+                          Py_ssize_t c0, Py_ssize_t kshift, Py_ssize_t npairs, num_t* ev, num_t* od, int32_t* ek,
                           int32_t* ok) noexcept nogil:
     """_colmax over npairs * 2 * SP_LANES columns, stored split: even columns in ev, odd in od."""
     if num_t is float:
-        sp_colmax2_float(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_float(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     elif num_t is double:
-        sp_colmax2_double(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_double(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     elif num_t is int8_t:
-        sp_colmax2_int8_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_int8_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     elif num_t is int16_t:
-        sp_colmax2_int16_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_int16_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     elif num_t is int32_t:
-        sp_colmax2_int32_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_int32_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     elif num_t is int64_t:
-        sp_colmax2_int64_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_int64_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     elif num_t is uint8_t:
-        sp_colmax2_uint8_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_uint8_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     elif num_t is uint16_t:
-        sp_colmax2_uint16_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_uint16_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     elif num_t is uint32_t:
-        sp_colmax2_uint32_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_uint32_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
     else:
-        sp_colmax2_uint64_t(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok)
+        sp_colmax2_uint64_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
 
 
 cdef inline void _winfirst(const num_t* pv, const Py_ssize_t* toff, Py_ssize_t kw, Py_ssize_t n, num_t* ov,
@@ -648,9 +682,11 @@ cdef inline num_t _lowest(num_t like) noexcept nogil:
 
 cdef struct Batch:
     # the geometry of the batched planar max (see _batch_plan); per thread, scratch of `cells` cells
-    Py_ssize_t OWp, Wp, s0, ncol, RB, cells, span, ext, hn
+    Py_ssize_t seg, nseg             # windows per segment of an output row (all but the last: seg), segments
+    Py_ssize_t OWp, Wp, ncol, RB, cells, span, ext, hn
     Py_ssize_t nr_max                # longest tap-row list
     bint keyed                       # keys decide ties (else the taps are in row-major order as read)
+    bint tapmode                     # keys (tap row << 16) | cell (layers' window taps), else positions
     const Py_ssize_t* nr             # per output row (od, oh) of a block: its number of tap rows,
     const Py_ssize_t* offs           # their offsets in the block (nr_max each),
     const Py_ssize_t* trow           # their tap-row numbers
@@ -660,28 +696,31 @@ cdef struct Batch:
 
 cdef enum:
     BATCH_BYTES = 24576              # scratch of one batch, about: rows of cells stay in L1 / L2
+    SEGMENT = 1024                   # windows of a scratch row at most (longer output rows are segmented)
 
 
 cdef inline bint _batchable(const Dims* g) noexcept nogil:
-    """Planar, regular windows along W, keys that fit an int32 (positions in the block; cells for taps)."""
-    return (g.C == 1 and g.sw > 0 and g.kw <= 256 and g.W < COLS_MAX_W - 2 * (g.kw * g.dw + g.sw)
+    """Planar and regular windows along W, positions that fit an int32 key, rows of cells of a sane length
+    (gigantic strides and dilations take the window-by-window path)."""
+    return (g.C == 1 and 0 < g.sw <= 64 and g.kw <= 256 and (g.kw - 1) * g.dw < 4096
             and g.D * g.H * g.W < 2147483647 - 4 * COLS_MAX_W)
 
 
-cdef void _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, bint keyed, Py_ssize_t rows) noexcept nogil:
-    """Cells per scratch row, windows per row (with the extra ones), rows per batch, the tap offsets."""
+cdef void _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, Py_ssize_t items) noexcept nogil:
+    """Windows per segment, cells per scratch row, windows per row (with the extra ones), rows per batch, the
+    tap offsets."""
     cdef Py_ssize_t j, c, reach = (g.kw - 1) * g.dw + 1  # columns one window reads
-    cdef Py_ssize_t bytes_per = itemsize + (4 if keyed else 0)
-    p.keyed = keyed
-    p.OWp = g.OW
-    while p.OWp * g.sw < (g.OW - 1) * g.sw + reach:
+    cdef Py_ssize_t bytes_per = itemsize + (4 if p.keyed else 0)
+    p.seg = min(g.OW, SEGMENT)
+    p.nseg = (g.OW + p.seg - 1) // p.seg
+    p.OWp = p.seg
+    while p.OWp * g.sw < (p.seg - 1) * g.sw + reach:
         p.OWp += 1
     p.Wp = p.OWp * g.sw
-    p.s0 = g.wt[0]                   # the first window's first column (negative: padding)
     # columns the vector steps compute per row (in pairs of vectors with sw == 2: split as they are stored)
     p.ncol = (p.Wp + 2 * SP_LANES - 1) // (2 * SP_LANES) * 2 * SP_LANES if g.sw == 2 else \
         (p.Wp + SP_LANES - 1) // SP_LANES * SP_LANES
-    p.RB = max(1, min(rows, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * bytes_per)))
+    p.RB = max(1, min(items, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * bytes_per)))
     p.ext = (reach - 1) // g.sw + 1  # phase cells a window reads past its start
     p.span = p.RB * p.OWp + p.ext + SP_LANES  # cells of one phase
     p.cells = (p.RB * p.Wp + p.ncol + g.sw * (p.ext + SP_LANES) + 15) // 16 * 16  # (keeps every part aligned)
@@ -695,14 +734,8 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
                       int num_threads) noexcept nogil:
     """Planar max pooling by batches of output rows (see above); returns 1 when memory ran out, else 0."""
     cdef Batch p
-    cdef Py_ssize_t per = g.OD * g.OH, R = g.B * g.OD * g.OH, u, nb, q, nr, m, nr_max = g.kd * g.kh
-    cdef bint tapmode = tp8 != NULL
+    cdef Py_ssize_t per = g.OD * g.OH, items, u, nb, q, nr, m, nr_max = g.kd * g.kh
     cdef bint index = ip != NULL or tp8 != NULL
-    # keys are needed where maxima of different input rows meet: several tap rows, unless only values are
-    # asked for and equal values cannot differ (integers; -0.0 and NaN payloads can); and for an index where
-    # windows reach padding (a padding cell must never be the maximum's tap, even when tied)
-    cdef bint keyed = ((nr_max > 1 and (index or num_t is float or num_t is double))
-                       or (index and (g.wt[0] < 0 or g.wt[0] + (g.OW - 1) * g.sw + (g.kw - 1) * g.dw >= g.W)))
     cdef double table_stack[1024]     # 8 KiB
     cdef double scratch_stack[2048]   # 16 KiB
     cdef size_t table_bytes = per * nr_max * (2 * sizeof(Py_ssize_t) + sizeof(int32_t)) + per * sizeof(Py_ssize_t)
@@ -717,8 +750,15 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
     failed[0] = 0
     if table == NULL:
         return 1
-    _batch_plan(&p, g, sizeof(num_t), keyed, R)
+    # keys are needed where maxima of different input rows meet: several tap rows, unless only values are
+    # asked for and equal values cannot differ (integers; -0.0 and NaN payloads can); and for an index where
+    # windows reach padding (a padding cell must never be the maximum's tap, even when tied)
+    p.keyed = ((nr_max > 1 and (index or num_t is float or num_t is double))
+               or (index and (g.wt[0] < 0 or g.wt[0] + (g.OW - 1) * g.sw + (g.kw - 1) * g.dw >= g.W)))
+    p.tapmode = tp8 != NULL
     p.nr_max = nr_max
+    _batch_plan(&p, g, sizeof(num_t), g.B * per * ((g.OW + SEGMENT - 1) // SEGMENT))
+    items = g.B * per * p.nseg
     # the tap rows of every output row (od, oh), shared by all blocks and threads
     rows = <Py_ssize_t*>table
     taps = rows + per * nr_max
@@ -727,13 +767,10 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
     for q in range(per):
         nr = _rows(g, q // g.OH, q % g.OH, rows + q * nr_max, taps + q * nr_max)
         counts[q] = nr
-        for m in range(nr):
-            if tapmode:  # (tap row << 16) | cell, cell = column - s0
-                keys[q * nr_max + m] = <int32_t>((taps[q * nr_max + m] << 16) - p.s0)
-            else:  # the flat position in the block: row offset + column
-                keys[q * nr_max + m] = <int32_t>rows[q * nr_max + m]
+        for m in range(nr):  # the flat position in the block (row offset + column), or the tap row << 16
+            keys[q * nr_max + m] = <int32_t>(taps[q * nr_max + m] << 16 if p.tapmode else rows[q * nr_max + m])
     p.nr, p.offs, p.trow, p.keys = counts, rows, taps, keys
-    nb = (R + p.RB - 1) // p.RB
+    nb = (items + p.RB - 1) // p.RB
     per_thread = (2 * p.cells + p.hn) * (sizeof(num_t) + 4)
     if num_threads <= 1 or nb == 1:
         scratch = <char*>scratch_stack if per_thread <= sizeof(scratch_stack) else <char*>malloc(per_thread)
@@ -742,7 +779,7 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
         else:
             memset(scratch, 0, per_thread)  # junk windows read cells no row wrote: defined values
             for u in range(nb):
-                _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(R, u * p.RB + p.RB), scratch)
+                _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(items, u * p.RB + p.RB), scratch)
             if scratch != <char*>scratch_stack:
                 free(scratch)
     else:
@@ -752,7 +789,7 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
                 failed[0] = 1
             for u in prange(nb, schedule="static"):
                 if scratch != NULL:
-                    _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(R, u * p.RB + p.RB), scratch)
+                    _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(items, u * p.RB + p.RB), scratch)
             free(scratch)
     if table != <char*>table_stack:
         free(table)
@@ -760,12 +797,13 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
 
 
 cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g, const Batch* p,
-                     Py_ssize_t r0, Py_ssize_t r1, char* scratch) noexcept nogil:
-    """Output rows [r0, r1) of all B * OD * OH."""
-    cdef Py_ssize_t n = r1 - r0, per = g.OD * g.OH, block = g.D * g.H * g.W, W = g.W
-    cdef Py_ssize_t Wp = p.Wp, OWp = p.OWp, OW = g.OW, s0 = p.s0, sw = g.sw, span = p.span
-    cdef Py_ssize_t b = r0 // per, q = r0 % per, bl = (r1 - 1) // per, ql = (r1 - 1) % per
-    cdef Py_ssize_t r, c, i, f, nq = n * OWp, lo = max(0, -s0), hi = max(0, W - s0), key, e0, e1, at
+                     Py_ssize_t u0, Py_ssize_t u1, char* scratch) noexcept nogil:
+    """Items [u0, u1) of all B * OD * OH * nseg: item u is segment u % nseg of output row u // nseg."""
+    cdef Py_ssize_t n = u1 - u0, per = g.OD * g.OH, block = g.D * g.H * g.W, W = g.W, nseg = p.nseg
+    cdef Py_ssize_t Wp = p.Wp, OWp = p.OWp, OW = g.OW, sw = g.sw, span = p.span, seg = p.seg
+    cdef Py_ssize_t r = u0 // nseg, sg = u0 % nseg, rl = (u1 - 1) // nseg, sl = (u1 - 1) % nseg
+    cdef Py_ssize_t b = r // per, q = r % per, bl = rl // per, ql = rl % per
+    cdef Py_ssize_t t, c, i, f, ns, s0, at, nq = n * OWp, lo, hi, key, e0, e1, kshift
     cdef bint keyed = p.keyed
     cdef num_t* cv = <num_t*>scratch
     cdef int32_t* ck = <int32_t*>(cv + p.cells)
@@ -776,101 +814,102 @@ cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, cons
     cdef num_t low = _lowest(<num_t>0)
     cdef const num_t* src_v = cv
     cdef const int32_t* src_k = ck
-    cdef num_t* ov
     cdef const Py_ssize_t* offs
     # whole vectors read columns [s0, s0 + ncol) of every tap row: inside the input for the whole batch?
-    cdef bint safe = (b * block + p.offs[q * p.nr_max] + s0 >= 0
-                      and bl * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + s0 + p.ncol <= g.B * block)
-    e0 = max(s0, 0)                  # the columns of a scratch row inside the input: [e0, e1)
-    e1 = min(W, s0 + Wp)
-    if sw == 2 and safe:  # the column maxima go straight into the cells split by phase
-        for r in range(n):
-            offs = p.offs + q * p.nr_max
-            _colmax2(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, p.ncol // (2 * SP_LANES),
-                     sv + r * OWp, sv + span + r * OWp, sk + r * OWp if keyed else NULL,
-                     sk + span + r * OWp if keyed else NULL)
-            for c in range(min(lo, Wp)):  # cell c: phase c % 2, index c // 2
-                sv[(c % 2) * span + r * OWp + c // 2] = low
-                sk[(c % 2) * span + r * OWp + c // 2] = SP_KEY_PAD
-            for c in range(min(hi, Wp), Wp):
-                sv[(c % 2) * span + r * OWp + c // 2] = low
-                sk[(c % 2) * span + r * OWp + c // 2] = SP_KEY_PAD
-            q += 1
-            if q == per:
-                q = 0
-                b += 1
-        src_v, src_k = sv, sk
-    else:
-        for r in range(n):
-            offs = p.offs + q * p.nr_max
-            if safe:
-                _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, Wp, cv + r * Wp,
-                        ck + r * Wp if keyed else NULL, False)
-            else:
-                _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], e0, e1 - e0, cv + r * Wp + e0 - s0,
-                        ck + r * Wp + e0 - s0 if keyed else NULL, True)
-            for c in range(min(lo, Wp)):
-                cv[r * Wp + c] = low
-                ck[r * Wp + c] = SP_KEY_PAD
-            for c in range(min(hi, Wp), Wp):
-                cv[r * Wp + c] = low
-                ck[r * Wp + c] = SP_KEY_PAD
-            q += 1
-            if q == per:
-                q = 0
-                b += 1
-        if sw == 2:  # cells by phase: even cells, then odd ones, span apart
-            for i in range(nq + p.ext):
-                sv[i] = cv[2 * i]
-                sv[span + i] = cv[2 * i + 1]
-            if keyed:
-                for i in range(nq + p.ext):
-                    sk[i] = ck[2 * i]
-                    sk[span + i] = ck[2 * i + 1]
-            src_v, src_k = sv, sk
-        elif sw > 2:
-            for f in range(sw):
-                for i in range(nq + p.ext):
-                    sv[f * span + i] = cv[i * sw + f]
-                    sk[f * span + i] = ck[i * sw + f]
-            src_v, src_k = sv, sk
-    ov = yp + r0 * OW if OWp == OW else hv
-    if keyed:
-        _winmax(src_v, src_k, p.toff, g.kw, nq, ov, hk)
-    else:  # hk: the window tap of each maximum, if an index is asked for
-        _winfirst(src_v, p.toff, g.kw, nq, ov, hk if ip != NULL or tp8 != NULL else NULL)
-    if OWp != OW:
-        for r in range(n):
-            for i in range(OW):
-                yp[(r0 + r) * OW + i] = hv[r * OWp + i]
-    if ip == NULL and tp8 == NULL:
-        return
-    if keyed and ip != NULL:  # keys are the positions
-        if OWp == OW:
-            for i in range(nq):
-                ip[r0 * OW + i] = hk[i]
+    cdef bint safe = (b * block + p.offs[q * p.nr_max] + g.wt[sg * seg] >= 0
+                      and bl * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + g.wt[sl * seg] + p.ncol <= g.B * block)
+    for t in range(n):
+        offs = p.offs + q * p.nr_max
+        s0 = g.wt[sg * seg]          # the segment's first column (negative: padding)
+        lo = min(Wp, max(0, -s0))    # its cells [lo, hi) are inside the input
+        hi = min(Wp, max(0, W - s0))
+        kshift = -s0 if p.tapmode else 0  # tap mode: key (tap row << 16) + cell, cell = column - s0
+        if sw == 2 and safe:  # the column maxima go straight into the cells split by phase
+            _colmax2(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, kshift, p.ncol // (2 * SP_LANES),
+                     sv + t * OWp, sv + span + t * OWp, sk + t * OWp if keyed else NULL,
+                     sk + span + t * OWp if keyed else NULL)
+            for c in range(lo):  # cell c: phase c % 2, index c // 2
+                sv[(c % 2) * span + t * OWp + c // 2] = low
+                sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
+            for c in range(hi, Wp):
+                sv[(c % 2) * span + t * OWp + c // 2] = low
+                sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
         else:
-            for r in range(n):
-                for i in range(OW):
-                    ip[(r0 + r) * OW + i] = hk[r * OWp + i]
-    elif keyed:  # key (tap row << 16) | cell; window i's tap j is at cell i * sw + j * dw
-        for r in range(n):
-            for i in range(OW):
-                key = hk[r * OWp + i]
-                tp8[(r0 + r) * OW + i] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
-    else:  # one tap row per output row: hk holds the tap j
-        q = r0 % per
-        for r in range(n):
-            at = (r0 + r) * OW
-            if ip != NULL:
-                for i in range(OW):
-                    ip[at + i] = p.offs[q * p.nr_max] + s0 + i * sw + hk[r * OWp + i] * g.dw
-            else:
-                for i in range(OW):
-                    tp8[at + i] = <uint8_t>(p.trow[q * p.nr_max] * g.kw + hk[r * OWp + i])
+            if safe:
+                _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, kshift, Wp, cv + t * Wp,
+                        ck + t * Wp if keyed else NULL, False)
+            elif hi > lo:  # exactly the columns inside the input
+                e0 = s0 + lo
+                e1 = s0 + hi
+                _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], e0, kshift, e1 - e0, cv + t * Wp + lo,
+                        ck + t * Wp + lo if keyed else NULL, True)
+            for c in range(lo):
+                cv[t * Wp + c] = low
+                ck[t * Wp + c] = SP_KEY_PAD
+            for c in range(hi, Wp):
+                cv[t * Wp + c] = low
+                ck[t * Wp + c] = SP_KEY_PAD
+        sg += 1
+        if sg == nseg:
+            sg = 0
             q += 1
             if q == per:
                 q = 0
+                b += 1
+    if sw == 2 and not safe:  # cells by phase: even cells, then odd ones, span apart
+        for i in range(nq + p.ext):
+            sv[i] = cv[2 * i]
+            sv[span + i] = cv[2 * i + 1]
+        if keyed:
+            for i in range(nq + p.ext):
+                sk[i] = ck[2 * i]
+                sk[span + i] = ck[2 * i + 1]
+    elif sw > 2:
+        for f in range(sw):
+            for i in range(nq + p.ext):
+                sv[f * span + i] = cv[i * sw + f]
+                sk[f * span + i] = ck[i * sw + f]
+    if sw > 1:
+        src_v, src_k = sv, sk
+    if nseg == 1 and OWp == OW:  # the batch's windows are its output rows' windows, in order
+        if keyed:
+            _winmax(src_v, src_k, p.toff, g.kw, nq, yp + u0 * OW, hk)
+        else:  # hk: the window tap of each maximum, if an index is asked for
+            _winfirst(src_v, p.toff, g.kw, nq, yp + u0 * OW, hk if ip != NULL or tp8 != NULL else NULL)
+    else:
+        if keyed:
+            _winmax(src_v, src_k, p.toff, g.kw, nq, hv, hk)
+        else:
+            _winfirst(src_v, p.toff, g.kw, nq, hv, hk if ip != NULL or tp8 != NULL else NULL)
+    # each item's windows to the output, and the index of each maximum
+    r = u0 // nseg
+    sg = u0 % nseg
+    q = r % per
+    for t in range(n):
+        ns = min(seg, OW - sg * seg)  # windows of this segment
+        at = r * OW + sg * seg
+        s0 = g.wt[sg * seg]
+        if not (nseg == 1 and OWp == OW):
+            for i in range(ns):
+                yp[at + i] = hv[t * OWp + i]
+        if keyed and ip != NULL:  # keys are the positions
+            for i in range(ns):
+                ip[at + i] = hk[t * OWp + i]
+        elif keyed and tp8 != NULL:  # key (tap row << 16) | cell; window i's tap j is at cell i * sw + j * dw
+            for i in range(ns):
+                key = hk[t * OWp + i]
+                tp8[at + i] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
+        elif ip != NULL:  # one tap row per output row: hk holds the tap j
+            for i in range(ns):
+                ip[at + i] = p.offs[q * p.nr_max] + s0 + i * sw + hk[t * OWp + i] * g.dw
+        elif tp8 != NULL:
+            for i in range(ns):
+                tp8[at + i] = <uint8_t>(p.trow[q * p.nr_max] * g.kw + hk[t * OWp + i])
+        sg += 1
+        if sg == nseg:
+            sg = 0
+            r += 1
+            q = r % per
 
 def max_pool(const num_t[::1] x not None, num_t[::1] y not None, idx, const int64_t[:, :, ::1] tab not None,
              tuple dims, int num_threads):
@@ -907,14 +946,14 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
                   int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t r, n = g.B * g.OD * g.OH
-    # the running taps (planar) or positions (channels-last, when a block is small enough: it always is in
-    # practice) are int32 lanes in the vectorised loops: SSE2 cannot select float32 and int64 lanes together
-    cdef bint narrow = tp8 != NULL or (ip != NULL and (g.C == 1 or g.D * g.H * g.W < 2147483647))
+    # channels-last: the running positions (or taps), when a block is small enough (it always is in practice),
+    # are int32 lanes in the vectorised loops: SSE2 cannot select float32 and int64 lanes together
+    cdef bint narrow = tp8 != NULL or (ip != NULL and g.D * g.H * g.W < 2147483647)
     cdef Py_ssize_t nr = g.kd * g.kh
-    # per thread: the rows, their tap-row numbers, a table of the taps (Py_ssize_t), a row's columns split by
-    # phase (in 8-byte units: any num_t fits), then int32 lanes
-    cdef Py_ssize_t head = 2 * nr + nr * g.kw + _phases(g)
-    cdef size_t scratch = head * sizeof(Py_ssize_t) + (g.OW + g.C) * sizeof(int32_t)
+    # per thread: the rows and their tap-row numbers, a row's column maxima (values in 8-byte units: any num_t
+    # fits, then their rows as int32), then C int32 lanes
+    cdef Py_ssize_t head = 2 * nr + (g.W + 1 if g.C == 1 and g.W <= COLS_MAX_W else 0)
+    cdef size_t scratch = head * sizeof(Py_ssize_t) + (g.W + g.C + 1) * sizeof(int32_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -928,7 +967,7 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
         if rows == NULL:
             return 1
         for r in range(n):
-            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + head) if narrow else NULL, rows, g, r)
+            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + head), narrow, rows, g, r)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -937,14 +976,16 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
             failed[0] = 1
         for r in prange(n, schedule="static"):
             if rows != NULL:
-                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + head) if narrow else NULL, rows, g, r)
+                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + head), narrow, rows, g, r)
         free(rows)
     return failed[0]
 
 
-cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, int32_t* tmp, Py_ssize_t* rows,
-                          const Dims* g, Py_ssize_t r) noexcept nogil:
-    """Output row r of all B * OD * OH rows. rows holds the row offsets, then their tap-row numbers."""
+cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, int32_t* tmp, bint narrow,
+                          Py_ssize_t* rows, const Dims* g, Py_ssize_t r) noexcept nogil:
+    """Output row r of all B * OD * OH rows (the paths _max_batched does not take: channels-last, and planar
+    rows of irregular (adaptive) or gigantic windows along W). rows holds the row offsets, then their tap-row
+    numbers, then a row's column maxima."""
     cdef Py_ssize_t per = g.OD * g.OH
     cdef Py_ssize_t b = r // per, q = r % per
     cdef Py_ssize_t* trow = rows + g.kd * g.kh
@@ -955,17 +996,14 @@ cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8,
     out.pos = ip + at if ip != NULL else NULL
     out.tap = tp8 + at if tp8 != NULL else NULL
     out.trow = trow
-    out.table = trow + g.kd * g.kh
-    out.phases = <void*>(out.table + g.kd * g.kh * g.kw)
+    out.cols = <void*>(trow + g.kd * g.kh)
     out.any = ip != NULL or tp8 != NULL
     xp = xp + b * block
     yp = yp + at
     if g.C > 1:
-        _max_row_last(xp, yp, &out, tmp, rows, nrows, g)
-    elif out.any and tmp == NULL:  # huge block (or no scratch): tap by tap
-        _max_row_planar(xp, yp, &out, NULL, rows, nrows, g, g.OW, g.OW)
+        _max_row_last(xp, yp, &out, tmp if narrow else NULL, rows, nrows, g)
     else:
-        _max_row_planar(xp, yp, &out, tmp, rows, nrows, g, g.lo, g.hi)
+        _max_row_planar(xp, yp, &out, tmp, rows, nrows, g)
 
 
 cdef inline void _put_index(const Index* out, Py_ssize_t at, Py_ssize_t pos, Py_ssize_t tap) noexcept nogil:
@@ -995,85 +1033,20 @@ cdef inline void _max_window(const num_t* xp, num_t* yp, const Index* out, const
     _put_index(out, ow, bi, bt)
 
 
-cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, int32_t* tmp,
-                                 const Py_ssize_t* rows, Py_ssize_t nrows, const Dims* g, Py_ssize_t lo,
-                                 Py_ssize_t hi) noexcept nogil:
-    """One output row of a block: border columns window by window, interior columns [lo, hi) vectorised."""
+cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, int32_t* cm,
+                                 const Py_ssize_t* rows, Py_ssize_t nrows, const Dims* g) noexcept nogil:
+    """One output row of a block, window by window: from the column maxima of its input rows (the whole row,
+    vectorised) where windows have many taps (adaptive windows), else tap by tap."""
     cdef const int64_t* ct = g.wt
-    cdef Py_ssize_t L = g.L, OW = g.OW
-    cdef Py_ssize_t ow, k
-    cdef StepOne one
-    cdef StepTwo two
-    cdef StepAny other
-    cdef num_t* phases = <num_t*>out.phases
-    cdef Py_ssize_t n = hi - lo, taps = nrows * g.kw, W = g.W
-    # several input rows: column maxima first (the whole row), then across the columns, where that measured
-    # faster than tap by tap: many taps (3D, adaptive), and rows of 16+ windows but for 3 x 3 (or larger)
-    # windows at stride 2 without an index (the ResNet stem's inference, faster tap by tap on split columns)
-    cdef bint cols = (n > 0 and nrows >= 2 and W <= COLS_MAX_W
-                      and (taps >= 16 or (n >= 16 and (out.any or g.sw != 2 or taps <= 4))))
-    cdef char* scratch = <char*>out.phases
-    cdef num_t* cv = <num_t*>scratch
-    cdef num_t* sv = <num_t*>(scratch + 8 * (W + 2))
-    cdef int32_t* cm = <int32_t*>(scratch + 16 * (W + 2))
-    cdef int32_t* sm = <int32_t*>(scratch + 24 * (W + 2))
-    cdef int32_t* tq = tmp if out.any else <int32_t*>(scratch + 32 * (W + 2))
-    if cols:
-        _col_maxima(xp, rows, nrows, W, cv, cm)
-        for ow in range(lo):
+    cdef Py_ssize_t L = g.L, ow
+    cdef num_t* cv = <num_t*>out.cols
+    if nrows >= 2 and nrows * g.kw >= 16 and g.W <= COLS_MAX_W:
+        _col_maxima(xp, rows, nrows, g.W, cv, cm)
+        for ow in range(g.OW):
             _max_window_cols(cv, cm, yp, out, rows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
-        for ow in range(hi, OW):
-            _max_window_cols(cv, cm, yp, out, rows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
-        if g.sw == 1:
-            _max_cols(cv + ct[lo], cm + ct[lo], yp + lo, tq, n, g.kw, g.dw, 1, sv, sm, one)
-        elif g.sw == 2:
-            _max_cols(cv + ct[lo], cm + ct[lo], yp + lo, tq, n, g.kw, g.dw, 2, sv, sm, two)
-        else:
-            _max_cols(cv + ct[lo], cm + ct[lo], yp + lo, tq, n, g.kw, g.dw, g.sw, sv, sm, other)
     else:
-        for ow in range(lo):
+        for ow in range(g.OW):
             _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
-        for ow in range(hi, OW):
-            _max_window(xp, yp, out, rows, nrows, ct[ow], ct[L + ow], ct[2 * L + ow], g.kw, g.dw, ow)
-        if lo >= hi:
-            return
-        if g.sw == 1:
-            _max_interior(xp + ct[lo], yp + lo, tmp, n, rows, out.any, nrows, g.kw, g.dw, 1, phases, one)
-        elif g.sw == 2 and n >= 16 and W <= COLS_MAX_W:  # short rows: a split costs more than it saves
-            _max_interior(xp + ct[lo], yp + lo, tmp, n, rows, out.any, nrows, g.kw, g.dw, 2, phases, two)
-        else:
-            _max_interior(xp + ct[lo], yp + lo, tmp, n, rows, out.any, nrows, g.kw, g.dw, g.sw, phases, other)
-    if not out.any:
-        return
-    # the interior's tap numbers m * kw + j -> positions (or window taps): through a table of the row's taps,
-    # or with fewer windows than taps (large windows: adaptive pooling), by a division per window
-    cdef Py_ssize_t* table = out.table
-    cdef Py_ssize_t m, j, start = ct[lo]
-    cdef int32_t shift
-    if out.pos == NULL and out.trow[nrows - 1] - out.trow[0] == nrows - 1:
-        # window taps of consecutive tap rows: tap number m * kw + j is the window tap less trow[0] * kw
-        shift = <int32_t>(out.trow[0] * g.kw)
-        for k in range(n):
-            out.tap[lo + k] = <uint8_t>(tmp[k] + shift)
-        return
-    if n < taps:
-        for k in range(n):
-            m = tmp[k] // g.kw
-            j = tmp[k] - m * g.kw
-            if out.pos != NULL:
-                out.pos[lo + k] = rows[m] + j * g.dw + start + k * g.sw
-            else:
-                out.tap[lo + k] = <uint8_t>(out.trow[m] * g.kw + j)
-        return
-    for m in range(nrows):
-        for j in range(g.kw):
-            table[m * g.kw + j] = (rows[m] + j * g.dw) if out.pos != NULL else out.trow[m] * g.kw + j
-    if out.pos != NULL:
-        for k in range(hi - lo):
-            out.pos[lo + k] = table[tmp[k]] + start + k * g.sw
-    else:
-        for k in range(hi - lo):
-            out.tap[lo + k] = <uint8_t>table[tmp[k]]
 
 
 cdef void _col_maxima(const num_t* xp, const Py_ssize_t* rows, Py_ssize_t nrows, Py_ssize_t W, num_t* cv,
@@ -1126,133 +1099,6 @@ cdef inline void _max_window_cols(const num_t* cv, const int32_t* cm, num_t* yp,
     if out.any:
         m = bt // kw
         _put_index(out, ow, rows[m] + cs + (bt - m * kw) * dw, out.trow[m] * kw + bt - m * kw)
-
-
-cdef void _max_cols(const num_t* cv, const int32_t* cm, num_t* yp, int32_t* tp, Py_ssize_t n, Py_ssize_t kw,
-                    Py_ssize_t dw, Py_ssize_t step, num_t* sv, int32_t* sm, step_t marker) noexcept nogil:
-    """n interior windows of an output row, step apart, from the column maxima cv, cm of its input rows (the
-    first window's first column at cv[0]): the maximum over each window's columns. The taps are numbered
-    m * kw + j in row-major order, so the row-major first maximum (the reference's rule, NaNs included) is,
-    among columns of equal value, the one of lowest tap number: the row-major scan's result bit for bit
-    (signed zeros and NaN payloads included). tp gets the tap numbers, as from _max_interior. With a stride of
-    2 the column maxima are first split into even and odd columns (sv, sm), so that every tap reads contiguous
-    memory."""
-    cdef Py_ssize_t span = (n - 1) * step + (kw - 1) * dw + 1
-    cdef Py_ssize_t j, k, i, col, half = 0, st = step
-    cdef const num_t* vs
-    cdef const int32_t* ms
-    cdef num_t v, best
-    cdef int32_t t, bt, kw32 = <int32_t>kw, j32
-    cdef bint take
-    if step_t is StepTwo:
-        half = (span + 1) // 2
-        for i in range(span // 2):
-            sv[i] = cv[2 * i]
-            sv[half + i] = cv[2 * i + 1]
-        for i in range(span // 2):
-            sm[i] = cm[2 * i]
-            sm[half + i] = cm[2 * i + 1]
-        if span % 2:
-            sv[span // 2] = cv[span - 1]
-            sm[span // 2] = cm[span - 1]
-        st = 1
-    elif step_t is StepOne:
-        st = 1
-    for j in range(kw):
-        col = j * dw
-        if step_t is StepTwo:
-            vs = sv + (0 if col % 2 == 0 else half) + col // 2
-            ms = sm + (0 if col % 2 == 0 else half) + col // 2
-        else:
-            vs = cv + col
-            ms = cm + col
-        if j == 0:
-            for k in range(n):
-                yp[k] = vs[k * st]
-            for k in range(n):
-                tp[k] = ms[k * st] * kw32
-            continue
-        j32 = <int32_t>j
-        for k in range(n):
-            v = vs[k * st]
-            best = yp[k]
-            t = ms[k * st] * kw32 + j32
-            bt = tp[k]
-            take = _takes_later(v, best, t < bt)
-            yp[k] = v if take else best
-            tp[k] = t if take else bt
-
-
-cdef void _max_interior(const num_t* xp, num_t* yp, int32_t* tp, Py_ssize_t n, const Py_ssize_t* rows,
-                        bint with_idx, Py_ssize_t nrows, Py_ssize_t kw, Py_ssize_t dw, Py_ssize_t step,
-                        num_t* phases, step_t marker) noexcept nogil:
-    """n windows wholly inside the input along W, the first starting at xp (its block's element 0 + its
-    column start): taps outside, windows inside, branch-free selects. tp gets, per window, the number
-    m * kw + j of the tap (input row m of rows, column tap j) that holds the maximum: one constant per tap, the
-    cheapest select there is; the caller turns it into a position or a window tap. With a stride of 2 each
-    input row is first split into its even and odd columns (one pass of paired loads), so that every tap reads
-    contiguous memory: a lone strided load would be a gather."""
-    cdef Py_ssize_t m, j, k, i, col, span, seg, base, cnt
-    cdef Py_ssize_t lanes = 32 // sizeof(num_t)  # of a 256-bit vector
-    cdef Py_ssize_t nv = n - n % lanes if n >= lanes else n
-    cdef const num_t* s2
-    cdef num_t* y2
-    cdef int32_t* t2
-    cdef int32_t t
-    cdef const num_t* src
-    cdef num_t* ev = phases
-    cdef num_t* od
-    cdef num_t v, best
-    cdef bint take
-    if step_t is StepOne:
-        step = 1
-    elif step_t is StepTwo:
-        step = 1  # the taps read the split columns, contiguous
-    for m in range(nrows):
-        src = xp + rows[m]
-        if step_t is StepTwo:
-            span = 2 * (n - 1) + (kw - 1) * dw + 1  # the columns this row's windows read
-            od = ev + (span + 1) // 2
-            for i in range(span // 2):
-                ev[i] = src[2 * i]
-                od[i] = src[2 * i + 1]
-            if span % 2:
-                ev[span // 2] = src[span - 1]
-        for j in range(kw):
-            if step_t is StepTwo:
-                col = j * dw
-                src = (ev if col % 2 == 0 else od) + col // 2  # then tap j of window k is src[k]
-            else:
-                src = xp + rows[m] + j * dw
-            if m == 0 and j == 0:
-                for k in range(n):
-                    yp[k] = src[k * step]
-                if with_idx:
-                    for k in range(n):
-                        tp[k] = 0
-                continue
-            # whole vectors of windows, then the last vector's worth again (a tap applied twice changes
-            # nothing: ties keep the first) in place of a scalar remainder
-            t = <int32_t>(m * kw + j)
-            for seg in range(2 if nv < n else 1):
-                base = 0 if seg == 0 else n - lanes
-                cnt = nv if seg == 0 else lanes
-                s2 = src + base * step
-                y2 = yp + base
-                if with_idx:
-                    t2 = tp + base
-                    for k in range(cnt):
-                        v = s2[k * step]
-                        best = y2[k]
-                        take = _takes(v, best)
-                        y2[k] = v if take else best
-                        t2[k] = t if take else t2[k]
-                else:
-                    for k in range(cnt):
-                        v = s2[k * step]
-                        best = y2[k]
-                        take = _takes(v, best)
-                        y2[k] = v if take else best
 
 
 cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int32_t* tp, const Py_ssize_t* rows,

@@ -110,27 +110,28 @@ static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 
 /* The exact form of sp_colmax: columns c0 + [0, n), nothing read outside them. */
 #define SP_DEFINE_EXACT(T, N, TAKES)                                                                        \
 static inline void sp_colmax_exact_##N(const T* blk, const sp_ssize* offs, const int32_t* keys,          \
-                                       sp_ssize nr, sp_ssize c0, sp_ssize n, T* dv, int32_t* dk) {        \
+                                       sp_ssize nr, sp_ssize c0, sp_ssize kshift, sp_ssize n, T* dv, int32_t* dk) {        \
     for (sp_ssize c = 0; c < n; c++) {                                                                    \
         T acc = blk[offs[0] + c0 + c];                                                                    \
-        int32_t key = (int32_t)(keys[0] + c0 + c);                                                        \
+        int32_t key = (int32_t)(keys[0] + kshift + c0 + c);                                                        \
         for (sp_ssize m = 1; m < nr; m++) {                                                               \
             T w = blk[offs[m] + c0 + c];                                                                  \
             int t = TAKES(w, acc);                                                                        \
             acc = t ? w : acc;                                                                            \
-            key = t ? (int32_t)(keys[m] + c0 + c) : key;                                                  \
+            key = t ? (int32_t)(keys[m] + kshift + c0 + c) : key;                                                  \
         }                                                                                                 \
         dv[c] = acc;                                                                                      \
         if (dk) dk[c] = key;                                                                              \
     }                                                                                                     \
 }
 
-/* sp_colmax_<T>(blk, offs, keys, nr, c0, nchunks, dv, dk): for the columns c0 + [0, nchunks * SP_LANES) of
- *   the nr input rows starting at blk + offs[m], the first maximum of each column over the rows (rows in
- *   order) and its key keys[m] + column: dv[c], dk[c]. Reads every row over whole vectors: the caller makes
- *   sure they lie inside the input (else it calls the _exact form, which reads the columns c0 + [0, n)).
+/* sp_colmax_<T>(blk, offs, keys, nr, c0, kshift, nchunks, dv, dk): for the columns c0 + [0, nchunks * SP_LANES)
+ *   of the nr input rows starting at blk + offs[m], the first maximum of each column over the rows (rows in
+ *   order) and its key keys[m] + kshift + column: dv[c], dk[c]. Reads every row over whole vectors: the
+ *   caller makes sure they lie inside the input (else it calls the _exact form, which reads the columns
+ *   c0 + [0, n)).
  *   dk may be NULL: no keys.
- * sp_colmax2_<T>(blk, offs, keys, nr, c0, npairs, ev, od, ek, ok): sp_colmax over 2 * npairs * SP_LANES
+ * sp_colmax2_<T>(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok): sp_colmax over 2 * npairs * SP_LANES
  *   columns, stored split by phase: even columns (c0, c0 + 2, ...) in ev, odd ones in od (keys in ek, ok). 
  * sp_winmax_<T>(pv, pk, toff, kw, n, ov, ok): for windows q in [0, n), the maximum over taps j < kw of
  *   (pv[toff[j] + q], pk[toff[j] + q]) by value, then key: ov[q], ok[q].
@@ -145,29 +146,29 @@ static inline void sp_colmax_exact_##N(const T* blk, const sp_ssize* offs, const
 typedef T sp_v_##N __attribute__((vector_size(sizeof(T) * SP_LANES), aligned(sizeof(T)), may_alias));    \
 typedef M sp_m_##N __attribute__((vector_size(sizeof(T) * SP_LANES), aligned(sizeof(T)), may_alias));    \
 static inline void sp_colmax_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,   \
-                                 sp_ssize c0, sp_ssize nchunks, T* dv, int32_t* dk) {                     \
+                                 sp_ssize c0, sp_ssize kshift, sp_ssize nchunks, T* dv, int32_t* dk) {                     \
     for (sp_ssize k = 0; k < nchunks; k++) {                                                              \
         sp_ssize c = c0 + k * SP_LANES;                                                                   \
         sp_v_##N acc = *(const sp_v_##N*)(blk + offs[0] + c);                                             \
-        sp_kv key = SP_IOTA + (int32_t)(keys[0] + c);                                                     \
+        sp_kv key = SP_IOTA + (int32_t)(keys[0] + kshift + c);                                                     \
         for (sp_ssize m = 1; m < nr; m++) {                                                               \
             sp_v_##N w = *(const sp_v_##N*)(blk + offs[m] + c);                                           \
             sp_m_##N t = IS_FLOAT ? (sp_m_##N)((acc == acc) & ~(w <= acc)) : (sp_m_##N)(w > acc); \
             acc = SP_SEL(N, t, w, acc);                                                                  \
             sp_kv tk = __builtin_convertvector(t, sp_kv);                                                 \
-            key = (tk & (SP_IOTA + (int32_t)(keys[m] + c))) | (~tk & key);                                \
+            key = (tk & (SP_IOTA + (int32_t)(keys[m] + kshift + c))) | (~tk & key);                                \
         }                                                                                                 \
         *(sp_v_##N*)(dv + k * SP_LANES) = acc;                                                            \
         if (dk) *(sp_kv*)(dk + k * SP_LANES) = key;                                                       \
     }                                                                                                     \
 }                                                                                                         \
 static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,  \
-                                  sp_ssize c0, sp_ssize npairs, T* ev, T* od, int32_t* ek, int32_t* ok) { \
+                                  sp_ssize c0, sp_ssize kshift, sp_ssize npairs, T* ev, T* od, int32_t* ek, int32_t* ok) { \
     for (sp_ssize k = 0; k < npairs; k++) {                                                               \
         sp_ssize c = c0 + 2 * k * SP_LANES;                                                               \
         sp_v_##N a0 = *(const sp_v_##N*)(blk + offs[0] + c);                                              \
         sp_v_##N a1 = *(const sp_v_##N*)(blk + offs[0] + c + SP_LANES);                                   \
-        sp_kv k0 = SP_IOTA + (int32_t)(keys[0] + c), k1 = k0 + SP_LANES;                                  \
+        sp_kv k0 = SP_IOTA + (int32_t)(keys[0] + kshift + c), k1 = k0 + SP_LANES;                                  \
         for (sp_ssize m = 1; m < nr; m++) {                                                               \
             sp_v_##N w0 = *(const sp_v_##N*)(blk + offs[m] + c);                                          \
             sp_v_##N w1 = *(const sp_v_##N*)(blk + offs[m] + c + SP_LANES);                               \
@@ -176,7 +177,7 @@ static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int3
             a0 = SP_SEL(N, t0, w0, a0);                                                                   \
             a1 = SP_SEL(N, t1, w1, a1);                                                                   \
             sp_kv tk0 = __builtin_convertvector(t0, sp_kv), tk1 = __builtin_convertvector(t1, sp_kv);     \
-            sp_kv m0 = SP_IOTA + (int32_t)(keys[m] + c);                                                  \
+            sp_kv m0 = SP_IOTA + (int32_t)(keys[m] + kshift + c);                                                  \
             k0 = (tk0 & m0) | (~tk0 & k0);                                                                \
             k1 = (tk1 & (m0 + SP_LANES)) | (~tk1 & k1);                                                   \
         }                                                                                                 \
@@ -236,14 +237,14 @@ static inline void sp_winmax_##N(const T* pv, const int32_t* pk, const sp_ssize*
 
 #define SP_DEFINE(T, N, M, TAKES, LATER, IS_FLOAT)                                                          \
 static inline void sp_colmax_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,   \
-                                 sp_ssize c0, sp_ssize nchunks, T* dv, int32_t* dk) {                     \
-    sp_colmax_exact_##N(blk, offs, keys, nr, c0, nchunks * SP_LANES, dv, dk);                             \
+                                 sp_ssize c0, sp_ssize kshift, sp_ssize nchunks, T* dv, int32_t* dk) {                     \
+    sp_colmax_exact_##N(blk, offs, keys, nr, c0, kshift, nchunks * SP_LANES, dv, dk);                             \
 }                                                                                                         \
 static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,  \
-                                  sp_ssize c0, sp_ssize npairs, T* ev, T* od, int32_t* ek, int32_t* ok) { \
+                                  sp_ssize c0, sp_ssize kshift, sp_ssize npairs, T* ev, T* od, int32_t* ek, int32_t* ok) { \
     for (sp_ssize i = 0; i < npairs * SP_LANES; i++) {                                                    \
-        sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i, 1, ev + i, ek ? ek + i : NULL);             \
-        sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i + 1, 1, od + i, ok ? ok + i : NULL);         \
+        sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i, kshift, 1, ev + i, ek ? ek + i : NULL);             \
+        sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i + 1, kshift, 1, od + i, ok ? ok + i : NULL);         \
     }                                                                                                     \
 }                                                                                                         \
 static inline void sp_winfirst_##N(const T* pv, const sp_ssize* toff, sp_ssize kw, sp_ssize n, T* ov,    \

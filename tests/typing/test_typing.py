@@ -19,7 +19,7 @@ ROOT = HERE.parent.parent
 
 def test_the_package_says_it_is_typed_and_ships_the_extension_stubs() -> None:
     files = importlib.resources.files("stridepool")
-    for name in ("py.typed", "_kernels.pyi", "_kernels_avx2.pyi"):
+    for name in ("py.typed", "_kernels.pyi", "_kernels_avx2.pyi", "_kernels_avx512.pyi"):
         assert files.joinpath(name).is_file(), name
 
 
