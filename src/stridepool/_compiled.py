@@ -137,8 +137,8 @@ _REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _MAX: dict[np.dtype[Any], Any] = {}
 _SCATTER: dict[np.dtype[Any], Any] = {}
 _FOLD: dict[np.dtype[Any], Any] = {}
-_AVG: dict[tuple[np.dtype[Any], np.dtype[Any]], Any] = {}
-_AVG_BACK: dict[tuple[np.dtype[Any], np.dtype[Any]], Any] = {}
+_AVG: dict[tuple[np.dtype[Any], object], Any] = {}
+_AVG_BACK: dict[tuple[np.dtype[Any], object], Any] = {}
 _TAPS_BACK: dict[np.dtype[Any], Any] = {}
 
 
