@@ -183,3 +183,42 @@ def test_every_build_every_dtype(build, dtype):
         ry, ridx = r(x, k, s, p, return_indices=True)
         np.testing.assert_array_equal(idx, ridx, err_msg=str((nd, spatial, k, s, p)))
         np.testing.assert_array_equal(y, ry, err_msg=str((nd, spatial, k, s, p)))
+
+
+AVG = {name: kw for name, kw in SMALL.items() if "dilation" not in kw}
+
+
+@pytest.mark.parametrize("geometry", list(AVG))
+@pytest.mark.parametrize("options", [{}, dict(count_include_pad=False), dict(divisor_override=3)], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8", "int64"])
+def test_small_planes_average_every_width(build, geometry, options, dtype):
+    """Average pooling's batched rows: every width from 1 to 40, bit for bit with the reference (the same
+    row-major summation from +0, the same divisors); signed zeros and infinities among the values."""
+    kw = dict(AVG[geometry], **options)
+    rng = np.random.default_rng(abs(hash((geometry, str(options), dtype))) % 2**32)
+    for h in (1, 2, 3, 5, 7):
+        for w in range(1, 41):
+            shape = (3, 2, h, w)
+            if np.dtype(dtype).kind == "f":
+                x = rng.standard_normal(shape).astype(dtype)
+                x[rng.random(shape) < 0.1] = -0.0
+                x[rng.random(shape) < 0.02] = np.inf
+            else:
+                x = rng.integers(0, 100, shape).astype(dtype)
+            try:
+                want = ref.avg_pool2d(x, **kw)
+            except ValueError:  # no such pooling for this size
+                continue
+            got = sp.avg_pool2d(x, **kw)
+            where = f"{geometry} {options} {h}x{w} {dtype} ({build})"
+            assert got.dtype == want.dtype, where
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"), err_msg=where)
+
+
+@pytest.mark.parametrize("nd,spatial,k,s,p", [c for c in CASES if c[2] * c[3] < 60] + [(1, (3000,), 3, 2, 1)], ids=str)
+def test_every_build_average_bit_for_bit(build, nd, spatial, k, s, p):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 2) + spatial).astype(np.float32)
+    f, r = getattr(sp, f"avg_pool{nd}d"), getattr(ref, f"avg_pool{nd}d")
+    for options in ({}, dict(count_include_pad=False)):
+        np.testing.assert_array_equal(f(x, k, s, p, **options).view("u4"), r(x, k, s, p, **options).view("u4"))

@@ -148,6 +148,46 @@ cdef extern from "_vec.h" nogil:
                        uint32_t*, uint32_t*, int32_t*, int32_t*)
     void sp_colmax2_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                        uint64_t*, uint64_t*, int32_t*, int32_t*)
+    void sp_winsum_float_float(const float*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_float_double(const float*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_double_float(const double*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_double_double(const double*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_int8_t_float(const int8_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_int8_t_double(const int8_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_int16_t_float(const int16_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_int16_t_double(const int16_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_int32_t_float(const int32_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_int32_t_double(const int32_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_int64_t_float(const int64_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_int64_t_double(const int64_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_uint8_t_float(const uint8_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_uint8_t_double(const uint8_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_uint16_t_float(const uint16_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_uint16_t_double(const uint16_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_uint32_t_float(const uint32_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_uint32_t_double(const uint32_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
+    void sp_winsum_uint64_t_float(const uint64_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, float*)
+    void sp_winsum_uint64_t_double(const uint64_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
+                         Py_ssize_t, double*)
     void sp_winfirst_float(const float*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, float*, int32_t*)
     void sp_winfirst_double(const double*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, double*, int32_t*)
     void sp_winfirst_int8_t(const int8_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int8_t*, int32_t*)
@@ -616,6 +656,62 @@ cdef inline void _colmax2(const num_t* blk, const Py_ssize_t* offs, const int32_
         sp_colmax2_uint64_t(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok)
 
 
+cdef inline void _winsum(const num_t* pv, const Py_ssize_t* toff, const Py_ssize_t* soff, Py_ssize_t ns,
+                         Py_ssize_t kw, Py_ssize_t n, real_t* ov) noexcept nogil:
+    """For windows q in [0, n): the sum of pv[soff[m] + toff[j] + q] over slots m < ns, then taps j < kw, in that
+    order, in real_t."""
+    if num_t is float:
+        if real_t is float:
+            sp_winsum_float_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_float_double(pv, toff, soff, ns, kw, n, ov)
+    elif num_t is double:
+        if real_t is float:
+            sp_winsum_double_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_double_double(pv, toff, soff, ns, kw, n, ov)
+    elif num_t is int8_t:
+        if real_t is float:
+            sp_winsum_int8_t_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_int8_t_double(pv, toff, soff, ns, kw, n, ov)
+    elif num_t is int16_t:
+        if real_t is float:
+            sp_winsum_int16_t_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_int16_t_double(pv, toff, soff, ns, kw, n, ov)
+    elif num_t is int32_t:
+        if real_t is float:
+            sp_winsum_int32_t_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_int32_t_double(pv, toff, soff, ns, kw, n, ov)
+    elif num_t is int64_t:
+        if real_t is float:
+            sp_winsum_int64_t_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_int64_t_double(pv, toff, soff, ns, kw, n, ov)
+    elif num_t is uint8_t:
+        if real_t is float:
+            sp_winsum_uint8_t_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_uint8_t_double(pv, toff, soff, ns, kw, n, ov)
+    elif num_t is uint16_t:
+        if real_t is float:
+            sp_winsum_uint16_t_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_uint16_t_double(pv, toff, soff, ns, kw, n, ov)
+    elif num_t is uint32_t:
+        if real_t is float:
+            sp_winsum_uint32_t_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_uint32_t_double(pv, toff, soff, ns, kw, n, ov)
+    else:
+        if real_t is float:
+            sp_winsum_uint64_t_float(pv, toff, soff, ns, kw, n, ov)
+        else:
+            sp_winsum_uint64_t_double(pv, toff, soff, ns, kw, n, ov)
+
+
 cdef inline void _winfirst(const num_t* pv, const Py_ssize_t* toff, Py_ssize_t kw, Py_ssize_t n, num_t* ov,
                            int32_t* oj) noexcept nogil:
     if num_t is float:
@@ -681,10 +777,12 @@ cdef inline num_t _lowest(num_t like) noexcept nogil:
 
 
 cdef struct Batch:
-    # the geometry of the batched planar max (see _batch_plan); per thread, scratch of `cells` cells
+    # the layout of a batched planar pooling (see _batch_plan); per thread, scratch of `cells` cells per slot
     Py_ssize_t seg, nseg             # windows per segment of an output row (all but the last: seg), segments
     Py_ssize_t OWp, Wp, ncol, RB, cells, span, ext, hn
     Py_ssize_t nr_max                # longest tap-row list
+    Py_ssize_t slots                 # cell rows per item: 1 (max: column maxima), nr_max (average: the rows)
+    bint avg                         # average pooling (else max)
     bint keyed                       # keys decide ties (else the taps are in row-major order as read)
     bint tapmode                     # keys (tap row << 16) | cell (layers' window taps), else positions
     const Py_ssize_t* nr             # per output row (od, oh) of a block: its number of tap rows,
@@ -697,6 +795,8 @@ cdef struct Batch:
 cdef enum:
     BATCH_BYTES = 24576              # scratch of one batch, about: rows of cells stay in L1 / L2
     SEGMENT = 1024                   # windows of a scratch row at most (longer output rows are segmented)
+    TABLE_STACK = 1024               # the tap-row table and
+    SCRATCH_STACK = 2048             # the scratch of a small call live on the stack (8-byte units)
 
 
 cdef inline bint _batchable(const Dims* g) noexcept nogil:
@@ -706,11 +806,11 @@ cdef inline bint _batchable(const Dims* g) noexcept nogil:
             and g.D * g.H * g.W < 2147483647 - 4 * COLS_MAX_W)
 
 
-cdef void _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, Py_ssize_t items) noexcept nogil:
-    """Windows per segment, cells per scratch row, windows per row (with the extra ones), rows per batch, the
-    tap offsets."""
+cdef size_t _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, Py_ssize_t outsize) noexcept nogil:
+    """Windows per segment, cells per scratch row, windows per row (with the extra ones), items per batch, the
+    tap offsets (p.keyed and p.slots set); returns the bytes of scratch a thread needs."""
     cdef Py_ssize_t j, c, reach = (g.kw - 1) * g.dw + 1  # columns one window reads
-    cdef Py_ssize_t bytes_per = itemsize + (4 if p.keyed else 0)
+    cdef Py_ssize_t bytes_per = p.slots * itemsize + (4 if p.keyed else 0)
     p.seg = min(g.OW, SEGMENT)
     p.nseg = (g.OW + p.seg - 1) // p.seg
     p.OWp = p.seg
@@ -720,7 +820,7 @@ cdef void _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, Py_ssize_t i
     # columns the vector steps compute per row (in pairs of vectors with sw == 2: split as they are stored)
     p.ncol = (p.Wp + 2 * SP_LANES - 1) // (2 * SP_LANES) * 2 * SP_LANES if g.sw == 2 else \
         (p.Wp + SP_LANES - 1) // SP_LANES * SP_LANES
-    p.RB = max(1, min(items, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * bytes_per)))
+    p.RB = max(1, min(g.B * g.OD * g.OH * p.nseg, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * bytes_per)))
     p.ext = (reach - 1) // g.sw + 1  # phase cells a window reads past its start
     p.span = p.RB * p.OWp + p.ext + SP_LANES  # cells of one phase
     p.cells = (p.RB * p.Wp + p.ncol + g.sw * (p.ext + SP_LANES) + 15) // 16 * 16  # (keeps every part aligned)
@@ -728,39 +828,25 @@ cdef void _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, Py_ssize_t i
     for j in range(g.kw):
         c = j * g.dw
         p.toff[j] = (c % g.sw) * p.span + c // g.sw if g.sw > 1 else c
+    # per slot: cells and the cells split by phase, with their keys; a batch's windows: values and keys (or
+    # taps), and (average) their divisors
+    return (2 * p.cells * p.slots * itemsize + 2 * p.cells * (4 if p.keyed else 0)
+            + p.hn * (2 * outsize + 4) + 64)
 
 
-cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g,
-                      int num_threads) noexcept nogil:
-    """Planar max pooling by batches of output rows (see above); returns 1 when memory ran out, else 0."""
-    cdef Batch p
-    cdef Py_ssize_t per = g.OD * g.OH, items, u, nb, q, nr, m, nr_max = g.kd * g.kh
-    cdef bint index = ip != NULL or tp8 != NULL
-    cdef double table_stack[1024]     # 8 KiB
-    cdef double scratch_stack[2048]   # 16 KiB
-    cdef size_t table_bytes = per * nr_max * (2 * sizeof(Py_ssize_t) + sizeof(int32_t)) + per * sizeof(Py_ssize_t)
-    cdef size_t per_thread
-    cdef char* table = <char*>table_stack if table_bytes <= sizeof(table_stack) else <char*>malloc(table_bytes)
-    cdef char* scratch = NULL
+cdef int _batch_rows(Batch* p, const Dims* g, char* stack, size_t stack_bytes, char** table) noexcept nogil:
+    """The tap rows of every output row (od, oh), shared by all blocks and threads: in `stack` when they fit,
+    else in memory the caller frees (*table != stack). Returns 1 when memory ran out."""
+    cdef Py_ssize_t per = g.OD * g.OH, nr_max = g.kd * g.kh, q, m, nr
+    cdef size_t nbytes = per * nr_max * (2 * sizeof(Py_ssize_t) + sizeof(int32_t)) + per * sizeof(Py_ssize_t)
     cdef Py_ssize_t* rows
     cdef Py_ssize_t* taps
     cdef Py_ssize_t* counts
     cdef int32_t* keys
-    cdef int failed[1]
-    failed[0] = 0
-    if table == NULL:
+    table[0] = stack if nbytes <= stack_bytes else <char*>malloc(nbytes)
+    if table[0] == NULL:
         return 1
-    # keys are needed where maxima of different input rows meet: several tap rows, unless only values are
-    # asked for and equal values cannot differ (integers; -0.0 and NaN payloads can); and for an index where
-    # windows reach padding (a padding cell must never be the maximum's tap, even when tied)
-    p.keyed = ((nr_max > 1 and (index or num_t is float or num_t is double))
-               or (index and (g.wt[0] < 0 or g.wt[0] + (g.OW - 1) * g.sw + (g.kw - 1) * g.dw >= g.W)))
-    p.tapmode = tp8 != NULL
-    p.nr_max = nr_max
-    _batch_plan(&p, g, sizeof(num_t), g.B * per * ((g.OW + SEGMENT - 1) // SEGMENT))
-    items = g.B * per * p.nseg
-    # the tap rows of every output row (od, oh), shared by all blocks and threads
-    rows = <Py_ssize_t*>table
+    rows = <Py_ssize_t*>table[0]
     taps = rows + per * nr_max
     counts = taps + per * nr_max
     keys = <int32_t*>(counts + per)
@@ -769,9 +855,93 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
         counts[q] = nr
         for m in range(nr):  # the flat position in the block (row offset + column), or the tap row << 16
             keys[q * nr_max + m] = <int32_t>(taps[q * nr_max + m] << 16 if p.tapmode else rows[q * nr_max + m])
-    p.nr, p.offs, p.trow, p.keys = counts, rows, taps, keys
+    p.nr, p.offs, p.trow, p.keys, p.nr_max = counts, rows, taps, keys, nr_max
+    return 0
+
+
+cdef inline bint _batch_safe(const Dims* g, const Batch* p, Py_ssize_t u0, Py_ssize_t u1) noexcept nogil:
+    """Whole vectors read columns [s0, s0 + ncol) of every tap row of items [u0, u1): inside the input?"""
+    cdef Py_ssize_t per = g.OD * g.OH, block = g.D * g.H * g.W
+    cdef Py_ssize_t r = u0 // p.nseg, rl = (u1 - 1) // p.nseg, q = r % per, ql = rl % per
+    return ((r // per) * block + p.offs[q * p.nr_max] + g.wt[(u0 % p.nseg) * p.seg] >= 0
+            and (rl // per) * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + g.wt[((u1 - 1) % p.nseg) * p.seg]
+            + p.ncol <= g.B * block)
+
+
+cdef inline void _fill_cells(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
+                             Py_ssize_t s0, Py_ssize_t kshift, const Dims* g, const Batch* p, Py_ssize_t t,
+                             bint safe, num_t pad, num_t* cv, int32_t* ck, num_t* sv, int32_t* sk) noexcept nogil:
+    """Item t's row of cells from its nr input rows (blk + offs[m]) at columns s0 + [0, Wp): the first maximum
+    of each column (nr == 1: the row itself) and its key (ck, sk NULL: none), `pad` and SP_KEY_PAD outside the
+    input. Into cv, ck; with stride 2 (when safe) straight into the cells split by phase, sv, sk."""
+    cdef Py_ssize_t c, Wp = p.Wp, OWp = p.OWp, span = p.span
+    cdef Py_ssize_t lo = min(Wp, max(0, -s0)), hi = min(Wp, max(0, g.W - s0))  # cells [lo, hi): the input
+    if g.sw == 2 and safe:
+        _colmax2(blk, offs, keys, nr, s0, kshift, p.ncol // (2 * SP_LANES), sv + t * OWp, sv + span + t * OWp,
+                 sk + t * OWp if sk != NULL else NULL, sk + span + t * OWp if sk != NULL else NULL)
+        for c in range(lo):  # cell c: phase c % 2, index c // 2
+            sv[(c % 2) * span + t * OWp + c // 2] = pad
+        for c in range(hi, Wp):
+            sv[(c % 2) * span + t * OWp + c // 2] = pad
+        if sk != NULL:
+            for c in range(lo):
+                sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
+            for c in range(hi, Wp):
+                sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
+        return
+    if safe:
+        _colmax(blk, offs, keys, nr, s0, kshift, Wp, cv + t * Wp, ck + t * Wp if ck != NULL else NULL, False)
+    elif hi > lo:  # exactly the columns inside the input
+        _colmax(blk, offs, keys, nr, s0 + lo, kshift, hi - lo, cv + t * Wp + lo, ck + t * Wp + lo if ck != NULL
+                else NULL, True)
+    for c in range(lo):
+        cv[t * Wp + c] = pad
+    for c in range(hi, Wp):
+        cv[t * Wp + c] = pad
+    if ck != NULL:
+        for c in range(lo):
+            ck[t * Wp + c] = SP_KEY_PAD
+        for c in range(hi, Wp):
+            ck[t * Wp + c] = SP_KEY_PAD
+
+
+cdef inline void _split_cells(const Dims* g, const Batch* p, Py_ssize_t n, num_t* cv, int32_t* ck, num_t* sv,
+                              int32_t* sk) noexcept nogil:
+    """The cells of n items (cv, ck) split by phase into sv, sk: phase f holds cells f, f + sw, ... (span apart)."""
+    cdef Py_ssize_t i, f, sw = g.sw, span = p.span, m = n * p.OWp + p.ext
+    if sw == 2:
+        for i in range(m):
+            sv[i] = cv[2 * i]
+            sv[span + i] = cv[2 * i + 1]
+        if ck != NULL:
+            for i in range(m):
+                sk[i] = ck[2 * i]
+                sk[span + i] = ck[2 * i + 1]
+        return
+    for f in range(sw):
+        for i in range(m):
+            sv[f * span + i] = cv[i * sw + f]
+        if ck != NULL:
+            for i in range(m):
+                sk[f * span + i] = ck[i * sw + f]
+
+
+cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, uint8_t* tp8, const Dims* g, Batch* p,
+                      bint count_include_pad, Py_ssize_t divisor_override, bint dbl, int num_threads) noexcept nogil:
+    """Items in batches over the threads: max (p.slots == 1) or average (into float, or double with dbl).
+    Returns 1 when memory ran out, else 0."""
+    cdef Py_ssize_t items, u, nb
+    cdef double table_stack[TABLE_STACK]
+    cdef double scratch_stack[SCRATCH_STACK]
+    cdef char* table = NULL
+    cdef char* scratch = NULL
+    cdef size_t per_thread = _batch_plan(p, g, sizeof(num_t), sizeof(double) if dbl else sizeof(float))
+    cdef int failed[1]
+    failed[0] = 0
+    items = g.B * g.OD * g.OH * p.nseg
+    if _batch_rows(p, g, <char*>table_stack, sizeof(table_stack), &table):
+        return 1
     nb = (items + p.RB - 1) // p.RB
-    per_thread = (2 * p.cells + p.hn) * (sizeof(num_t) + 4)
     if num_threads <= 1 or nb == 1:
         scratch = <char*>scratch_stack if per_thread <= sizeof(scratch_stack) else <char*>malloc(per_thread)
         if scratch == NULL:
@@ -779,7 +949,8 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
         else:
             memset(scratch, 0, per_thread)  # junk windows read cells no row wrote: defined values
             for u in range(nb):
-                _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(items, u * p.RB + p.RB), scratch)
+                _batch(xp, yp, ip, tp8, g, p, u * p.RB, min(items, u * p.RB + p.RB), scratch, count_include_pad,
+                       divisor_override, dbl)
             if scratch != <char*>scratch_stack:
                 free(scratch)
     else:
@@ -789,66 +960,83 @@ cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, con
                 failed[0] = 1
             for u in prange(nb, schedule="static"):
                 if scratch != NULL:
-                    _max_batch(xp, yp, ip, tp8, g, &p, u * p.RB, min(items, u * p.RB + p.RB), scratch)
+                    _batch(xp, yp, ip, tp8, g, p, u * p.RB, min(items, u * p.RB + p.RB), scratch,
+                           count_include_pad, divisor_override, dbl)
             free(scratch)
     if table != <char*>table_stack:
         free(table)
     return failed[0]
 
 
-cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g, const Batch* p,
-                     Py_ssize_t u0, Py_ssize_t u1, char* scratch) noexcept nogil:
+cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g,
+                      int num_threads) noexcept nogil:
+    """Planar max pooling by batches of output rows (see above); returns 1 when memory ran out, else 0."""
+    cdef Batch p
+    cdef Py_ssize_t nr_max = g.kd * g.kh
+    cdef bint index = ip != NULL or tp8 != NULL
+    # keys are needed where maxima of different input rows meet: several tap rows, unless only values are
+    # asked for and equal values cannot differ (integers; -0.0 and NaN payloads can); and for an index where
+    # windows reach padding (a padding cell must never be the maximum's tap, even when tied)
+    p.keyed = ((nr_max > 1 and (index or num_t is float or num_t is double))
+               or (index and (g.wt[0] < 0 or g.wt[0] + (g.OW - 1) * g.sw + (g.kw - 1) * g.dw >= g.W)))
+    p.tapmode = tp8 != NULL
+    p.slots = 1
+    p.avg = False
+    return _batched_run(xp, yp, ip, tp8, g, &p, False, 0, sizeof(num_t) == 8, num_threads)
+
+
+cdef int _avg_batched(const num_t* xp, real_t* yp, const Dims* g, bint count_include_pad,
+                      Py_ssize_t divisor_override, int num_threads) noexcept nogil:
+    """Planar average pooling by batches of output rows: each item's tap rows as rows of cells (zeros outside the
+    input), then every window's taps summed in row-major order, as the reference sums them."""
+    cdef Batch p
+    p.keyed = False
+    p.tapmode = False
+    p.slots = g.kd * g.kh
+    p.avg = True
+    return _batched_run(xp, yp, NULL, NULL, g, &p, count_include_pad, divisor_override, real_t is double,
+                        num_threads)
+
+
+cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Dims* g, const Batch* p,
+                 Py_ssize_t u0, Py_ssize_t u1, char* scratch, bint count_include_pad, Py_ssize_t divisor_override,
+                 bint dbl) noexcept nogil:
     """Items [u0, u1) of all B * OD * OH * nseg: item u is segment u % nseg of output row u // nseg."""
-    cdef Py_ssize_t n = u1 - u0, per = g.OD * g.OH, block = g.D * g.H * g.W, W = g.W, nseg = p.nseg
-    cdef Py_ssize_t Wp = p.Wp, OWp = p.OWp, OW = g.OW, sw = g.sw, span = p.span, seg = p.seg
-    cdef Py_ssize_t r = u0 // nseg, sg = u0 % nseg, rl = (u1 - 1) // nseg, sl = (u1 - 1) % nseg
-    cdef Py_ssize_t b = r // per, q = r % per, bl = rl // per, ql = rl % per
-    cdef Py_ssize_t t, c, i, f, ns, s0, at, nq = n * OWp, lo, hi, key, e0, e1, kshift
-    cdef bint keyed = p.keyed
-    cdef num_t* cv = <num_t*>scratch
-    cdef int32_t* ck = <int32_t*>(cv + p.cells)
-    cdef num_t* sv = <num_t*>(ck + p.cells)
-    cdef int32_t* sk = <int32_t*>(sv + p.cells)
-    cdef num_t* hv = <num_t*>(sk + p.cells)
-    cdef int32_t* hk = <int32_t*>(hv + p.hn)
-    cdef num_t low = _lowest(<num_t>0)
-    cdef const num_t* src_v = cv
-    cdef const int32_t* src_k = ck
-    cdef const Py_ssize_t* offs
-    # whole vectors read columns [s0, s0 + ncol) of every tap row: inside the input for the whole batch?
-    cdef bint safe = (b * block + p.offs[q * p.nr_max] + g.wt[sg * seg] >= 0
-                      and bl * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + g.wt[sl * seg] + p.ncol <= g.B * block)
+    cdef Py_ssize_t n = u1 - u0, per = g.OD * g.OH, block = g.D * g.H * g.W, nseg = p.nseg, seg = p.seg
+    cdef Py_ssize_t OWp = p.OWp, OW = g.OW, sw = g.sw, cells = p.cells, slots = p.slots
+    cdef Py_ssize_t r = u0 // nseg, sg = u0 % nseg, b = r // per, q = r % per
+    cdef Py_ssize_t t, m, i, ns, s0, at, nq = n * OWp, key, rdiv
+    cdef bint keyed = p.keyed, avg = p.avg, safe = _batch_safe(g, p, u0, u1)
+    cdef num_t* cv = <num_t*>scratch             # per slot: cells, then the split cells
+    cdef int32_t* ck = <int32_t*>(cv + 2 * cells * slots)
+    cdef int32_t* sk = ck + cells
+    cdef char* after = <char*>(sk + cells) if keyed else <char*>ck
+    cdef int32_t* hk = <int32_t*>after           # the batch's windows: keys (or taps),
+    cdef num_t* hv = <num_t*>(hk + p.hn)         # values (max) or sums (average, float or double),
+    cdef float* hf = <float*>hv
+    cdef double* hd = <double*>hv
+    cdef float* df = hf + p.hn                   # and divisors
+    cdef double* dd = hd + p.hn
+    cdef num_t* yp = <num_t*>out
+    cdef Py_ssize_t soff[256]
     for t in range(n):
-        offs = p.offs + q * p.nr_max
-        s0 = g.wt[sg * seg]          # the segment's first column (negative: padding)
-        lo = min(Wp, max(0, -s0))    # its cells [lo, hi) are inside the input
-        hi = min(Wp, max(0, W - s0))
-        kshift = -s0 if p.tapmode else 0  # tap mode: key (tap row << 16) + cell, cell = column - s0
-        if sw == 2 and safe:  # the column maxima go straight into the cells split by phase
-            _colmax2(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, kshift, p.ncol // (2 * SP_LANES),
-                     sv + t * OWp, sv + span + t * OWp, sk + t * OWp if keyed else NULL,
-                     sk + span + t * OWp if keyed else NULL)
-            for c in range(lo):  # cell c: phase c % 2, index c // 2
-                sv[(c % 2) * span + t * OWp + c // 2] = low
-                sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
-            for c in range(hi, Wp):
-                sv[(c % 2) * span + t * OWp + c // 2] = low
-                sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
-        else:
-            if safe:
-                _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], s0, kshift, Wp, cv + t * Wp,
-                        ck + t * Wp if keyed else NULL, False)
-            elif hi > lo:  # exactly the columns inside the input
-                e0 = s0 + lo
-                e1 = s0 + hi
-                _colmax(xp + b * block, offs, p.keys + q * p.nr_max, p.nr[q], e0, kshift, e1 - e0, cv + t * Wp + lo,
-                        ck + t * Wp + lo if keyed else NULL, True)
-            for c in range(lo):
-                cv[t * Wp + c] = low
-                ck[t * Wp + c] = SP_KEY_PAD
-            for c in range(hi, Wp):
-                cv[t * Wp + c] = low
-                ck[t * Wp + c] = SP_KEY_PAD
+        s0 = g.wt[sg * seg]                      # the segment's first column (negative: padding)
+        if not avg:
+            _fill_cells(xp + b * block, p.offs + q * p.nr_max, p.keys + q * p.nr_max, p.nr[q], s0,
+                        -s0 if p.tapmode else 0, g, p, t, safe, _lowest(<num_t>0), cv, ck if keyed else NULL,
+                        cv + cells, sk if keyed else NULL)
+        else:  # one slot per tap row; a missing one (padding) holds zeros, which add nothing
+            for m in range(slots):
+                if m < p.nr[q]:
+                    _fill_cells(xp + b * block, p.offs + q * p.nr_max + m, p.keys, 1, s0, 0, g, p, t, safe, 0,
+                                cv + 2 * m * cells, NULL, cv + (2 * m + 1) * cells, NULL)
+                elif sw == 2 and safe:
+                    for i in range(p.OWp):
+                        cv[(2 * m + 1) * cells + t * OWp + i] = 0
+                        cv[(2 * m + 1) * cells + p.span + t * OWp + i] = 0
+                else:
+                    for i in range(p.Wp):
+                        cv[2 * m * cells + t * p.Wp + i] = 0
         sg += 1
         if sg == nseg:
             sg = 0
@@ -856,32 +1044,23 @@ cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, cons
             if q == per:
                 q = 0
                 b += 1
-    if sw == 2 and not safe:  # cells by phase: even cells, then odd ones, span apart
-        for i in range(nq + p.ext):
-            sv[i] = cv[2 * i]
-            sv[span + i] = cv[2 * i + 1]
-        if keyed:
-            for i in range(nq + p.ext):
-                sk[i] = ck[2 * i]
-                sk[span + i] = ck[2 * i + 1]
-    elif sw > 2:
-        for f in range(sw):
-            for i in range(nq + p.ext):
-                sv[f * span + i] = cv[i * sw + f]
-                sk[f * span + i] = ck[i * sw + f]
-    if sw > 1:
-        src_v, src_k = sv, sk
-    if nseg == 1 and OWp == OW:  # the batch's windows are its output rows' windows, in order
-        if keyed:
-            _winmax(src_v, src_k, p.toff, g.kw, nq, yp + u0 * OW, hk)
-        else:  # hk: the window tap of each maximum, if an index is asked for
-            _winfirst(src_v, p.toff, g.kw, nq, yp + u0 * OW, hk if ip != NULL or tp8 != NULL else NULL)
-    else:
-        if keyed:
-            _winmax(src_v, src_k, p.toff, g.kw, nq, hv, hk)
+    if sw > 2 or (sw == 2 and not safe):
+        for m in range(slots):
+            _split_cells(g, p, n, cv + 2 * m * cells, ck if keyed else NULL, cv + (2 * m + 1) * cells,
+                         sk if keyed else NULL)
+    for m in range(slots):
+        soff[m] = (2 * m + (1 if sw > 1 else 0)) * cells
+    # every window of the batch
+    if avg:
+        if dbl:
+            _winsum(cv, p.toff, soff, slots, g.kw, nq, hd)
         else:
-            _winfirst(src_v, p.toff, g.kw, nq, hv, hk if ip != NULL or tp8 != NULL else NULL)
-    # each item's windows to the output, and the index of each maximum
+            _winsum(cv, p.toff, soff, slots, g.kw, nq, hf)
+    elif keyed:
+        _winmax(cv + soff[0], sk if sw > 1 else ck, p.toff, g.kw, nq, hv, hk)
+    else:  # hk: the window tap of each maximum, if an index is asked for
+        _winfirst(cv + soff[0], p.toff, g.kw, nq, hv, hk if ip != NULL or tp8 != NULL else NULL)
+    # each item's windows to the output, with the index of each maximum or divided by the divisors
     r = u0 // nseg
     sg = u0 % nseg
     q = r % per
@@ -889,7 +1068,19 @@ cdef void _max_batch(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, cons
         ns = min(seg, OW - sg * seg)  # windows of this segment
         at = r * OW + sg * seg
         s0 = g.wt[sg * seg]
-        if not (nseg == 1 and OWp == OW):
+        if avg:
+            rdiv = _row_divisor(g, q // g.OH, q % g.OH, count_include_pad)
+            if dbl:
+                for i in range(ns):
+                    dd[t * OWp + i] = <double>_divisor(g, rdiv, sg * seg + i, count_include_pad, divisor_override)
+                for i in range(ns):
+                    (<double*>out)[at + i] = hd[t * OWp + i] / dd[t * OWp + i]
+            else:
+                for i in range(ns):
+                    df[t * OWp + i] = <float>_divisor(g, rdiv, sg * seg + i, count_include_pad, divisor_override)
+                for i in range(ns):
+                    (<float*>out)[at + i] = hf[t * OWp + i] / df[t * OWp + i]
+        else:
             for i in range(ns):
                 yp[at + i] = hv[t * OWp + i]
         if keyed and ip != NULL:  # keys are the positions
@@ -1503,6 +1694,8 @@ cdef int _avg_run(const num_t* xp, real_t* yp, const Dims* g, bint count_include
                     <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
                                      divisor_override), num_threads)
         return 0
+    if _batchable(g):
+        return _avg_batched(xp, yp, g, count_include_pad, divisor_override, num_threads)
     if num_threads <= 1:
         rows = <Py_ssize_t*>malloc(g.kd * g.kh * sizeof(Py_ssize_t))
         if rows == NULL:

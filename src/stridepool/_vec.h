@@ -26,12 +26,14 @@
 #define SP_LANES 8
 #else
 #define SP_LANES 4
+
 #endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(SP_PLAIN)
 #define SP_VECTORS 1
 #else
 #define SP_VECTORS 0
+
 #endif
 
 #define SP_KEY_PAD INT32_MAX
@@ -47,6 +49,7 @@ static const sp_kv SP_IOTA = {0, 1, 2, 3};
 static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7};
 #else
 static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
 #endif
 #endif
 
@@ -61,11 +64,13 @@ static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 
 #else
 #define SP_EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
 #define SP_ODD 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+
 #endif
 #if defined(__clang__) || __GNUC__ >= 12
 #define SP_SHUFFLE(V, M, a, b, ...) ((V)__builtin_shufflevector(a, b, __VA_ARGS__))
 #else /* M: the integer vector type of V's lanes */
 #define SP_SHUFFLE(V, M, a, b, ...) __builtin_shuffle(a, b, (M){__VA_ARGS__})
+
 #endif
 #endif
 
@@ -256,6 +261,7 @@ static inline void sp_winmax_##N(const T* pv, const int32_t* pk, const sp_ssize*
     SP_WINMAX_TAIL(T, LATER, 0)                                                                           \
 }
 
+
 #endif
 
 #define SP_ALL(T, N, M, IS_FLOAT, TAKES, LATER) \
@@ -272,5 +278,52 @@ SP_ALL(uint8_t, uint8_t, int8_t, 0, SP_TAKES_I, SP_LATER_I)
 SP_ALL(uint16_t, uint16_t, int16_t, 0, SP_TAKES_I, SP_LATER_I)
 SP_ALL(uint32_t, uint32_t, int32_t, 0, SP_TAKES_I, SP_LATER_I)
 SP_ALL(uint64_t, uint64_t, int64_t, 0, SP_TAKES_I, SP_LATER_I)
+
+
+/* sp_winsum_<T>_<R>(pv, toff, soff, ns, kw, n, ov): for windows q in [0, n), the sum in R of
+ *   pv[soff[m] + toff[j] + q] over the slots m < ns, then the taps j < kw, in that order, from +0. */
+#if SP_VECTORS
+#define SP_DEFINE_SUM(T, N, R, RN)                                                                          \
+typedef R sp_r_##N##_##RN __attribute__((vector_size(sizeof(R) * SP_LANES), aligned(sizeof(R)), may_alias));\
+static inline void sp_winsum_##N##_##RN(const T* pv, const sp_ssize* toff, const sp_ssize* soff,         \
+                                        sp_ssize ns, sp_ssize kw, sp_ssize n, R* ov) {                    \
+    sp_ssize q = 0;                                                                                       \
+    for (; q + SP_LANES <= n; q += SP_LANES) {                                                            \
+        sp_r_##N##_##RN acc = {0};                                                                        \
+        for (sp_ssize m = 0; m < ns; m++)                                                                 \
+            for (sp_ssize j = 0; j < kw; j++)                                                             \
+                acc += __builtin_convertvector(*(const sp_v_##N*)(pv + soff[m] + toff[j] + q),            \
+                                               sp_r_##N##_##RN);                                          \
+        *(sp_r_##N##_##RN*)(ov + q) = acc;                                                                \
+    }                                                                                                     \
+    SP_WINSUM_TAIL(R, q)                                                                                  \
+}
+#else
+#define SP_DEFINE_SUM(T, N, R, RN)                                                                          \
+static inline void sp_winsum_##N##_##RN(const T* pv, const sp_ssize* toff, const sp_ssize* soff,         \
+                                        sp_ssize ns, sp_ssize kw, sp_ssize n, R* ov) {                    \
+    SP_WINSUM_TAIL(R, 0)                                                                                  \
+}
+#endif
+#define SP_WINSUM_TAIL(R, q0)                                                                               \
+    for (sp_ssize qq = (q0); qq < n; qq++) {                                                              \
+        R acc = 0;                                                                                        \
+        for (sp_ssize m = 0; m < ns; m++)                                                                 \
+            for (sp_ssize j = 0; j < kw; j++)                                                             \
+                acc += (R)pv[soff[m] + toff[j] + qq];                                                     \
+        ov[qq] = acc;                                                                                     \
+    }
+
+#define SP_SUMS(T, N) SP_DEFINE_SUM(T, N, float, float) SP_DEFINE_SUM(T, N, double, double)
+SP_SUMS(float, float)
+SP_SUMS(double, double)
+SP_SUMS(int8_t, int8_t)
+SP_SUMS(int16_t, int16_t)
+SP_SUMS(int32_t, int32_t)
+SP_SUMS(int64_t, int64_t)
+SP_SUMS(uint8_t, uint8_t)
+SP_SUMS(uint16_t, uint16_t)
+SP_SUMS(uint32_t, uint32_t)
+SP_SUMS(uint64_t, uint64_t)
 
 #endif
