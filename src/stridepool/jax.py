@@ -133,21 +133,26 @@ def _run(spec: _Spec, arrays: list[NDArray[Any]]) -> tuple[NDArray[Any], ...]:
 _xla_ffi.run, _xla_ffi.decode = _run, _decode
 
 
-def _callback(spec: _Spec, types: tuple[tuple[tuple[int, ...], np.dtype[Any]], ...],
-              *arrays: Any) -> tuple[NDArray[Any], ...]:
-    """The ``pure_callback`` mechanism's host function."""
-    results = _run(spec, [np.asarray(a) for a in arrays])
-    return tuple(np.asarray(r, dtype=dt) for r, (_, dt) in zip(results, types))
+@dataclasses.dataclass(frozen=True)
+class _Callback:
+    """The ``pure_callback`` mechanism's host function (equal for equal specs: JAX caches on it)."""
+
+    spec: _Spec
+    dtypes: tuple[np.dtype[Any], ...]
+
+    def __call__(self, *arrays: Any) -> tuple[NDArray[Any], ...]:
+        results = _run(self.spec, [np.asarray(a) for a in arrays])
+        return tuple(np.asarray(r, dtype=dt) for r, dt in zip(results, self.dtypes))
 
 
-def _call(spec: _Spec, arrays: Sequence[Array], outs: tuple[jax.ShapeDtypeStruct, ...]) -> tuple[Array, ...]:
+def _call(spec: _Spec, arrays: Sequence[Array], outs: tuple[jax.ShapeDtypeStruct, ...],
+          how: str) -> tuple[Array, ...]:
     """Run ``spec`` inside a JAX computation: one custom call (or pure_callback); a vmap batch in one call."""
-    if mechanism == "ffi":
+    if how == "ffi":
         call = jax.ffi.ffi_call(TARGET, outs, vmap_method="broadcast_all")
         return tuple(call(*arrays, spec=spec.text))
-    types = tuple((o.shape, np.dtype(o.dtype)) for o in outs)
-    return tuple(jax.pure_callback(functools.partial(_callback, spec, types), outs, *arrays,
-                                   vmap_method="broadcast_all"))
+    host = _Callback(spec, tuple(np.dtype(o.dtype) for o in outs))
+    return tuple(jax.pure_callback(host, outs, *arrays, vmap_method="broadcast_all"))
 
 
 # -------------------------------------------------------------------------------- operations and their VJPs
@@ -158,7 +163,7 @@ class _Op:
 
     ``kwargs`` are the NumPy function's arguments after validation (plain values; ``axes`` negative, so that
     a vmap batch in front changes nothing); ``shapes``/``dtypes`` those of the array arguments, ``outs`` the
-    results'.
+    results'; ``how`` the :data:`mechanism` when it was made.
     """
 
     op: str
@@ -167,6 +172,7 @@ class _Op:
     shapes: tuple[tuple[int, ...], ...]
     dtypes: tuple[np.dtype[Any], ...]
     outs: tuple[jax.ShapeDtypeStruct, ...]
+    how: str
 
     def spec(self, **changes: Any) -> _Spec:
         kwargs = tuple((k, changes.get(k, v)) for k, v in self.kwargs)
@@ -204,7 +210,7 @@ def _forward_with_residuals(op: _Op, arrays: tuple[Array, ...]) -> tuple[tuple[A
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _apply(op: _Op, arrays: tuple[Array, ...]) -> tuple[Array, ...]:
-    return _call(op.spec(), arrays, op.outs)
+    return _call(op.spec(), arrays, op.outs, op.how)
 
 
 def _apply_fwd(op: _Op, arrays: tuple[Array, ...]) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
@@ -218,6 +224,9 @@ def _apply_bwd(op: _Op, residuals: tuple[Array, ...], cts: tuple[Array, ...]) ->
 
 
 _apply.defvjp(_apply_fwd, _apply_bwd)
+#: what the public functions call: compiled once per operation and shapes, so that a call outside ``jit``
+#: costs one dispatch (inside a jit it is inlined)
+_jit_apply = jax.jit(_apply, static_argnums=0)
 
 
 def _gather(src: Array, idx: Array, axes: tuple[int, ...]) -> Array:
@@ -311,7 +320,7 @@ def _float(dtype: np.dtype[Any]) -> np.dtype[Any]:
 
 def _array(x: ArrayLike, name: str) -> tuple[Array, NDArray[Any]]:
     """``x`` as a JAX array on the CPU, and a data-less stand-in for stridepool's validation."""
-    a = jnp.asarray(x)
+    a = x if isinstance(x, jax.Array) else jnp.asarray(x)
     if not isinstance(a, jax.core.Tracer):
         platforms = {d.platform for d in a.devices()}
         if platforms != {"cpu"}:
@@ -347,8 +356,8 @@ def _check_extent(nd: int, sizes: tuple[int, ...]) -> None:
 def _run_op(op: str, nd: int, arrays: tuple[Array, ...], kwargs: dict[str, Any],
             outs: Sequence[tuple[tuple[int, ...], Any]]) -> tuple[Array, ...]:
     o = _Op(op, nd, tuple(kwargs.items()), tuple(a.shape for a in arrays), tuple(a.dtype for a in arrays),
-            tuple(_struct(s, dt) for s, dt in outs))
-    return _apply(o, arrays)
+            tuple(_struct(s, dt) for s, dt in outs), mechanism)
+    return cast("tuple[Array, ...]", _jit_apply(o, arrays))
 
 
 # -------------------------------------------------------------------------------------- the public functions
