@@ -4,6 +4,7 @@ Independent references: XLA's own pooling (``lax.reduce_window``) and ``jax.grad
 ``stridepool.reference`` (bit for bit: the bridge runs the compiled kernels, which agree with it exactly);
 small NumPy and jax.numpy implementations written here (adaptive windows, unpooling's winners, gathers).
 """
+import contextlib
 import itertools
 import math
 import subprocess
@@ -396,8 +397,19 @@ def test_channels_last(how):
     np.testing.assert_array_equal(ours, want)
 
 
+@contextlib.contextmanager
+def x64():
+    """JAX's 64-bit mode for a while (older jax has no jax.enable_x64)."""
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
 def test_x64_gives_int64_indices_and_float64(how):
-    with jax.enable_x64(True):
+    with x64():
         x = distinct((2, 9, 9), dtype=np.float64)
         y, idx = spj.max_pool2d(x, 3, 2, 1, return_indices=True)
         assert y.dtype == jnp.float64 and idx.dtype == jnp.int64

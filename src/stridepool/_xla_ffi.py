@@ -150,16 +150,20 @@ def _spec(frame: _CallFrame) -> bytes:
 
 def _error(frame: _CallFrame, message: str, code: int) -> int:
     """A new XLA_FFI_Error (XLA copies the message); XLA raises it as the computation's error."""
+    if not frame.api:  # only XLA's metadata query comes without the API table: nothing to report with
+        return 0
     args = _ErrorCreateArgs(ctypes.sizeof(_ErrorCreateArgs), None, message.encode("utf-8", "replace"), code)
     return int(frame.api.contents.error_create(ctypes.byref(args)) or 0)
 
 
 def _metadata(frame: _CallFrame) -> int | None:
-    """Answer XLA's registration-time query: the API version (after checking XLA's), no traits."""
-    api = frame.api.contents.api_version
-    if api.major_version != API_MAJOR:
-        return _error(frame, f"stridepool's XLA FFI handler follows FFI API {API_MAJOR}.{API_MINOR}; this XLA "
-                             f"has {api.major_version}.{api.minor_version}", _INTERNAL)
+    """Answer XLA's query (at registration; at first use before jaxlib 0.6, with no API table): the API
+    version, after checking XLA's where it is given, and no traits."""
+    if frame.api:
+        api = frame.api.contents.api_version
+        if api.major_version != API_MAJOR:
+            return _error(frame, f"stridepool's XLA FFI handler follows FFI API {API_MAJOR}.{API_MINOR}; this "
+                                 f"XLA has {api.major_version}.{api.minor_version}", _INTERNAL)
     ext = ctypes.cast(frame.extension_start, ctypes.POINTER(_MetadataExtension)).contents
     md = ext.metadata.contents
     md.api_version = _ApiVersion(ctypes.sizeof(_ApiVersion), None, API_MAJOR, API_MINOR)
