@@ -438,6 +438,24 @@ def test_other_dtypes(dtype, how):
     np.testing.assert_array_equal(a, want.astype(a.dtype))
 
 
+def test_large_results_are_written_into_xlas_buffers(how):
+    """Results of OUT_BYTES or more go straight into XLA's buffer (out=): the same answers."""
+    x = distinct((4, 16, 48, 48))
+    assert x.size * 4 >= spj.OUT_BYTES
+    y, idx = spj.max_pool2d(x, 3, 1, 1, return_indices=True)
+    np.testing.assert_array_equal(y, xla_max(x, 2, kernel_size=3, stride=1, padding=1))
+    np.testing.assert_array_equal(idx, ref.max_pool2d(np.asarray(x), 3, 1, 1, return_indices=True)[1])
+    w = weights(y.shape)
+    ours = jax.jit(jax.grad(lambda x: jnp.sum(spj.max_pool2d(x, 3, 1, 1) * w)))(x)
+    np.testing.assert_array_equal(ours, jax.grad(lambda x: jnp.sum(xla_max(x, 2, kernel_size=3, stride=1,
+                                                                             padding=1) * w))(x))
+    np.testing.assert_array_equal(spj.avg_pool2d(x, 3, 1, 1), ref.avg_pool2d(np.asarray(x), 3, 1, 1))
+    xi = np.asarray(x).astype(np.int32)
+    np.testing.assert_array_equal(spj.avg_pool2d(xi, 3, 1, 1), ref.avg_pool2d(xi, 3, 1, 1).astype(np.float32))
+    np.testing.assert_array_equal(spj.fold2d(spj.unfold2d(x, 2), x.shape),
+                                  ref.fold2d(ref.unfold2d(np.asarray(x), 2), x.shape))
+
+
 def test_numpy_and_list_inputs_are_not_modified():
     x = np.arange(16.0, dtype=np.float32).reshape(4, 4)
     before = x.copy()

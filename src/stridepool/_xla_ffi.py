@@ -173,8 +173,8 @@ def _metadata(frame: _CallFrame) -> int | None:
 
 #: JSON spec -> its decoded form (filled by :func:`remember` at trace time, or on first use)
 _SPECS: dict[bytes, Any] = {}
-#: set by stridepool.jax: (decoded spec, input arrays) -> result arrays
-run: Callable[[Any, list[NDArray[Any]]], HostResult] | None = None
+#: set by stridepool.jax: (decoded spec, input arrays, XLA's first result buffer) -> result arrays
+run: Callable[[Any, list[NDArray[Any]], NDArray[Any]], HostResult] | None = None
 #: set by stridepool.jax: JSON text -> decoded spec
 decode: Callable[[str], Any] | None = None
 
@@ -200,9 +200,10 @@ def _handle(address: int) -> int | None:
         args = [_array(frame.args.items[i], True) for i in range(frame.args.size)]
         rets = [_array(frame.rets.items[i], False) for i in range(frame.rets.size)]
         assert run is not None
-        results = run(spec, args)
+        results = run(spec, args, rets[0])
         for ret, res in zip(rets, results):
-            np.copyto(ret, res, casting="unsafe")  # int64 -> int32 indices, float64 -> float32 without x64
+            if res is not ret:  # int64 -> int32 indices, float64 -> float32 without x64
+                np.copyto(ret, res, casting="unsafe")
         return None
     except (ValueError, TypeError) as e:
         return _error(frame, f"{type(e).__name__}: {e}", _INVALID_ARGUMENT)

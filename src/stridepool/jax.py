@@ -120,12 +120,21 @@ def _decode(text: str) -> _Spec:
     return _Spec(d["f"], tuple(d["n"]), tuple((k, _tuples(v)) for k, v in sorted(d["k"].items())))
 
 
-def _run(spec: _Spec, arrays: list[NDArray[Any]]) -> tuple[NDArray[Any], ...]:
-    """Run ``spec`` on host arrays (any leading batch axes in front of the traced ones)."""
+#: results of at least this many bytes are written by the kernels straight into XLA's buffer (``out=``);
+#: smaller ones are copied there, which costs less than ``out=``'s extra checks
+OUT_BYTES = 1 << 18
+
+
+def _run(spec: _Spec, arrays: list[NDArray[Any]], out: NDArray[Any] | None = None) -> tuple[NDArray[Any], ...]:
+    """Run ``spec`` on host arrays (any leading batch axes in front of the traced ones); ``out``: XLA's buffer
+    for the first result, used when it is large and of the dtype that stridepool returns."""
     kwargs = dict(spec.kwargs)
     if "input_shape" in kwargs:
         a = arrays[0]
         kwargs["input_shape"] = a.shape[:a.ndim - spec.ndims[0]] + kwargs["input_shape"]
+    if (out is not None and out.nbytes >= OUT_BYTES and out.dtype == arrays[0].dtype
+            and not spec.name.startswith("unfold")):
+        kwargs["out"] = out  # the first result is arrays[0]'s dtype: max, unpool, fold, float averages
     result = getattr(_sp, spec.name)(*arrays, **kwargs)
     return tuple(result) if isinstance(result, tuple) else (result,)
 
