@@ -191,6 +191,13 @@ def test_nan_values_equal_xla_gradient_goes_to_the_first_nan(how):
     np.testing.assert_array_equal(ours, ref.max_pool2d_backward(np.ones((2, 2), np.float32), np.asarray(idx), (4, 4)))
     xla = jax.grad(lambda x: jnp.sum(xla_max(x, 2, kernel_size=2)))(xj)
     assert not np.array_equal(ours, xla)  # documented difference (docs/frameworks_jax.rst.txt)
+    # many NaNs and infinities: the values are still XLA's, bit for bit
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 11, 12)).astype(np.float32)
+    u = rng.random(x.shape)
+    x[u < 0.1], x[(u >= 0.1) & (u < 0.15)], x[(u >= 0.15) & (u < 0.2)] = np.nan, np.inf, -np.inf
+    for kw in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 1, "padding": 1}):
+        np.testing.assert_array_equal(spj.max_pool2d(jnp.asarray(x), **kw), xla_max(jnp.asarray(x), 2, **kw))
 
 
 @pytest.mark.parametrize("nd", NDS)
@@ -572,3 +579,15 @@ def test_pure_callback_mechanism_from_the_environment():
                 "spj.max_pool2d(jnp.arange(16.0).reshape(4, 4), 2).tolist())", ("STRIDEPOOL_JAX_CALL", "callback"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "callback [[5.0, 7.0], [13.0, 15.0]]"
+
+
+def test_documentation_examples():
+    """The examples of docs/frameworks_jax.rst.txt (the JAX section of the frameworks page) run."""
+    import doctest
+    import pathlib
+
+    page = pathlib.Path(__file__).resolve().parent.parent / "docs" / "frameworks_jax.rst.txt"
+    if not page.is_file():
+        pytest.skip("docs/ is not beside the tests")
+    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 7 and result.failed == 0
