@@ -184,7 +184,7 @@ class _Op:
     how: str
 
     def spec(self, **changes: Any) -> _Spec:
-        kwargs = tuple((k, changes.get(k, v)) for k, v in self.kwargs)
+        kwargs = tuple(sorted((k, changes.get(k, v)) for k, v in self.kwargs))  # as _decode makes them
         return _Spec(public_name(self.op, self.nd), tuple(len(s) for s in self.shapes), kwargs)
 
     def arg(self, name: str) -> Any:
