@@ -15,7 +15,7 @@ answers with the FFI API version it was written against (0.1) after checking tha
 Why not a compiled handler: one compiled against ``jax.ffi.include_dir()`` would make jaxlib's headers a build
 requirement of the package, and would still need a C entry point into the kernels, which are Cython functions
 called from Python. Why not ``jax.pure_callback``: it turns every argument into a JAX array on the host
-before calling back (``device_put``), about 150 us a call here against about 20 us for this handler (see
+before calling back (``device_put``), about 165 us a call here against about 30 us for this handler (see
 ``bench/bridges_jax_results.md``).
 """
 from __future__ import annotations
