@@ -186,10 +186,8 @@ def remember(text: str, decoded: Any) -> None:
 def _handle(address: int) -> int | None:
     frame = _CallFrame.from_address(address)
     try:
-        if frame.extension_start:
-            if frame.extension_start.contents.type == _METADATA_EXTENSION:
-                return _metadata(frame)
-            return None
+        if frame.extension_start and frame.extension_start.contents.type == _METADATA_EXTENSION:
+            return _metadata(frame)
         if frame.struct_size < _CALL_FRAME_SIZE or frame.stage != _EXECUTE:
             raise RuntimeError(f"unexpected XLA FFI call frame (size {frame.struct_size}, stage {frame.stage})")
         key = _spec(frame)
