@@ -46,7 +46,7 @@ GROUPS = [
      "Objects with PyTorch's constructor parameters, a ``forward`` that remembers what the backward needs, "
      "and a ``backward`` that returns the input gradient; ``Pooling2D`` is the question's class."),
     ("modules", "Modules", "The pure-NumPy reference backend: the same functions, bit-identical results."),
-    ("functions", "Threads and other functions", "Functions that are not pooling operations."),
+    ("functions", "Threads, memory and other functions", "Functions that are not pooling operations."),
     ("attributes", "Attributes", "Plain values that describe the running build."),
 ]
 

@@ -187,3 +187,44 @@ def test_cache_environment_variable():
     assert r.stdout.split()[0] == "0"
     r = _run("import stridepool", STRIDEPOOL_CACHE_MB="lots", STRIDEPOOL_BACKEND="compiled")
     assert r.returncode != 0 and "`STRIDEPOOL_CACHE_MB` must be a whole number of MiB, got 'lots'" in r.stderr
+
+
+def _rss() -> int:
+    """Resident memory of this process in bytes (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmRSS")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the resident memory from /proc")
+def test_release_memory_gives_the_cache_back():
+    """Freed large results stay cached (the process keeps their memory); release_memory hands it back and says
+    how much; the cache works again afterwards."""
+    if sp.backend != "compiled":
+        assert sp.release_memory() == 0
+        return
+    from stridepool import _compiled
+
+    if _compiled.K.cache_info()[2] < (256 << 20):
+        pytest.skip("STRIDEPOOL_CACHE_MB is set below 256")
+    sp.release_memory()
+    x = np.ones((16, 64, 64, 64), np.float32)  # 16 MiB in, results 4 MiB each
+    base = _rss()
+    kept = [sp.max_pool2d(x, 2) for _ in range(30)]  # 120 MiB of results
+    for y in kept:
+        y.fill(1)  # resident for sure
+    del kept
+    cached, count, _ = _compiled.K.cache_info()
+    assert cached >= 100 << 20 and count >= 25
+    held = _rss()
+    assert held - base >= 90 << 20  # freed arrays, memory still held: the cache
+    freed = sp.release_memory()
+    assert freed == cached
+    assert _compiled.K.cache_info()[:2] == (0, 0)
+    assert held - _rss() >= 90 << 20  # given back
+    assert sp.release_memory() == 0
+    y = sp.max_pool2d(x, 2)  # the cache fills again as results are freed
+    del y
+    assert _compiled.K.cache_info()[1] >= 1

@@ -59,6 +59,36 @@ fold1d = _api.fold(1, _core, __name__)
 fold2d = _api.fold(2, _core, __name__)
 fold3d = _api.fold(3, _core, __name__)
 
+
+
+def release_memory() -> int:
+    """Free the memory stridepool keeps between calls and give it back to the operating system.
+
+    Results of 1 MiB and more live on buffers that go back to a cache when the last array using them is
+    freed, so that a training loop pooling the same shapes every step reuses them instead of having the
+    operating system map and zero fresh pages (``STRIDEPOOL_CACHE_MB``, default 1024, bounds the cache; see the
+    user guide's "Threads, memory and backends"). After a large computation the process therefore keeps up to
+    that much memory; this hands it back (and asks the C library to return its free memory too). Arrays still
+    in use are not touched, and the cache fills again as results are freed. Safe to call from any thread.
+
+    Returns
+    -------
+    int
+        The bytes of cached buffers freed (0 on the reference backend, which keeps nothing).
+
+    Examples
+    --------
+    >>> import numpy as np, stridepool as sp
+    >>> y = sp.max_pool2d(np.zeros((16, 64, 64, 64), np.float32), 2)   # a 4 MiB result
+    >>> del y                                                           # its buffer goes to the cache
+    >>> sp.release_memory() >= (4 << 20) or sp.backend == "reference"
+    True
+    >>> sp.release_memory()                                             # nothing left to free
+    0
+    """
+    return _core.release_memory()
+
+
 from .layers import (  # noqa: E402  (layers call the functions above)
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
     AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
@@ -76,5 +106,5 @@ __all__ = [
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
     "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "Pooling2D",
-    "reference", "backend", "kernels", "set_num_threads", "get_num_threads", "__version__",
+    "reference", "backend", "kernels", "set_num_threads", "get_num_threads", "release_memory", "__version__",
 ]

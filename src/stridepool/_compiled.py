@@ -119,6 +119,17 @@ def _cache_limit() -> int:
 CACHE_MIN_BYTES: int = K.CACHE_MIN_BYTES
 
 
+def release_memory() -> int:
+    """Free the cache of result buffers (of every build of the kernels loaded) and hand the memory back to the
+    operating system; returns the bytes of buffers freed. See :func:`stridepool.release_memory`."""
+    freed = 0
+    for name in BUILDS.values():
+        module = sys.modules.get(f"{__package__}.{name}")
+        if module is not None:
+            freed += module.release_cache()
+    return freed
+
+
 def _alloc(shape: Ax, dtype: DTypeLike) -> Array:
     """An uninitialised array for a result: large ones on a cached buffer (see _kernels_impl.pxi's Block)."""
     dtype = np.dtype(dtype)

@@ -42,13 +42,24 @@ cdef extern from *:
     static void* sp_alloc(size_t n) { return _aligned_malloc(n, 64); }
     static void sp_free(void* p) { _aligned_free(p); }
     static void sp_advise_huge(void* p, size_t n) { (void)p; (void)n; }
+    static int sp_trim(void) { return 0; }
     #else
     #include <stdlib.h>
     #if defined(__linux__)
     #include <sys/mman.h>
     #endif
+    #if defined(__GLIBC__)
+    #include <malloc.h>
+    #endif
     static void* sp_alloc(size_t n) { void* p = NULL; return posix_memalign(&p, 4096, n) ? NULL : p; }
     static void sp_free(void* p) { free(p); }
+    static int sp_trim(void) {  /* give freed heap memory back to the operating system, where the C library can */
+    #if defined(__GLIBC__)
+        return malloc_trim(0);
+    #else
+        return 0;
+    #endif
+    }
     static void sp_advise_huge(void* p, size_t n) {
     #if defined(__linux__) && defined(MADV_HUGEPAGE)
         madvise(p, n, MADV_HUGEPAGE);  /* as NumPy does for large arrays: fewer page faults */
@@ -83,6 +94,7 @@ cdef extern from *:
     void* sp_alloc(size_t n) noexcept nogil
     void sp_free(void* p) noexcept nogil
     void sp_advise_huge(void* p, size_t n) noexcept nogil
+    int sp_trim() noexcept nogil
 
 cdef extern from "_vec.h" nogil:
     # vector building blocks (see _vec.h): SP_LANES lanes of any type per step, an int32 key per lane
@@ -299,6 +311,16 @@ def set_cache_limit(size_t nbytes):
     global _cache_limit
     _cache_limit = nbytes
     _cache_trim(0)
+
+
+def release_cache():
+    """Free every cached result buffer and give the C library's free memory back to the operating system;
+    returns the bytes of buffers freed. The limit stays."""
+    cdef size_t freed = _cache_total, limit = _cache_limit
+    set_cache_limit(0)
+    set_cache_limit(limit)
+    sp_trim()
+    return freed
 
 
 def cache_info():

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 _SELF: ModuleType = sys.modules[__name__]
 
 
+def release_memory() -> int:
+    """The reference backend keeps no memory between calls: nothing to free (0 bytes)."""
+    return 0
+
+
 def _last(a: Array, ax: Ax) -> Array:
     return np.moveaxis(a, ax, range(-len(ax), 0))
 

@@ -231,6 +231,8 @@ class Core(Protocol):
 
     def run_max_backward_taps(self, g: Array, taps: Array, shape: Ax, ax: Ax, geo: Geometry) -> Array: ...
 
+    def release_memory(self) -> int: ...
+
 
 class DaskPath(Protocol):
     """``stridepool._dask``, loaded when a dask array arrives: every operation of a core for dask arrays.
