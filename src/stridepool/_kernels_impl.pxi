@@ -200,6 +200,26 @@ cdef extern from "_vec.h" nogil:
                          Py_ssize_t, float*)
     void sp_winsum_uint64_t_double(const uint64_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
                          Py_ssize_t, double*)
+    void sp_colmax_cl_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, float*, int32_t*)
+    void sp_colmax_cl_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, double*, int32_t*)
+    void sp_colmax_cl_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, int8_t*, int32_t*)
+    void sp_colmax_cl_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, int16_t*, int32_t*)
+    void sp_colmax_cl_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, int32_t*, int32_t*)
+    void sp_colmax_cl_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, int64_t*, int32_t*)
+    void sp_colmax_cl_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, uint8_t*, int32_t*)
+    void sp_colmax_cl_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, uint16_t*, int32_t*)
+    void sp_colmax_cl_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, uint32_t*, int32_t*)
+    void sp_colmax_cl_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t, uint64_t*, int32_t*)
     void sp_winfirst_float(const float*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, float*, int32_t*)
     void sp_winfirst_double(const double*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, double*, int32_t*)
     void sp_winfirst_int8_t(const int8_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int8_t*, int32_t*)
@@ -652,6 +672,32 @@ cdef inline void _colmax(const num_t* blk, const Py_ssize_t* offs, const int32_t
             sp_colmax_uint64_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
 
 
+cdef inline void _colmax_cl(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
+                            Py_ssize_t p0, Py_ssize_t kshift, Py_ssize_t npix, Py_ssize_t C, num_t* dv,
+                            int32_t* dk) noexcept nogil:
+    """_colmax for channels-last rows: pixels p0 + [0, npix) of C channels, one key per pixel."""
+    if num_t is float:
+        sp_colmax_cl_float(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    elif num_t is double:
+        sp_colmax_cl_double(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    elif num_t is int8_t:
+        sp_colmax_cl_int8_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    elif num_t is int16_t:
+        sp_colmax_cl_int16_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    elif num_t is int32_t:
+        sp_colmax_cl_int32_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    elif num_t is int64_t:
+        sp_colmax_cl_int64_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    elif num_t is uint8_t:
+        sp_colmax_cl_uint8_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    elif num_t is uint16_t:
+        sp_colmax_cl_uint16_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    elif num_t is uint32_t:
+        sp_colmax_cl_uint32_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+    else:
+        sp_colmax_cl_uint64_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+
+
 cdef inline void _colmax2(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
                           Py_ssize_t c0, Py_ssize_t kshift, Py_ssize_t npairs, num_t* ev, num_t* od, int32_t* ek,
                           int32_t* ok) noexcept nogil:
@@ -799,7 +845,9 @@ cdef inline num_t _lowest(num_t like) noexcept nogil:
 
 
 cdef struct Batch:
-    # the layout of a batched planar pooling (see _batch_plan); per thread, scratch of `cells` cells per slot
+    # the layout of a batched pooling (see _batch_plan); per thread, `cells` elements per slot. A cell is one
+    # input column: one element (planar), or the C channels of a pixel (channels-last)
+    Py_ssize_t C                     # elements of a cell
     Py_ssize_t seg, nseg             # windows per segment of an output row (all but the last: seg), segments
     Py_ssize_t OWp, Wp, ncol, RB, cells, span, ext, hn
     Py_ssize_t nr_max                # longest tap-row list
@@ -808,10 +856,10 @@ cdef struct Batch:
     bint keyed                       # keys decide ties (else the taps are in row-major order as read)
     bint tapmode                     # keys (tap row << 16) | cell (layers' window taps), else positions
     const Py_ssize_t* nr             # per output row (od, oh) of a block: its number of tap rows,
-    const Py_ssize_t* offs           # their offsets in the block (nr_max each),
+    const Py_ssize_t* offs           # their offsets in the block, in cells (nr_max each),
     const Py_ssize_t* trow           # their tap-row numbers
     const int32_t* keys              # and their key bases
-    Py_ssize_t toff[256]             # per window tap: its phase and offset in the split cells
+    Py_ssize_t toff[256]             # per window tap: its phase and offset in the split cells, in elements
 
 
 cdef enum:
@@ -822,34 +870,37 @@ cdef enum:
 
 
 cdef inline bint _batchable(const Dims* g) noexcept nogil:
-    """Planar and regular windows along W, positions that fit an int32 key, rows of cells of a sane length
-    (gigantic strides and dilations take the window-by-window path)."""
-    return (g.C == 1 and 0 < g.sw <= 64 and g.kw <= 256 and (g.kw - 1) * g.dw < 4096
+    """Regular windows along W, positions that fit an int32 key, rows of cells of a sane length (gigantic
+    strides and dilations take the window-by-window path); planar, or channels-last with whole vectors of
+    channels."""
+    return ((g.C == 1 or g.C % SP_LANES == 0) and 0 < g.sw <= 64 and g.kw <= 256 and (g.kw - 1) * g.dw < 4096
             and g.D * g.H * g.W < 2147483647 - 4 * COLS_MAX_W)
 
 
 cdef size_t _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, Py_ssize_t outsize) noexcept nogil:
     """Windows per segment, cells per scratch row, windows per row (with the extra ones), items per batch, the
     tap offsets (p.keyed and p.slots set); returns the bytes of scratch a thread needs."""
-    cdef Py_ssize_t j, c, reach = (g.kw - 1) * g.dw + 1  # columns one window reads
-    cdef Py_ssize_t bytes_per = p.slots * itemsize + (4 if p.keyed else 0)
-    p.seg = min(g.OW, SEGMENT)
+    cdef Py_ssize_t j, c, C = g.C, reach = (g.kw - 1) * g.dw + 1  # columns one window reads
+    cdef Py_ssize_t bytes_per = (p.slots * itemsize + (4 if p.keyed else 0)) * C
+    p.C = C
+    p.seg = min(g.OW, SEGMENT if C == 1 else max(8, SEGMENT * SP_LANES // C))
     p.nseg = (g.OW + p.seg - 1) // p.seg
     p.OWp = p.seg
     while p.OWp * g.sw < (p.seg - 1) * g.sw + reach:
         p.OWp += 1
     p.Wp = p.OWp * g.sw
-    # columns the vector steps compute per row (in pairs of vectors with sw == 2: split as they are stored)
+    # planar: columns the vector steps compute per row (in pairs of vectors with sw == 2: split as they are
+    # stored); channels-last reads whole pixels, exactly those of the row
     p.ncol = (p.Wp + 2 * SP_LANES - 1) // (2 * SP_LANES) * 2 * SP_LANES if g.sw == 2 else \
         (p.Wp + SP_LANES - 1) // SP_LANES * SP_LANES
     p.RB = max(1, min(g.B * g.OD * g.OH * p.nseg, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * bytes_per)))
     p.ext = (reach - 1) // g.sw + 1  # phase cells a window reads past its start
     p.span = p.RB * p.OWp + p.ext + SP_LANES  # cells of one phase
-    p.cells = (p.RB * p.Wp + p.ncol + g.sw * (p.ext + SP_LANES) + 15) // 16 * 16  # (keeps every part aligned)
-    p.hn = (p.RB * p.OWp + SP_LANES + 15) // 16 * 16  # cells of one batch's windows
+    p.cells = ((p.RB * p.Wp + p.ncol + g.sw * (p.ext + SP_LANES)) * C + 15) // 16 * 16  # elements (aligned)
+    p.hn = ((p.RB * p.OWp + SP_LANES) * C + 15) // 16 * 16  # elements of one batch's windows
     for j in range(g.kw):
         c = j * g.dw
-        p.toff[j] = (c % g.sw) * p.span + c // g.sw if g.sw > 1 else c
+        p.toff[j] = ((c % g.sw) * p.span + c // g.sw if g.sw > 1 else c) * C
     # per slot: cells and the cells split by phase, with their keys; a batch's windows: values and keys (or
     # taps), and (average) their divisors
     return (2 * p.cells * p.slots * itemsize + 2 * p.cells * (4 if p.keyed else 0)
@@ -882,10 +933,10 @@ cdef int _batch_rows(Batch* p, const Dims* g, char* stack, size_t stack_bytes, c
 
 
 cdef inline bint _batch_safe(const Dims* g, const Batch* p, Py_ssize_t u0, Py_ssize_t u1) noexcept nogil:
-    """Whole vectors read columns [s0, s0 + ncol) of every tap row of items [u0, u1): inside the input?"""
+    """Planar: whole vectors read columns [s0, s0 + ncol) of every tap row of items [u0, u1): inside the input?"""
     cdef Py_ssize_t per = g.OD * g.OH, block = g.D * g.H * g.W
     cdef Py_ssize_t r = u0 // p.nseg, rl = (u1 - 1) // p.nseg, q = r % per, ql = rl % per
-    return ((r // per) * block + p.offs[q * p.nr_max] + g.wt[(u0 % p.nseg) * p.seg] >= 0
+    return (p.C == 1 and (r // per) * block + p.offs[q * p.nr_max] + g.wt[(u0 % p.nseg) * p.seg] >= 0
             and (rl // per) * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + g.wt[((u1 - 1) % p.nseg) * p.seg]
             + p.ncol <= g.B * block)
 
@@ -893,12 +944,13 @@ cdef inline bint _batch_safe(const Dims* g, const Batch* p, Py_ssize_t u0, Py_ss
 cdef inline void _fill_cells(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
                              Py_ssize_t s0, Py_ssize_t kshift, const Dims* g, const Batch* p, Py_ssize_t t,
                              bint safe, num_t pad, num_t* cv, int32_t* ck, num_t* sv, int32_t* sk) noexcept nogil:
-    """Item t's row of cells from its nr input rows (blk + offs[m]) at columns s0 + [0, Wp): the first maximum
-    of each column (nr == 1: the row itself) and its key (ck, sk NULL: none), `pad` and SP_KEY_PAD outside the
-    input. Into cv, ck; with stride 2 (when safe) straight into the cells split by phase, sv, sk."""
-    cdef Py_ssize_t c, Wp = p.Wp, OWp = p.OWp, span = p.span
+    """Item t's row of cells from its nr input rows (blk + offs[m] cells) at columns s0 + [0, Wp): the first
+    maximum of each element over the rows (nr == 1: the row itself) and its key (ck, sk NULL: none), `pad` and
+    SP_KEY_PAD outside the input. Into cv, ck; planar with stride 2 (when safe) straight into the cells split
+    by phase, sv, sk."""
+    cdef Py_ssize_t c, Wp = p.Wp, OWp = p.OWp, span = p.span, C = p.C
     cdef Py_ssize_t lo = min(Wp, max(0, -s0)), hi = min(Wp, max(0, g.W - s0))  # cells [lo, hi): the input
-    if g.sw == 2 and safe:
+    if C == 1 and g.sw == 2 and safe:
         _colmax2(blk, offs, keys, nr, s0, kshift, p.ncol // (2 * SP_LANES), sv + t * OWp, sv + span + t * OWp,
                  sk + t * OWp if sk != NULL else NULL, sk + span + t * OWp if sk != NULL else NULL)
         for c in range(lo):  # cell c: phase c % 2, index c // 2
@@ -911,27 +963,32 @@ cdef inline void _fill_cells(const num_t* blk, const Py_ssize_t* offs, const int
             for c in range(hi, Wp):
                 sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
         return
-    if safe:
-        _colmax(blk, offs, keys, nr, s0, kshift, Wp, cv + t * Wp, ck + t * Wp if ck != NULL else NULL, False)
+    cv = cv + t * Wp * C
+    ck = ck + t * Wp * C if ck != NULL else NULL
+    if C > 1:
+        if hi > lo:
+            _colmax_cl(blk, offs, keys, nr, s0 + lo, kshift, hi - lo, C, cv + lo * C, ck + lo * C if ck != NULL
+                       else NULL)
+    elif safe:
+        _colmax(blk, offs, keys, nr, s0, kshift, Wp, cv, ck, False)
     elif hi > lo:  # exactly the columns inside the input
-        _colmax(blk, offs, keys, nr, s0 + lo, kshift, hi - lo, cv + t * Wp + lo, ck + t * Wp + lo if ck != NULL
-                else NULL, True)
-    for c in range(lo):
-        cv[t * Wp + c] = pad
-    for c in range(hi, Wp):
-        cv[t * Wp + c] = pad
+        _colmax(blk, offs, keys, nr, s0 + lo, kshift, hi - lo, cv + lo, ck + lo if ck != NULL else NULL, True)
+    for c in range(lo * C):
+        cv[c] = pad
+    for c in range(hi * C, Wp * C):
+        cv[c] = pad
     if ck != NULL:
-        for c in range(lo):
-            ck[t * Wp + c] = SP_KEY_PAD
-        for c in range(hi, Wp):
-            ck[t * Wp + c] = SP_KEY_PAD
+        for c in range(lo * C):
+            ck[c] = SP_KEY_PAD
+        for c in range(hi * C, Wp * C):
+            ck[c] = SP_KEY_PAD
 
 
 cdef inline void _split_cells(const Dims* g, const Batch* p, Py_ssize_t n, num_t* cv, int32_t* ck, num_t* sv,
                               int32_t* sk) noexcept nogil:
     """The cells of n items (cv, ck) split by phase into sv, sk: phase f holds cells f, f + sw, ... (span apart)."""
-    cdef Py_ssize_t i, f, sw = g.sw, span = p.span, m = n * p.OWp + p.ext
-    if sw == 2:
+    cdef Py_ssize_t i, f, c, sw = g.sw, span = p.span, m = n * p.OWp + p.ext, C = p.C
+    if C == 1 and sw == 2:
         for i in range(m):
             sv[i] = cv[2 * i]
             sv[span + i] = cv[2 * i + 1]
@@ -942,10 +999,12 @@ cdef inline void _split_cells(const Dims* g, const Batch* p, Py_ssize_t n, num_t
         return
     for f in range(sw):
         for i in range(m):
-            sv[f * span + i] = cv[i * sw + f]
+            for c in range(C):
+                sv[(f * span + i) * C + c] = cv[(i * sw + f) * C + c]
         if ck != NULL:
             for i in range(m):
-                sk[f * span + i] = ck[i * sw + f]
+                for c in range(C):
+                    sk[(f * span + i) * C + c] = ck[(i * sw + f) * C + c]
 
 
 cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, uint8_t* tp8, const Dims* g, Batch* p,
@@ -992,7 +1051,7 @@ cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, uint8_t* tp8, cons
 
 cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g,
                       int num_threads) noexcept nogil:
-    """Planar max pooling by batches of output rows (see above); returns 1 when memory ran out, else 0."""
+    """Max pooling by batches of output rows (see above); returns 1 when memory ran out, else 0."""
     cdef Batch p
     cdef Py_ssize_t nr_max = g.kd * g.kh
     cdef bint index = ip != NULL or tp8 != NULL
@@ -1024,10 +1083,10 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
                  Py_ssize_t u0, Py_ssize_t u1, char* scratch, bint count_include_pad, Py_ssize_t divisor_override,
                  bint dbl) noexcept nogil:
     """Items [u0, u1) of all B * OD * OH * nseg: item u is segment u % nseg of output row u // nseg."""
-    cdef Py_ssize_t n = u1 - u0, per = g.OD * g.OH, block = g.D * g.H * g.W, nseg = p.nseg, seg = p.seg
-    cdef Py_ssize_t OWp = p.OWp, OW = g.OW, sw = g.sw, cells = p.cells, slots = p.slots
+    cdef Py_ssize_t n = u1 - u0, per = g.OD * g.OH, C = p.C, block = g.D * g.H * g.W * C, nseg = p.nseg
+    cdef Py_ssize_t seg = p.seg, OWp = p.OWp, OW = g.OW, sw = g.sw, cells = p.cells, slots = p.slots
     cdef Py_ssize_t r = u0 // nseg, sg = u0 % nseg, b = r // per, q = r % per
-    cdef Py_ssize_t t, m, i, ns, s0, at, nq = n * OWp, key, rdiv
+    cdef Py_ssize_t t, m, i, e, ns, s0, at, nq = n * OWp, key, rdiv, tap
     cdef bint keyed = p.keyed, avg = p.avg, safe = _batch_safe(g, p, u0, u1)
     cdef num_t* cv = <num_t*>scratch             # per slot: cells, then the split cells
     cdef int32_t* ck = <int32_t*>(cv + 2 * cells * slots)
@@ -1052,13 +1111,13 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
                 if m < p.nr[q]:
                     _fill_cells(xp + b * block, p.offs + q * p.nr_max + m, p.keys, 1, s0, 0, g, p, t, safe, 0,
                                 cv + 2 * m * cells, NULL, cv + (2 * m + 1) * cells, NULL)
-                elif sw == 2 and safe:
+                elif C == 1 and sw == 2 and safe:
                     for i in range(p.OWp):
                         cv[(2 * m + 1) * cells + t * OWp + i] = 0
                         cv[(2 * m + 1) * cells + p.span + t * OWp + i] = 0
                 else:
-                    for i in range(p.Wp):
-                        cv[2 * m * cells + t * p.Wp + i] = 0
+                    for i in range(p.Wp * C):
+                        cv[2 * m * cells + t * p.Wp * C + i] = 0
         sg += 1
         if sg == nseg:
             sg = 0
@@ -1066,58 +1125,65 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
             if q == per:
                 q = 0
                 b += 1
-    if sw > 2 or (sw == 2 and not safe):
+    if sw > 2 or (sw == 2 and not (C == 1 and safe)):
         for m in range(slots):
             _split_cells(g, p, n, cv + 2 * m * cells, ck if keyed else NULL, cv + (2 * m + 1) * cells,
                          sk if keyed else NULL)
     for m in range(slots):
         soff[m] = (2 * m + (1 if sw > 1 else 0)) * cells
-    # every window of the batch
+    # every window of the batch (n * OWp windows, C elements each)
     if avg:
         if dbl:
-            _winsum(cv, p.toff, soff, slots, g.kw, nq, hd)
+            _winsum(cv, p.toff, soff, slots, g.kw, nq * C, hd)
         else:
-            _winsum(cv, p.toff, soff, slots, g.kw, nq, hf)
+            _winsum(cv, p.toff, soff, slots, g.kw, nq * C, hf)
     elif keyed:
-        _winmax(cv + soff[0], sk if sw > 1 else ck, p.toff, g.kw, nq, hv, hk)
+        _winmax(cv + soff[0], sk if sw > 1 else ck, p.toff, g.kw, nq * C, hv, hk)
     else:  # hk: the window tap of each maximum, if an index is asked for
-        _winfirst(cv + soff[0], p.toff, g.kw, nq, hv, hk if ip != NULL or tp8 != NULL else NULL)
+        _winfirst(cv + soff[0], p.toff, g.kw, nq * C, hv, hk if ip != NULL or tp8 != NULL else NULL)
     # each item's windows to the output, with the index of each maximum or divided by the divisors
     r = u0 // nseg
     sg = u0 % nseg
     q = r % per
     for t in range(n):
         ns = min(seg, OW - sg * seg)  # windows of this segment
-        at = r * OW + sg * seg
+        at = (r * OW + sg * seg) * C  # its first output element
         s0 = g.wt[sg * seg]
         if avg:
             rdiv = _row_divisor(g, q // g.OH, q % g.OH, count_include_pad)
             if dbl:
                 for i in range(ns):
-                    dd[t * OWp + i] = <double>_divisor(g, rdiv, sg * seg + i, count_include_pad, divisor_override)
-                for i in range(ns):
-                    (<double*>out)[at + i] = hd[t * OWp + i] / dd[t * OWp + i]
+                    for e in range(C):
+                        dd[(t * OWp + i) * C + e] = <double>_divisor(g, rdiv, sg * seg + i, count_include_pad,
+                                                                     divisor_override)
+                for i in range(ns * C):
+                    (<double*>out)[at + i] = hd[t * OWp * C + i] / dd[t * OWp * C + i]
             else:
                 for i in range(ns):
-                    df[t * OWp + i] = <float>_divisor(g, rdiv, sg * seg + i, count_include_pad, divisor_override)
-                for i in range(ns):
-                    (<float*>out)[at + i] = hf[t * OWp + i] / df[t * OWp + i]
+                    for e in range(C):
+                        df[(t * OWp + i) * C + e] = <float>_divisor(g, rdiv, sg * seg + i, count_include_pad,
+                                                                    divisor_override)
+                for i in range(ns * C):
+                    (<float*>out)[at + i] = hf[t * OWp * C + i] / df[t * OWp * C + i]
         else:
-            for i in range(ns):
-                yp[at + i] = hv[t * OWp + i]
+            for i in range(ns * C):
+                yp[at + i] = hv[t * OWp * C + i]
         if keyed and ip != NULL:  # keys are the positions
-            for i in range(ns):
-                ip[at + i] = hk[t * OWp + i]
+            for i in range(ns * C):
+                ip[at + i] = hk[t * OWp * C + i]
         elif keyed and tp8 != NULL:  # key (tap row << 16) | cell; window i's tap j is at cell i * sw + j * dw
             for i in range(ns):
-                key = hk[t * OWp + i]
-                tp8[at + i] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
+                for e in range(C):
+                    key = hk[(t * OWp + i) * C + e]
+                    tp8[at + i * C + e] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
         elif ip != NULL:  # one tap row per output row: hk holds the tap j
             for i in range(ns):
-                ip[at + i] = p.offs[q * p.nr_max] + s0 + i * sw + hk[t * OWp + i] * g.dw
+                for e in range(C):
+                    ip[at + i * C + e] = p.offs[q * p.nr_max] + s0 + i * sw + hk[(t * OWp + i) * C + e] * g.dw
         elif tp8 != NULL:
-            for i in range(ns):
-                tp8[at + i] = <uint8_t>(p.trow[q * p.nr_max] * g.kw + hk[t * OWp + i])
+            tap = p.trow[q * p.nr_max] * g.kw
+            for i in range(ns * C):
+                tp8[at + i] = <uint8_t>(tap + hk[t * OWp * C + i])
         sg += 1
         if sg == nseg:
             sg = 0

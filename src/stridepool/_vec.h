@@ -138,6 +138,9 @@ static inline void sp_colmax_exact_##N(const T* blk, const sp_ssize* offs, const
  *   dk may be NULL: no keys.
  * sp_colmax2_<T>(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok): sp_colmax over 2 * npairs * SP_LANES
  *   columns, stored split by phase: even columns (c0, c0 + 2, ...) in ev, odd ones in od (keys in ek, ok). 
+ * sp_colmax_cl_<T>(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk): sp_colmax for channels-last rows of
+ *   pixels of C channels (C a multiple of SP_LANES): pixels p0 + [0, npix), one key per pixel
+ *   (keys[m] + kshift + pixel), every channel's first maximum in dv[px * C + c], its key in dk.
  * sp_winmax_<T>(pv, pk, toff, kw, n, ov, ok): for windows q in [0, n), the maximum over taps j < kw of
  *   (pv[toff[j] + q], pk[toff[j] + q]) by value, then key: ov[q], ok[q].
  * sp_winfirst_<T>(pv, toff, kw, n, ov, oj): the same without keys, taps in order (their order is row-major:
@@ -193,6 +196,24 @@ static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int3
             *(sp_kv*)(ok + k * SP_LANES) = SP_SHUFFLE(sp_kv, sp_kv, k0, k1, SP_ODD);                             \
         }                                                                                                 \
     }                                                                                                     \
+}                                                                                                         \
+static inline void sp_colmax_cl_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,  \
+                                    sp_ssize p0, sp_ssize kshift, sp_ssize npix, sp_ssize C, T* dv,       \
+                                    int32_t* dk) {                                                        \
+    for (sp_ssize px = 0; px < npix; px++)                                                                \
+        for (sp_ssize c = 0; c < C; c += SP_LANES) {                                                      \
+            sp_v_##N acc = *(const sp_v_##N*)(blk + (offs[0] + p0 + px) * C + c);                         \
+            sp_kv key = (SP_IOTA - SP_IOTA) + (int32_t)(keys[0] + kshift + p0 + px);                      \
+            for (sp_ssize m = 1; m < nr; m++) {                                                           \
+                sp_v_##N w = *(const sp_v_##N*)(blk + (offs[m] + p0 + px) * C + c);                       \
+                sp_m_##N t = IS_FLOAT ? (sp_m_##N)((acc == acc) & ~(w <= acc)) : (sp_m_##N)(w > acc);     \
+                acc = SP_SEL(N, t, w, acc);                                                               \
+                sp_kv tk = __builtin_convertvector(t, sp_kv);                                             \
+                key = (tk & (int32_t)(keys[m] + kshift + p0 + px)) | (~tk & key);                         \
+            }                                                                                             \
+            *(sp_v_##N*)(dv + px * C + c) = acc;                                                          \
+            if (dk) *(sp_kv*)(dk + px * C + c) = key;                                                     \
+        }                                                                                                 \
 }                                                                                                         \
 static inline void sp_winfirst_##N(const T* pv, const sp_ssize* toff, sp_ssize kw, sp_ssize n, T* ov,    \
                                    int32_t* oj) {                                                         \
@@ -251,6 +272,23 @@ static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int3
         sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i, kshift, 1, ev + i, ek ? ek + i : NULL);             \
         sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i + 1, kshift, 1, od + i, ok ? ok + i : NULL);         \
     }                                                                                                     \
+}                                                                                                         \
+static inline void sp_colmax_cl_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,  \
+                                    sp_ssize p0, sp_ssize kshift, sp_ssize npix, sp_ssize C, T* dv,       \
+                                    int32_t* dk) {                                                        \
+    for (sp_ssize px = 0; px < npix; px++)                                                                \
+        for (sp_ssize c = 0; c < C; c++) {                                                                \
+            T acc = blk[(offs[0] + p0 + px) * C + c];                                                     \
+            int32_t key = (int32_t)(keys[0] + kshift + p0 + px);                                          \
+            for (sp_ssize m = 1; m < nr; m++) {                                                           \
+                T w = blk[(offs[m] + p0 + px) * C + c];                                                   \
+                int t = TAKES(w, acc);                                                                    \
+                acc = t ? w : acc;                                                                        \
+                key = t ? (int32_t)(keys[m] + kshift + p0 + px) : key;                                    \
+            }                                                                                             \
+            dv[px * C + c] = acc;                                                                         \
+            if (dk) dk[px * C + c] = key;                                                                 \
+        }                                                                                                 \
 }                                                                                                         \
 static inline void sp_winfirst_##N(const T* pv, const sp_ssize* toff, sp_ssize kw, sp_ssize n, T* ov,    \
                                    int32_t* oj) {                                                         \
