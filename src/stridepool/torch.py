@@ -120,8 +120,11 @@ def _gather(t: Tensor, indices: Tensor, nd: int) -> Tensor:
     return t.flatten(-nd).gather(-1, indices.flatten(-nd)).view(indices.shape)
 
 
-def _sp_function(op: str, nd: int) -> Callable[..., Any]:
-    return cast("Callable[..., Any]", getattr(_sp, public_name(op, nd)))
+#: stridepool's NumPy functions by operation and number of pooled axes
+_SP: dict[str, dict[int, Callable[..., Any]]] = {
+    op: {nd: getattr(_sp, public_name(op, nd)) for nd in (1, 2, 3)}
+    for op in ("max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward", "adaptive_max_pool",
+               "adaptive_avg_pool", "adaptive_avg_pool_backward", "max_unpool")}
 
 
 # ------------------------------------------------------------------------------------- the families
@@ -141,10 +144,17 @@ class _Family:
                                           schema=schema)
         self.op.register_fake(fake)
         self.op.register_autograd(backward, setup_context=setup_context)
+
+        # the classic form (forward takes ctx): a Function with a separate setup_context binds its arguments with
+        # inspect.signature on every call, which costs more than the whole kernel call on small inputs
+        def forward(ctx: Any, *args: Any) -> Any:
+            output = kernel(*args)
+            setup_context(ctx, args, output)
+            return output
+
         self.function: type[torch.autograd.Function] = type(
             "Stridepool" + name.title().replace("_", ""), (torch.autograd.Function,),
-            {"forward": staticmethod(kernel), "setup_context": staticmethod(setup_context),
-             "backward": staticmethod(backward), "__module__": __name__})
+            {"forward": staticmethod(forward), "backward": staticmethod(backward), "__module__": __name__})
 
     def __call__(self, *args: Any) -> Any:
         """Run the family on ``args`` (first a tensor the kernels serve): the kernel itself, through an
@@ -178,7 +188,7 @@ def _nones(ctx: Any) -> tuple[None, ...]:
 def _max_pool_kernel(x: Tensor, nd: int, kernel_size: Sequence[int], stride: Sequence[int],
                      padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool) -> tuple[Tensor, Tensor]:
     cl = _channels_last(x, nd)
-    y, i = _sp_function("max_pool", nd)(_array(x, nd, cl), tuple(kernel_size), tuple(stride), tuple(padding),
+    y, i = _SP["max_pool"][nd](_array(x, nd, cl), tuple(kernel_size), tuple(stride), tuple(padding),
                                         tuple(dilation), ceil_mode, True, axes=_AXES[nd][cl])
     return _tensor(y, nd, cl), _tensor(i, nd, cl)
 
@@ -192,7 +202,7 @@ def _max_pool_fake(x: Tensor, nd: int, kernel_size: Sequence[int], stride: Seque
 
 def _adaptive_max_pool_kernel(x: Tensor, nd: int, output_size: Sequence[int]) -> tuple[Tensor, Tensor]:
     cl = _channels_last(x, nd)
-    y, i = _sp_function("adaptive_max_pool", nd)(_array(x, nd, cl), tuple(output_size), True, axes=_AXES[nd][cl])
+    y, i = _SP["adaptive_max_pool"][nd](_array(x, nd, cl), tuple(output_size), True, axes=_AXES[nd][cl])
     return _tensor(y, nd, cl), _tensor(i, nd, cl)
 
 
@@ -218,7 +228,7 @@ def _max_backward(ctx: Any, grad: Tensor, _: Tensor | None) -> tuple[Tensor | No
 
 def _scatter_kernel(grad: Tensor, indices: Tensor, input_shape: Sequence[int], nd: int) -> Tensor:
     cl = _channels_last(grad, nd)
-    g = _sp_function("max_pool_backward", nd)(_array(grad, nd, cl), _array(indices, nd, cl),
+    g = _SP["max_pool_backward"][nd](_array(grad, nd, cl), _array(indices, nd, cl),
                                               _shape(input_shape, nd, cl), axes=_AXES[nd][cl])
     return _tensor(g, nd, cl)
 
@@ -243,7 +253,7 @@ def _scatter_backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
 def _avg_pool_kernel(x: Tensor, nd: int, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int],
                      ceil_mode: bool, count_include_pad: bool, divisor_override: int | None) -> Tensor:
     cl = _channels_last(x, nd)
-    y = _sp_function("avg_pool", nd)(_array(x, nd, cl), tuple(kernel_size), tuple(stride), tuple(padding), ceil_mode,
+    y = _SP["avg_pool"][nd](_array(x, nd, cl), tuple(kernel_size), tuple(stride), tuple(padding), ceil_mode,
                                      count_include_pad, divisor_override, axes=_AXES[nd][cl])
     return _tensor(y, nd, cl)
 
@@ -267,7 +277,7 @@ def _avg_pool_backward_kernel(grad: Tensor, input_shape: Sequence[int], nd: int,
                               stride: Sequence[int], padding: Sequence[int], ceil_mode: bool,
                               count_include_pad: bool, divisor_override: int | None) -> Tensor:
     cl = _channels_last(grad, nd)
-    g = _sp_function("avg_pool_backward", nd)(_array(grad, nd, cl), _shape(input_shape, nd, cl), tuple(kernel_size),
+    g = _SP["avg_pool_backward"][nd](_array(grad, nd, cl), _shape(input_shape, nd, cl), tuple(kernel_size),
                                               tuple(stride), tuple(padding), ceil_mode, count_include_pad,
                                               divisor_override, axes=_AXES[nd][cl])
     return _tensor(g, nd, cl)
@@ -290,7 +300,7 @@ def _avg_backward_backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
 
 def _adaptive_avg_pool_kernel(x: Tensor, nd: int, output_size: Sequence[int]) -> Tensor:
     cl = _channels_last(x, nd)
-    y = _sp_function("adaptive_avg_pool", nd)(_array(x, nd, cl), tuple(output_size), axes=_AXES[nd][cl])
+    y = _SP["adaptive_avg_pool"][nd](_array(x, nd, cl), tuple(output_size), axes=_AXES[nd][cl])
     return _tensor(y, nd, cl)
 
 
@@ -309,7 +319,7 @@ def _adaptive_avg_backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
 
 def _adaptive_avg_pool_backward_kernel(grad: Tensor, input_shape: Sequence[int], nd: int) -> Tensor:
     cl = _channels_last(grad, nd)
-    g = _sp_function("adaptive_avg_pool_backward", nd)(_array(grad, nd, cl), _shape(input_shape, nd, cl),
+    g = _SP["adaptive_avg_pool_backward"][nd](_array(grad, nd, cl), _shape(input_shape, nd, cl),
                                                        axes=_AXES[nd][cl])
     return _tensor(g, nd, cl)
 
@@ -332,7 +342,7 @@ def _adaptive_avg_backward_backward(ctx: Any, grad: Tensor) -> tuple[Tensor | No
 def _max_unpool_kernel(x: Tensor, indices: Tensor, nd: int, kernel_size: Sequence[int], stride: Sequence[int],
                        padding: Sequence[int], output_size: Sequence[int] | None) -> Tensor:
     cl = _channels_last(x, nd)
-    y = _sp_function("max_unpool", nd)(_array(x, nd, cl), _array(indices, nd, cl), tuple(kernel_size),
+    y = _SP["max_unpool"][nd](_array(x, nd, cl), _array(indices, nd, cl), tuple(kernel_size),
                                        tuple(stride), tuple(padding),
                                        None if output_size is None else tuple(output_size), axes=_AXES[nd][cl])
     return _tensor(y, nd, cl)
@@ -399,7 +409,7 @@ _NATIVE: dict[str, dict[int, Callable[..., Any]]] = {
 def _served(x: object, nd: int, dtypes: frozenset[torch.dtype]) -> bool:
     """True when the kernels take ``x``: a strided CPU tensor of a served dtype, of torch's accepted ranks, outside
     ``torch.func`` transforms (vmap, grad, jacrev...: torch's own operations serve those)."""
-    return (isinstance(x, Tensor) and x.device.type == "cpu" and x.dtype in dtypes and x.layout == torch.strided
+    return (isinstance(x, Tensor) and x.is_cpu and x.dtype in dtypes and x.layout == torch.strided
             and nd + 1 <= x.dim() <= nd + 2
             and (torch.compiler.is_compiling() or not torch._C._are_functorch_transforms_active()))
 
