@@ -155,6 +155,7 @@ class _Family:
         self.function: type[torch.autograd.Function] = type(
             "Stridepool" + name.title().replace("_", ""), (torch.autograd.Function,),
             {"forward": staticmethod(forward), "backward": staticmethod(backward), "__module__": __name__})
+        self.apply: Callable[..., Any] = self.function.apply
 
     def __call__(self, *args: Any) -> Any:
         """Run the family on ``args`` (first a tensor the kernels serve): the kernel itself, through an
@@ -166,7 +167,7 @@ class _Family:
             return self.kernel(*args)
         if EAGER == "op":
             return self.op(*args)
-        return self.function.apply(*args)
+        return self.apply(*args)
 
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
@@ -179,7 +180,7 @@ def _here(x: Tensor) -> bool:
 
 
 def _nones(ctx: Any) -> tuple[None, ...]:
-    return (None,) * (ctx.nargs - 1)
+    return (None,) * (int(ctx.nargs) - 1)
 
 
 # ---- max pooling and adaptive max pooling: (values, indices); the gradient scatters at the indices
