@@ -33,6 +33,7 @@ import stridepool as sp  # noqa: E402
 RESULTS = HERE / "bridges_results.md"
 BATCH = 128
 TINY = (1, 1, 6, 6)  # the per-call overhead input
+SWEEP = [(1, 1, 6, 6), (1, 4, 16, 16), (4, 16, 32, 32), (16, 32, 64, 64)]  # where the kernels start to pay
 
 
 # ------------------------------------------------------------------------------------------------ timing
@@ -155,6 +156,15 @@ def bench_torch(args):
             "native": lambda: torch.autograd.grad(F.max_pool2d(xs, 2), xs, g),
             "stridepool": lambda: torch.autograd.grad(spt.max_pool2d(xs, 2), xs, g)}, args.repeats)))
 
+    # where the kernels start to pay: forward + backward (autograd) of a 2x2 max pooling, by input size
+    sweep_rows = []
+    for shape in SWEEP:
+        xs = torch.randn(shape).requires_grad_()
+        g = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2)
+        sweep_rows.append((shape, interleaved({
+            "native": lambda: torch.autograd.grad(F.max_pool2d(xs, 2), xs, g),
+            "stridepool": lambda: torch.autograd.grad(spt.max_pool2d(xs, 2), xs, g)}, args.repeats, sample=0.02)))
+
     # per-call overhead on a tiny input
     tiny = torch.randn(TINY)
     tiny_g = tiny.clone().requires_grad_()
@@ -205,6 +215,11 @@ def bench_torch(args):
     ]
     for shape, r in pool_rows:
         lines.append(_row([f"`{shape}` 2x2", _ms(r["native"]), _ms(r["stridepool"]),
+                           f"{r['native'] / r['stridepool']:.2f}"]))
+    lines += ["", "| 2x2 max pooling, forward + backward (autograd), by size | elements | native ms | stridepool ms | x |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for shape, r in sweep_rows:
+        lines.append(_row([f"`{shape}`", int(np.prod(shape)), _ms(r["native"]), _ms(r["stridepool"]),
                            f"{r['native'] / r['stridepool']:.2f}"]))
     lines += ["", f"| per call, `max_pool2d` on `{TINY}` | us |", "| --- | ---: |"]
     lines += [_row([name, _us(v)]) for name, v in overhead.items()]

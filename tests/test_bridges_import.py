@@ -49,3 +49,27 @@ def test_bridge_imports_with_its_framework(bridge, framework):
     r = _run(f"import {bridge} as b; print(len(b.__all__))")
     assert r.returncode == 0, r.stderr
     assert int(r.stdout) >= 30
+
+
+def _readme_blocks():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    if not readme.exists():
+        return []
+    text = readme.read_text()
+    section = text[text.index("## Training in PyTorch"):]
+    section = section[:section.index("\n## ", 1)]
+    import re
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+@pytest.mark.parametrize("bridge,framework", BRIDGES.items(), ids=list(BRIDGES))
+def test_readme_training_examples_run(bridge, framework):
+    """The README's bridge examples are plain code blocks (its doctests run without the frameworks): run here."""
+    blocks = [b for b in _readme_blocks() if f"import {bridge}" in b]
+    if not blocks:
+        pytest.skip("README.md is not beside the tests (installed-wheel run)")
+    pytest.importorskip(framework)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
