@@ -526,3 +526,31 @@ def test_torch_compile_pooling_alone_is_bit_identical(fresh_compile_caches):
     assert "torch.ops.stridepool.avg_pool" in graphs[0] and "torch.ops.stridepool.max_unpool" in graphs[0]
     for a, b in zip(f(x), torch.compile(f, fullgraph=True)(x)):  # inductor
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x[:, :, ::2],  # strided slice
+    lambda x: x.transpose(-1, -2),  # pooled axes swapped
+    lambda x: x[:1, :1].expand(3, 4, *x.shape[2:]),  # zero strides
+    lambda x: x.transpose(0, 1),  # batch and channels swapped
+], ids=["slice", "transposed", "expanded", "NC swapped"])
+@pytest.mark.parametrize("nd", NDS)
+def test_other_strides(nd, make):
+    """Neither contiguous nor channels-last (a 1-D (N, C, L) tensor with C innermost is pooled channels-last):
+    stridepool copies once; the results are torch's."""
+    base = _x((2, 3, 12, 10, 8)[:nd + 2])
+    assert not make(base).is_contiguous()
+    # the views are taken of the leaves inside the functions, so that the kernels see them
+    _check(lambda t: getattr(spt, f"max_pool{nd}d")(make(t), 2, return_indices=True),
+           lambda t: getattr(F, f"max_pool{nd}d")(make(t), 2, return_indices=True), base, _g(), exact=True)
+    _check(lambda t: getattr(spt, f"avg_pool{nd}d")(make(t), 3, 2, 1),
+           lambda t: getattr(F, f"avg_pool{nd}d")(make(t), 3, 2, 1), base, _g(), exact=False)
+
+
+def test_numpy_integers_and_lists_are_sizes():
+    x = _x((1, 2, 8, 8))
+    assert torch.equal(spt.max_pool2d(x, np.int64(2), [2], (0, 0)), F.max_pool2d(x, 2))
+    with pytest.raises(TypeError, match="kernel_size"):
+        spt.max_pool2d(x, True)
+    with pytest.raises(TypeError, match="stride"):
+        spt.max_pool2d(x, 2, (1, 1.5))

@@ -416,17 +416,22 @@ def _served(x: object, nd: int, dtypes: frozenset[torch.dtype]) -> bool:
 
 
 def _sizes(value: Any, nd: int, name: str) -> tuple[int, ...]:
-    """An int or a sequence of 1 or ``nd`` ints (torch's forms) as ``nd`` ints."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """An int or a sequence of 1 or ``nd`` ints (torch's forms) as ``nd`` ints (bools and floats are refused, as
+    stridepool refuses them)."""
+    if type(value) is int:
         return (value,) * nd
+    bad = f"`{name}` must be an int or a tuple of {nd} ints, got {value!r}"
+    items = value if isinstance(value, Sequence) else (value,)
+    if any(isinstance(v, bool) for v in items):
+        raise TypeError(bad)
     try:
-        t = tuple(operator.index(v) for v in value)
+        t = tuple(operator.index(v) for v in items)
     except TypeError:
-        raise TypeError(f"`{name}` must be an int or a tuple of {nd} ints, got {value!r}") from None
+        raise TypeError(bad) from None
     if len(t) == 1:
         return t * nd
     if len(t) != nd:
-        raise ValueError(f"`{name}` must be an int or a tuple of {nd} ints, got {value!r}")
+        raise ValueError(bad)
     return t
 
 
