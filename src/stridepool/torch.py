@@ -46,7 +46,6 @@ import stridepool as _sp
 from ._api import public_name
 
 if TYPE_CHECKING:
-    import numpy as np
     from numpy.typing import NDArray
 
 Tensor = torch.Tensor
@@ -444,7 +443,7 @@ def _stride(stride: Any, kernel: tuple[int, ...], nd: int) -> tuple[int, ...]:
 
 def _output_size(x: Tensor, output_size: Any, nd: int) -> list[int]:
     """Adaptive pooling's output size as ``nd`` ints (None: the input's size along that axis)."""
-    sizes = (output_size,) * nd if output_size is None or isinstance(output_size, int) else tuple(output_size)
+    sizes = tuple(output_size) if isinstance(output_size, Sequence) else (output_size,) * nd
     if len(sizes) != nd:
         raise ValueError(f"`output_size` must be an int, None or a tuple of {nd} ints or None, got {output_size!r}")
     return [x.shape[x.dim() - nd + i] if s is None else s for i, s in enumerate(sizes)]
