@@ -41,6 +41,8 @@ try:
 except ImportError as e:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError('stridepool.torch needs PyTorch: pip install "stridepool[torch]"') from e
 
+import numpy as np
+
 import stridepool as _sp
 
 from ._api import public_name
@@ -98,8 +100,9 @@ def _array(t: Tensor, nd: int, cl: bool) -> NDArray[Any]:
 
 
 def _tensor(a: NDArray[Any], nd: int, cl: bool) -> Tensor:
-    """A kernel's result as a tensor over the same memory, permuted back when ``cl``."""
-    t = torch.from_numpy(a)
+    """A kernel's result as a tensor over the same memory, permuted back when ``cl``. The compiled kernels' results
+    are C-contiguous already (what the fake implementations promise); the reference backend's may not be."""
+    t = torch.from_numpy(a if a.flags.c_contiguous else np.ascontiguousarray(a))
     return t.permute(_INV[nd]) if cl else t
 
 
