@@ -239,6 +239,19 @@ def test_means_of_blocks_beyond_the_kernels_divisor(monkeypatch):
     np.testing.assert_array_equal(got, brute(image, 2, np.mean))
 
 
+@pytest.mark.parametrize("band_bytes", [1, 200, 10**9], ids=["one-block-row", "bands", "one-band"])
+@pytest.mark.parametrize("dtype", ["float32", "uint8", "bool"])
+@pytest.mark.parametrize("op", ["max", "min", "sum", "mean", "nansum"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bands(monkeypatch, backend, op, dtype, band_bytes):
+    """The kernels run on bands of block rows (a short last band too); the result does not depend on them."""
+    monkeypatch.setattr(BR, "BAND_BYTES", band_bytes)
+    image = values((23, 7, 6), dtype, seed=9)
+    for block in [(2, 3, 2), (1, 2, 3), (3, 1, 1)]:
+        got = quiet(backend.block_reduce, image, block, BR.NUMPY[op], 2)
+        assert_matches(got, quiet(brute, image, block, BR.NUMPY[op], 2), op, image, block, 2)
+
+
 @pytest.mark.parametrize("layout", ["fortran", "strided", "reversed", "readonly", "nonnative", "list"])
 @pytest.mark.parametrize("op", ["max", "min", "sum", "mean", "nanmean"])
 def test_layouts(layout, op):

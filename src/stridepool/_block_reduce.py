@@ -110,31 +110,80 @@ def padded_reduce(image: Array, block: tuple[int, ...], func: Callable[..., Any]
 
 # ------------------------------------------------------------------------------------ the fast path
 
-def _pool(core: Core, x: Array, block: tuple[int, ...], op: str) -> Array:
-    """Max pooling (``op`` "max"), block sums ("sum") or means ("mean") of a validated array ``x`` with
-    windows = strides = ``block``, through ``core``'s kernels: over the axes whose block is more than 1, three
-    axes per pass (the last three first). Sums and means of integers are computed in float64, of float16 in
-    float32; a mean divides the sum of the whole block once, in the last pass."""
-    axes = [i for i, b in enumerate(block) if b > 1]
+#: the bytes of input one kernel run of :func:`_banded` reads: a band and its temporaries stay in the cache
+BAND_BYTES = 1 << 21
+
+
+def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype[Any]) -> Array:
+    """``op`` ("max", "min", "sum" or "mean") over the blocks of a validated array ``x``, as ``dtype``: max
+    pooling (of ``-x`` or ``~x`` for "min", see :func:`reduce_blocks`) or average pooling (divisor 1 for
+    sums) through ``core``'s kernels with windows = strides = ``block``, over the axes whose block is more
+    than 1: in one pass over bands of ``x`` (:func:`_banded`) for up to three such axes, else three axes per
+    pass (the last three first; integers in float64, float16 in float32, a mean divided once at the end)."""
+    axes = tuple(i for i, b in enumerate(block) if b > 1)
     if not axes:
-        return x.astype(P.result_dtype_avg(x.dtype) if op != "max" else x.dtype)
+        return x.astype(dtype)
+    if len(axes) <= 3:
+        return _banded(core, x, axes, block, op, dtype)
+    flip = _flip(x.dtype) if op == "min" else None
+    y = flip(x) if flip is not None else x.astype(np.float32) if x.dtype == np.float16 and op != "max" else x
+    for k in range(len(axes), 0, -3):
+        g = axes[max(0, k - 3):k]
+        size = tuple(block[a] for a in g)
+        geo = P.geometry(P.sizes_at(y.shape, g), size, size, 0, 1, False)
+        y = core.run_max(y, g, geo, False) if op in ("max", "min") else core.run_avg(y, g, geo, True, 1)
+    if flip is not None:
+        y = flip(y)
+    if op == "mean":
+        y = y / math.prod(block)
+    return y.astype(dtype, copy=False)
+
+
+def _flip(dtype: np.dtype[Any]) -> Callable[..., Any]:
+    """An order-reversing bijection of ``dtype`` that is its own inverse: ``-x`` for floats, ``~x`` else."""
+    return np.negative if dtype.kind == "f" else np.invert
+
+
+def _banded(core: Core, x: Array, axes: tuple[int, ...], block: tuple[int, ...], op: str,
+            dtype: np.dtype[Any]) -> Array:
+    """One kernel pass over up to three pooled ``axes``, written into the result. Where a temporary is needed
+    (``-x`` or ``~x`` for a min, the float64 sums of integers before their cast), the pass runs on bands of
+    whole blocks along the first axis of ``x`` (about :data:`BAND_BYTES` each): the temporaries of a band stay
+    in the cache and are never a whole image."""
+    kernel_dtype = x.dtype if op in ("max", "min") else P.result_dtype_avg(x.dtype)
     whole = math.prod(block)
-    divide = op == "mean" and whole > P.MAX_SIZE  # beyond what the kernels' divisor takes
-    groups = [tuple(axes[max(0, k - 3):k]) for k in range(len(axes), 0, -3)]
-    y = x
-    if op != "max" and len(groups) > 1 and x.dtype == np.float16:
-        y = x.astype(np.float32)  # partial sums in float32 (as NumPy's float16 means), rounded once at the end
-    for g in groups:
-        k = tuple(block[a] for a in g)
-        geo = P.geometry(P.sizes_at(y.shape, g), k, k, 0, 1, False)
-        if op == "max":
-            y = core.run_max(y, g, geo, False)
+    div = 1 if op == "sum" or whole > P.MAX_SIZE else whole
+    # the compiled core's allocator reuses freed large buffers (no page faults for a fresh result)
+    alloc: Callable[..., Array] = getattr(core, "_alloc", np.empty)
+    out = alloc(tuple(n // b for n, b in zip(x.shape, block)), dtype)
+    flip = _flip(x.dtype) if op == "min" else None
+    direct = kernel_dtype == dtype
+    rows_per_block = block[0]
+    per_band = out.shape[0]  # one band when the kernel writes the result with no temporary
+    if flip is not None or not direct:
+        per_band = min(per_band, max(1, BAND_BYTES // (x.nbytes // x.shape[0] * rows_per_block)))
+    rows = per_band * rows_per_block
+    flipped = alloc((min(rows, x.shape[0]),) + x.shape[1:], x.dtype) if flip is not None else None
+    staged = None if direct else alloc((per_band,) + out.shape[1:], kernel_dtype)
+    sizes = tuple(block[a] for a in axes)
+    for r0 in range(0, x.shape[0], rows):
+        band = x[r0:r0 + rows]
+        o0, o1 = r0 // rows_per_block, (r0 + band.shape[0]) // rows_per_block
+        if flip is not None and flipped is not None:
+            band = flip(band, out=flipped[:band.shape[0]])
+        target = out[o0:o1] if staged is None else staged[:o1 - o0]
+        geo = P.geometry(P.sizes_at(band.shape, axes), sizes, sizes, 0, 1, False)
+        if op in ("max", "min"):
+            core.run_max(band, axes, geo, False, target)
         else:
-            last = g is groups[-1]
-            y = core.run_avg(y, g, geo, True, whole if op == "mean" and last and not divide else 1)
-    if divide:
-        y = y / whole
-    return y
+            core.run_avg(band, axes, geo, True, div, target)
+        if flip is not None:
+            flip(target, out=target)
+        if staged is not None:
+            out[o0:o1] = target
+    if op == "mean" and div != whole:
+        np.divide(out, whole, out=out)
+    return out
 
 
 def _exact_sums(x: Array, block: tuple[int, ...]) -> bool:
@@ -189,16 +238,10 @@ def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Arra
     x = P.as_array(x, "image")  # native byte order (a copy only when it is not)
     if base in ("sum", "mean") and x.dtype.kind in "iu" and not _exact_sums(x, block):
         return None
-    if base == "max":
-        y = _pool(core, x, block, "max")
-    elif base == "min":
-        flip = np.negative if x.dtype.kind == "f" else np.invert
-        y = flip(_pool(core, flip(x), block, "max"))
-    else:
-        y = _pool(core, x, block, base)
+    y = _pool(core, x, block, base, dtype)
     if base != op and x.dtype.kind == "f":
         y = _patch_nan(y, x, block, NUMPY[op])
-    return y.astype(dtype, copy=False)
+    return y
 
 
 # ------------------------------------------------------------------------------------------ masked
