@@ -581,14 +581,15 @@ def _boom(block):
 
 
 def _bomb(a, chunks=2):
-    """A dask array with ``a``'s shape and dtype whose blocks fail if anything computes them."""
+    """A dask array with ``a``'s shape, dtype and kind of blocks (masked or not) whose blocks fail if anything
+    computes them."""
     d = da.from_array(a, chunks=chunks)
-    return d.map_blocks(_boom, meta=np.empty((0,) * a.ndim, dtype=a.dtype))
+    return d.map_blocks(_boom, meta=a[(slice(0, 0),) * a.ndim])
 
 
 def _dask_args(fn, args):
     """The table's call with its array arguments (x / grad_output / windows, and indices) as dask arrays."""
-    positions = (0, 1) if fn in ("max_pool2d_backward", "max_unpool2d") else (0,)
+    positions = (0, 1) if fn in ("max_pool2d_backward", "max_unpool2d") else (0,)  # (block_reduce: image)
     return [_bomb(a) if i in positions and isinstance(a, np.ndarray) and a.ndim else a for i, a in enumerate(args)]
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +63,8 @@ def recognise(func: object) -> str | None:
     for op, f in NUMPY.items():
         if func is f:
             return op
-    for f, op in _SAME:
-        if func is f:
+    for same, op in _SAME:
+        if func is same:
             return op
     owner = getattr(func, "__self__", None)
     if getattr(func, "__name__", None) == "reduce":
@@ -78,9 +77,8 @@ def recognise(func: object) -> str | None:
 @functools.lru_cache(maxsize=256)
 def result_dtype(op: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype NumPy's function for ``op`` gives over blocks of ``dtype`` (``np.sum`` of uint8: uint64)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return np.dtype(NUMPY[op](np.zeros((1, 1), dtype=dtype), axis=(1,)).dtype)
+    result: Array = NUMPY[op](np.zeros((1, 1), dtype=dtype), axis=(1,))
+    return result.dtype
 
 
 def blocks(image: Array, block: tuple[int, ...]) -> Array:

@@ -846,6 +846,9 @@ def check_cval(cval: object, dtype: DTypeLike, pads: Sequence[int]) -> None:
     warning); tried on one element, so its errors come before any work, here and on the dask path."""
     if not any(pads):
         return
+    kind = np.dtype(dtype).kind
+    if type(cval) is float and kind in "fc" or type(cval) is int and -2**63 <= cval < 2**64 and kind in "biufc":
+        return  # (np.pad assigns them without fail: the common cases, checked without padding anything)
     one = np.zeros((1,) * len(pads), dtype=dtype)
     try:
         with np.errstate(all="ignore"):  # the real padding warns, once
