@@ -60,9 +60,9 @@ def values(shape, dtype, seed=0, special=True):
 
 
 def fill_value(cval, dtype):
-    """``cval`` converted to ``dtype`` as ``np.pad`` converts it (an unsafe cast: -1 is 255 in uint8)."""
+    """``cval`` converted to ``dtype`` by ``np.pad`` itself (-1 is 255 in uint8)."""
     with np.errstate(invalid="ignore"):
-        return np.array(cval).astype(dtype)
+        return np.pad(np.zeros(1, dtype=dtype), (0, 1), mode="constant", constant_values=cval)[1]
 
 
 def block_shape(block_size, ndim):
@@ -74,14 +74,13 @@ def brute(image, block_size, func, cval=0):
     image = np.asarray(image)
     block = block_shape(block_size, image.ndim)
     out_shape = tuple(-(-n // b) for n, b in zip(image.shape, block))
-    fill = fill_value(cval, image.dtype)
     results = []
     for index in np.ndindex(*out_shape):
         cells = np.empty(block, dtype=image.dtype)
         for offset in np.ndindex(*block):
             pos = tuple(i * b + o for i, b, o in zip(index, block, offset))
             inside = all(p < n for p, n in zip(pos, image.shape))
-            cells[offset] = image[pos] if inside else fill
+            cells[offset] = image[pos] if inside else fill_value(cval, image.dtype)
         results.append(func(cells))
     dtype = np.asarray(func(np.zeros(block, dtype=image.dtype))).dtype
     return np.array(results, dtype=dtype).reshape(out_shape)

@@ -2,8 +2,8 @@
 
 The operations with a fast path (max, min, sum, mean, median and the nan- forms) give the in-memory answer
 bit for bit on every chunking (a block's cells are reduced in the same order wherever it lies), except means
-of 64-bit integers whose sums leave float64's exact range (NumPy's mean, to rounding); other functions to
-rounding (NumPy's order over a strided view depends on its shape). Chunks that are multiples of
+of 64-bit integers whose sums leave float64's exact range and float16 sums (NumPy's, to rounding); other
+functions to rounding (NumPy's order over a strided view depends on its shape). Chunks that are multiples of
 the block are used as they are (no rechunk, no halo); others are rechunked to such multiples. Errors are the
 in-memory call's, at the call (the error table of test_errors.py runs with dask images in test_dask.py).
 """
@@ -70,6 +70,9 @@ def test_equals_the_in_memory_call_bit_for_bit(backend, op, dtype, chunking):
     if op.endswith("mean") and dtype == "int64":  # sums past 2**53: NumPy's float64 mean, in its order
         assert computed.dtype == want.dtype
         np.testing.assert_allclose(computed, want, rtol=0, atol=2.0**63 * 1e-15)
+    elif op in ("sum", "nansum", "nanmean") and dtype == "float16":  # NumPy's float16 sums, in its order
+        assert computed.dtype == want.dtype
+        np.testing.assert_allclose(computed, want, rtol=1e-2, atol=0.1)
     else:
         same(computed, want)
     blocks = _block(block, len(shape))

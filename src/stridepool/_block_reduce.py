@@ -208,7 +208,9 @@ def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Arra
 
     ``x``: a kernel dtype (any byte order) or bool, at least one dimension, no empty axis, a multiple of
     ``block`` along every axis. Returns ``NUMPY[op]`` over the blocks with its result dtype, or None (having
-    run nothing) when it cannot give NumPy's answer: integer sums that could leave float64's exact range.
+    run nothing) when it cannot give NumPy's answer: integer sums that could leave float64's exact range, and
+    float16 sums (``np.sum``, ``np.nansum`` and ``np.nanmean`` round every partial sum of a strided block to
+    float16, and overflow where the kernels' float32 sums do not).
 
     Today every operation is made of the windowed kernels of ``core`` (max pooling, and average pooling with
     a divisor of 1 for sums): NumPy's values exactly for max, min, integer sums and means (the sign of a zero
@@ -231,6 +233,8 @@ def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Arra
     if op == "median":
         return np.asarray(np.median(blocks(x, block), axis=_block_axes(x.ndim))).astype(dtype, copy=False)
     base = op[3:] if op.startswith("nan") else op
+    if op in ("sum", "nansum", "nanmean") and x.dtype == np.float16:
+        return None  # NumPy adds float16 in float16 here (np.mean alone adds in float32): overflows differ
     if x.dtype.kind == "b":
         x = x.view(np.uint8)
     x = P.as_array(x, "image")  # native byte order (a copy only when it is not)

@@ -846,9 +846,10 @@ def check_cval(cval: object, dtype: DTypeLike, pads: Sequence[int]) -> None:
     warning); tried on one element, so its errors come before any work, here and on the dask path."""
     if not any(pads):
         return
-    kind = np.dtype(dtype).kind
-    if type(cval) is float and kind in "fc" or type(cval) is int and -2**63 <= cval < 2**64 and kind in "biufc":
-        return  # (np.pad assigns them without fail: the common cases, checked without padding anything)
+    dt = np.dtype(dtype)
+    if dt.kind in "fc" and (type(cval) is float or type(cval) is int and -2**63 <= cval < 2**64) or (
+            dt.kind in "iu" and type(cval) is int and np.iinfo(dt).min <= cval <= np.iinfo(dt).max):
+        return  # (np.pad assigns them without fail: the common cases, known without padding anything)
     one = np.zeros((1,) * len(pads), dtype=dtype)
     try:
         with np.errstate(all="ignore"):  # the real padding warns, once
