@@ -102,14 +102,17 @@ def assert_matches(got, want, op, image, block_size, cval):
     if exact(op, image.dtype):
         np.testing.assert_array_equal(got, want)
         return
-    finite = np.isfinite(want)
-    np.testing.assert_array_equal(got[~finite], want[~finite])  # NaN and infinities where NumPy has them
     magnitude = brute(np.abs(np.asarray(image, dtype=np.float64)), block_size, np.nansum, abs(float(cval)))
+    # where partial sums could overflow, whether they do depends on the order of the additions: not compared
+    steady = ~(magnitude > np.finfo(got.dtype).max / 4)
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite & steady], want[~finite & steady])  # NaN and infinities
     block = math.prod(block_shape(block_size, image.ndim))
     if op.endswith("mean"):
         magnitude = magnitude / block
     tol = 4 * block * np.finfo(got.dtype).eps * magnitude + np.finfo(got.dtype).tiny
-    assert np.all(np.abs(got[finite].astype(np.float64) - want[finite]) <= tol[finite]), (got, want)
+    close = np.abs(got.astype(np.float64) - want) <= tol
+    assert np.all(close[finite & steady]), (got, want)
 
 
 def outcome(f, *args, **kwargs):
