@@ -163,6 +163,8 @@ def _banded(core: Core, x: Array, axes: tuple[int, ...], block: tuple[int, ...],
     rows = per_band * rows_per_block
     flipped = alloc((min(rows, x.shape[0]),) + x.shape[1:], x.dtype) if flip is not None else None
     staged = None if direct else alloc((per_band,) + out.shape[1:], kernel_dtype)
+    # float64 sums to uint64 through int64 (exact below 2**53; NumPy's float64 -> int64 cast is the faster one)
+    sink = out.view(np.int64) if dtype == np.uint64 and kernel_dtype.kind == "f" else out
     sizes = tuple(block[a] for a in axes)
     for r0 in range(0, x.shape[0], rows):
         band = x[r0:r0 + rows]
@@ -178,7 +180,7 @@ def _banded(core: Core, x: Array, axes: tuple[int, ...], block: tuple[int, ...],
         if flip is not None:
             flip(target, out=target)
         if staged is not None:
-            out[o0:o1] = target
+            sink[o0:o1] = target
     if op == "mean" and div != whole:
         np.divide(out, whole, out=out)
     return out
