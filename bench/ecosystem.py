@@ -24,7 +24,6 @@ Samples are interleaved (one of each implementation per round, the order rotatin
 records the CPU model, the load average and np.copyto's bandwidth: on a shared machine the figures are
 preliminary. Results: a table on stderr and ``bench/ecosystem_results.md``.
 """
-import argparse
 import datetime
 import os
 import platform
@@ -38,7 +37,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from dask_bench import copyto_gbs, interleaved, loadavg  # noqa: E402  (also puts this checkout's src/ first)
+from dask_bench import copyto_gbs, interleaved, loadavg, options  # noqa: E402  (puts this checkout's src/ first)
 
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402
@@ -76,15 +75,7 @@ def check(got, want, exact):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="smaller inputs and fewer rounds (smoke run)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=None)
-    p.add_argument("--out", default=str(HERE))
-    args = p.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 7)
-    sp.set_num_threads(args.threads)
-    dask.config.set(scheduler="threads", num_workers=args.threads)
+    args, rounds = options(__doc__, argv)
     side = 1024 if args.quick else 4096
     rng = np.random.default_rng(0)
     load0, bw = loadavg(), copyto_gbs()

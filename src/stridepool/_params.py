@@ -349,27 +349,36 @@ def adaptive_axis(n: int, o: int) -> Axis:
     return Axis(n, longest, 0, 1, 0, 0, o, (n, o), 0)
 
 
+def _per_axis(value: object, n: int, bad: str) -> list[Any]:
+    """``value`` as ``n`` entries: its own (a tuple, list or array of ``n``; else ValueError ``bad``), or
+    itself ``n`` times."""
+    value = _scalar(value)
+    if isinstance(value, (tuple, list, np.ndarray)):
+        if len(value) != n:
+            raise ValueError(bad)
+        return list(value)
+    return [value] * n
+
+
+def _index(value: object, bad: str) -> int:
+    """``value`` as an int (not a bool; else TypeError ``bad``)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(bad)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(bad) from None
+
+
 def _output_size(output_size: object, sizes: tuple[int, ...]) -> tuple[int, ...]:
     nd = len(sizes)
     bad = f"`output_size` must be an int or a tuple of {nd} ints or None, got {output_size!r}"
-    value = _scalar(output_size)
-    if isinstance(value, (tuple, list, np.ndarray)):
-        if len(value) != nd:
-            raise ValueError(bad)
-        entries = list(value)
-    else:
-        entries = [value] * nd
     out = []
-    for e, n in zip(entries, sizes):
+    for e, n in zip(_per_axis(output_size, nd, bad), sizes):
         if e is None:
             out.append(n)
             continue
-        if isinstance(e, (bool, np.bool_)):
-            raise TypeError(bad)
-        try:
-            e = operator.index(e)
-        except TypeError:
-            raise TypeError(bad) from None
+        e = _index(e, bad)
         if e < 1:
             raise ValueError(f"`output_size` must be >= 1, got {output_size!r}")
         if e > MAX_SIZE:
@@ -797,21 +806,7 @@ def block_shape(block_size: object, ndim: int) -> tuple[int, ...]:
     (1, 4)
     """
     bad = f"`block_size` must be an int or a sequence of {ndim} ints (one per axis of `image`), got {block_size!r}"
-    value = _scalar(block_size)
-    if isinstance(value, (tuple, list, np.ndarray)):
-        if len(value) != ndim:
-            raise ValueError(bad)
-        entries = list(value)
-    else:
-        entries = [value] * ndim
-    out = []
-    for e in entries:
-        if isinstance(e, (bool, np.bool_)):
-            raise TypeError(bad)
-        try:
-            out.append(operator.index(e))
-        except TypeError:
-            raise TypeError(bad) from None
+    out = [_index(e, bad) for e in _per_axis(block_size, ndim, bad)]
     if any(e < 1 for e in out):
         raise ValueError(f"`block_size` must be >= 1 along every axis (block_reduce only shrinks an image), "
                          f"got {block_size!r}")
