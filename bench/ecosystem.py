@@ -22,7 +22,8 @@ stridepool's, same threads for stridepool's kernels and dask's workers):
 
 Samples are interleaved (one of each implementation per round, the order rotating); medians. The header
 records the CPU model, the load average and np.copyto's bandwidth: on a shared machine the figures are
-preliminary. Results: a table on stderr and ``bench/ecosystem_results.md``.
+preliminary. Results: a table on stderr and ``bench/ecosystem_results.md`` (``--append`` adds this run's table
+to it, for another thread count).
 """
 import datetime
 import os
@@ -75,7 +76,9 @@ def check(got, want, exact):
 
 
 def main(argv=None):
-    args, rounds = options(__doc__, argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    append = "--append" in argv  # add this run's table to the results (another thread count, say)
+    args, rounds = options(__doc__, [a for a in argv if a != "--append"])
     side = 1024 if args.quick else 4096
     rng = np.random.default_rng(0)
     load0, bw = loadavg(), copyto_gbs()
@@ -154,14 +157,19 @@ def main(argv=None):
               f"{cpu_model()}, {os.cpu_count()} cores | Python {platform.python_version()} | {now} | load average "
               f"{load0:.1f} -> {load1:.1f} | np.copyto {bw:.1f} GB/s | median of interleaved rounds "
               f"({rounds}; dask {max(3, rounds // 2)})")
-    lines = ["# stridepool and the NumPy image ecosystem", "", "```", header, "```", "",
-             "Preliminary: a 2-core machine shared with other jobs (see the load average); ratios from one run.",
-             "", "| group | stridepool | ms | other | ms | speed-up | target |",
-             "| --- | --- | ---: | --- | ---: | ---: | --- |"]
+    out = Path(args.out) / "ecosystem_results.md"
+    lines = [] if append and out.exists() else [
+        "# stridepool and the NumPy image ecosystem", "",
+        "Preliminary: a 2-core machine shared with other jobs (see the load averages); ratios from one run.", ""]
+    lines += [f"## {args.threads} thread{'s' if args.threads > 1 else ''}", "", "```", header, "```", "",
+              "| group | stridepool | ms | other | ms | speed-up | target |",
+              "| --- | --- | ---: | --- | ---: | ---: | --- |"]
     for group, what, t, name, tb, ratio, verdict in rows:
         lines.append(f"| {group} | `{what}` | {t:.2f} | {name} | {tb:.1f} | {ratio:.1f}x | {verdict} |")
-    out = Path(args.out) / "ecosystem_results.md"
-    out.write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    if append and out.exists():
+        text = out.read_text() + "\n" + text
+    out.write_text(text)
     print(f"\n{header}\nwrote {out}", file=sys.stderr)
 
 

@@ -108,8 +108,10 @@ def padded_reduce(image: Array, block: tuple[int, ...], func: Callable[..., Any]
 
 # ------------------------------------------------------------------------------------ the fast path
 
-#: the bytes of input one kernel run of :func:`_banded` reads: a band and its temporaries stay in the cache
-BAND_BYTES = 1 << 21
+#: the bytes of input one kernel run of :func:`_banded` reads: a band and its temporaries stay in the (last
+#: level) cache; not smaller, because every band is one OpenMP parallel region, which costs milliseconds
+#: where the cores are shared with other processes
+BAND_BYTES = 1 << 23
 
 
 def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype[Any]) -> Array:
