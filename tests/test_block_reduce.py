@@ -5,7 +5,7 @@ are ``cval`` converted to the image's dtype, as ``np.pad`` converts it) and redu
 function. scikit-image (where installed, an optional test dependency): the same calls. Exact (as values: NaN
 equals NaN, -0.0 equals 0.0) for max, min, median, sums and means of integers and bool, and their nan- forms;
 float sums and means to rounding, bounded by the block size times the dtype's epsilon times the sum of the
-block's magnitudes. Both backends, every dtype, 1 to 5 dimensions, blocks of 1 and blocks longer than an axis,
+block's magnitudes. Both backends, every dtype, 0 to 4 dimensions, blocks of 1 and blocks longer than an axis,
 padding, layouts, masked arrays, the functions without a fast path and the aliases of those with one.
 """
 import math

@@ -360,7 +360,7 @@ def _per_axis(value: object, n: int, bad: str) -> list[Any]:
     return [value] * n
 
 
-def _index(value: object, bad: str) -> int:
+def _index(value: Any, bad: str) -> int:
     """``value`` as an int (not a bool; else TypeError ``bad``)."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(bad)
