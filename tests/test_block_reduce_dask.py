@@ -177,7 +177,7 @@ def test_unknown_chunk_sizes_are_a_value_error():
 
 
 def test_threaded_scheduler_and_one_kernel_thread_per_block():
-    image = values((256, 300), "float32", seed=4)
+    image = values((256, 300), "float32", seed=4, special=False)
     x = da.from_array(image, chunks=(64, 60))
     for func in (np.max, np.min, np.mean, np.nansum):
         with dask.config.set(scheduler="threads"):

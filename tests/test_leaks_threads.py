@@ -78,7 +78,7 @@ def _every_function(mod, arrays, layers=True):
     masked = br(np.ma.MaskedArray(x, mask=x > 0.5), block, np.mean, 1)
     gap = np.nan if x.dtype.kind == "f" else 0  # (NaN cannot pad an integer image)
     results += [br(x, block), br(x, block, np.max, -1), br(x, block, np.min), br(x, block, np.nanmean, gap),
-                br(x, 2, np.median), br(x, block, np.std), np.ma.getdata(masked), np.ma.getmaskarray(masked)]
+                br(x, 2, np.median), br(x, block, np.any), np.ma.getdata(masked), np.ma.getmaskarray(masked)]
     return results + layer_results, used
 
 
