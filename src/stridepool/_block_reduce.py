@@ -6,11 +6,12 @@ and is the answer for every ``func`` without a fast path, for ``func_kwargs``, f
 take (complex, object, ...), for 0-d and empty images.
 
 The fast path: :func:`recognise` maps ``func`` to one of the operations of :data:`NUMPY` (``np.max``,
-``np.amax``, ``np.ndarray.max``, ``np.maximum.reduce`` are all ``"max"``, ...). The whole blocks (the image
-cut to a multiple of the block along every axis) go to :func:`reduce_blocks`, the one place where those
-operations run; the blocks at the end of an axis, which hold padding, are few (one slab per padded axis) and
-go to :func:`padded_reduce` with the operation's NumPy function, so ``cval`` is converted and counted exactly
-as scikit-image does it.
+``np.amax``, ``np.ndarray.max``, ``np.maximum.reduce`` are all ``"max"``, ...). :func:`reduce_blocks` is the
+one place where those operations run, on whole blocks: the image cut to a multiple of the block along every
+axis (a view), and the few blocks at the end of an axis that hold padding (one slab per padded axis, padded
+with ``np.pad`` as scikit-image pads, so ``cval`` is converted and counted exactly as there). Every block is
+thus reduced in the same order of operations wherever it lies: a dask chunk's blocks equal the in-memory
+call's bit for bit. Native kernels (min pooling, NaN-ignoring pooling) plug in there.
 
 Masked arrays (``numpy.ma.MaskedArray``) are honoured (:func:`masked_reduce`): masked cells are ignored as
 ``numpy.ma``'s reductions ignore them (and as the nan- reductions ignore NaN), a block without an unmasked cell

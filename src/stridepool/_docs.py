@@ -526,10 +526,10 @@ BLOCK_REDUCE = """Downsample ``image`` by reducing blocks with ``func``: scikit-
     data's extremes guarantee), else as scikit-image does it (wrapping around as NumPy's sums do).
 
     A masked array's masked cells are ignored (padding is unmasked ``cval``): max, min, sum, mean and median
-    are ``numpy.ma``'s (``np.ma.mean`` of float32 gives float64), a block without an unmasked cell is masked,
-    and the nan- functions ignore NaN as well; any other ``func`` receives the blocks as a masked array and
-    must return one (a ``TypeError`` otherwise: the mask would be lost). scikit-image reduces the data and
-    drops the mask.
+    are ``numpy.ma``'s (``np.ma.mean`` of float32 gives float64, and masks a mean that is not finite), a block
+    without an unmasked cell is masked, and the nan- functions ignore NaN as well; any other ``func`` receives
+    the blocks as a masked array and must return one (a ``TypeError`` otherwise: the mask would be lost).
+    scikit-image reduces the data and drops the mask.
 
     Beyond scikit-image: ``image`` may be any array-like, ``block_size`` any sequence (scikit-image takes
     tuples only) or a 0-d array; bad arguments raise ``ValueError`` or ``TypeError`` naming the parameter
