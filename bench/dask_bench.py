@@ -100,16 +100,23 @@ class _NoLimit:
         return False
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="a smaller array and fewer rounds (smoke run)")
+def options(doc, argv):
+    """The options of the bench scripts that time dask (``--quick``, ``--threads``, ``--rounds``, ``--out``),
+    parsed; the kernels' threads and dask's threaded scheduler set from ``--threads``. Returns ``(args,
+    rounds)``."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="smaller inputs and fewer rounds (smoke run)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--out", default=str(HERE))
     args = p.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 7)
     sp.set_num_threads(args.threads)
     dask.config.set(scheduler="threads", num_workers=args.threads)
+    return args, args.rounds or (3 if args.quick else 7)
+
+
+def main(argv=None):
+    args, rounds = options(__doc__, argv)
 
     shape, chunks = ((4, 2048, 2048), (1, 1024, 1024)) if args.quick else ((16, 4096, 4096), (2, 2048, 2048))
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)

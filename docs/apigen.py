@@ -42,6 +42,9 @@ GROUPS = [
     ("3d", "3-D functions",
      "Over the last three axes ``(..., D, H, W)``, or the three named by ``axes`` (``axes=(1, 2, 3)`` for "
      "``(N, D, H, W, C)``)."),
+    ("blocks", "Block reduction",
+     "scikit-image's ``block_reduce`` over any number of axes, with any reduction: the common ones on the kernels "
+     "(see :doc:`/ecosystem`)."),
     ("layers", "Layers",
      "Objects with PyTorch's constructor parameters, a ``forward`` that remembers what the backward needs, "
      "and a ``backward`` that returns the input gradient; ``Pooling2D`` is the question's class."),
@@ -51,6 +54,8 @@ GROUPS = [
 ]
 
 _DIM = re.compile(r"([123])d(?:_backward)?$")
+#: functions over any number of axes: ``block_reduce`` and its kind
+_BLOCKS = re.compile(r"^block_")
 
 
 def _package():
@@ -65,7 +70,7 @@ def group_of(name, obj):
         return "modules"
     if callable(obj):
         m = _DIM.search(name)
-        return m.group(1) + "d" if m else "functions"
+        return m.group(1) + "d" if m else "blocks" if _BLOCKS.search(name) else "functions"
     return "attributes"
 
 

@@ -581,14 +581,15 @@ def _boom(block):
 
 
 def _bomb(a, chunks=2):
-    """A dask array with ``a``'s shape and dtype whose blocks fail if anything computes them."""
+    """A dask array with ``a``'s shape, dtype and kind of blocks (masked or not) whose blocks fail if anything
+    computes them."""
     d = da.from_array(a, chunks=chunks)
-    return d.map_blocks(_boom, meta=np.empty((0,) * a.ndim, dtype=a.dtype))
+    return d.map_blocks(_boom, meta=a[(slice(0, 0),) * a.ndim])
 
 
 def _dask_args(fn, args):
     """The table's call with its array arguments (x / grad_output / windows, and indices) as dask arrays."""
-    positions = (0, 1) if fn in ("max_pool2d_backward", "max_unpool2d") else (0,)
+    positions = (0, 1) if fn in ("max_pool2d_backward", "max_unpool2d") else (0,)  # (block_reduce: image)
     return [_bomb(a) if i in positions and isinstance(a, np.ndarray) and a.ndim else a for i, a in enumerate(args)]
 
 
@@ -808,9 +809,11 @@ def test_pyramid_example_small(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("stridepool_example_pyramid", path)
     pyramid = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pyramid)
-    for kernel in ("3", "2"):
+    runs = [["--kernel", "3"], ["--kernel", "2"], ["--reduce", "max", "--kernel", "2"], ["--reduce", "max"],
+            ["--reduce", "nanmean", "--gaps", "0.3"]]
+    for i, run in enumerate(runs):
         assert pyramid.main(["--size", "1000", "--chunk", "256", "--levels", "4", "--store-chunk", "128",
-                             "--crop", "512", "--workers", "0", "--kernel", kernel, "--no-progress",
-                             "--out", str(tmp_path / f"p{kernel}.zarr")]) == 0
+                             "--crop", "512", "--workers", "0", "--no-progress", *run,
+                             "--out", str(tmp_path / f"p{i}.zarr")]) == 0
     out = capsys.readouterr().out
-    assert out.count("equals the in-memory result bit for bit") == 8
+    assert out.count("equals the in-memory result bit for bit") == 4 * len(runs)

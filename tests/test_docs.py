@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 MODULES = ["stridepool", "stridepool._params", "stridepool.reference", "stridepool.layers", "stridepool._threads",
-           "stridepool._compiled", "stridepool.jax"]
+           "stridepool._compiled", "stridepool.jax", "stridepool._block_reduce"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -49,6 +49,7 @@ def test_groups(apigen):
     assert "max_pool2d_backward" in found["2d"]
     assert "Pooling2D" in found["layers"]
     assert found["modules"] == ["reference"]
+    assert found["blocks"] == ["block_reduce"]
     assert "set_num_threads" in found["functions"]
     assert "backend" in found["attributes"]
     assert apigen.group_of("max_pool1d", sp.max_pool2d) == "1d"
@@ -78,6 +79,8 @@ def test_a_name_without_a_docstring_is_reported(apigen):
 def test_page_examples(page):
     if page == "dask.rst":  # the dask extra is optional: its page's examples run where dask is installed
         pytest.importorskip("dask.array")
+    if page == "ecosystem.rst":  # SciPy's filters (SciPy comes with the test extra's scikit-learn)
+        pytest.importorskip("scipy.ndimage")
     np.set_printoptions(legacy=False)
     result = doctest.testfile(str(DOCS / page), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0

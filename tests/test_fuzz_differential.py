@@ -393,3 +393,87 @@ def test_compiled_matches_reference(fn):
         run()
     finally:
         sp.set_num_threads(old)
+
+
+# ------------------------------------------------------------------------------------------- block_reduce
+
+BLOCK_FUNCS = [np.max, np.min, np.sum, np.mean, np.median, np.nanmax, np.nanmin, np.nansum, np.nanmean, np.amax,
+               np.ndarray.min, np.maximum.reduce, np.add.reduce, np.std, np.ptp, np.any]
+BLOCK_WILD = st.sampled_from([0, -1, 2.0, True, None, "2", (2, 2, 2, 2, 2), [1, 2], np.int64(2), np.array(3),
+                              ((2, 2),), 2**31])
+
+
+@st.composite
+def block_calls(draw):
+    """``(image, block_size, func, cval, func_kwargs)`` for one block_reduce call."""
+    dtype = draw(st.one_of(st.sampled_from(SUPPORTED), st.sampled_from(SUPPORTED + ["bool"]),
+                           st.sampled_from(UNSUPPORTED)))
+    shape = tuple(draw(st.lists(st.integers(0, 7) if draw(rarely(10)) else st.integers(1, 7), max_size=4)))
+    image = draw(layout(draw(values(shape, dtype))))
+    if draw(rarely(6)) and isinstance(image, np.ndarray) and image.dtype.kind in "fiub":
+        mask = np.random.default_rng(draw(st.integers(0, 99))).random(image.shape) < 0.3
+        image = np.ma.MaskedArray(image, mask=mask)
+    ndim = np.ndim(image)
+    block = draw(sometimes_wild(st.one_of(st.integers(1, 4), st.tuples(*[st.integers(1, 4)] * ndim)),
+                                wild=BLOCK_WILD))
+    func = draw(st.sampled_from(BLOCK_FUNCS + ["max"] if draw(rarely(12)) else BLOCK_FUNCS))
+    cval = draw(st.sampled_from([0, 0, 1.5, -1, np.nan, -np.inf, 300, "a", None, [1, 2]]))
+    kwargs = draw(st.sampled_from([None, None, None, {}, {"keepdims": True}, {"axis": 1}, [("a", 1)]]))
+    return image, block, func, cval, kwargs
+
+
+def _block_same(a, b):
+    if np.ma.isMaskedArray(a) or np.ma.isMaskedArray(b):
+        assert np.ma.isMaskedArray(a) and np.ma.isMaskedArray(b)
+        assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b))
+        a, b = np.ma.getdata(a), np.ma.getdata(b)
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype == object:
+        assert a.shape == b.shape and all(x == y or x != x and y != y for x, y in zip(a.ravel(), b.ravel()))
+    elif a.dtype.kind == "c":
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    elif a.dtype.kind in "mMUSV":  # (NaT is not equal to itself)
+        assert (a.shape, a.dtype) == (b.shape, b.dtype) and a.tobytes() == b.tobytes()
+    else:
+        assert_same_array(a, b)
+
+
+def test_block_reduce_compiled_matches_reference_and_brute_force():
+    """Both backends give the same answers bit for bit, or the same errors; a fast-path reduction of a valid
+    call equals the brute force of tests/test_block_reduce.py."""
+    from test_block_reduce import assert_matches, brute
+
+    @PROFILE
+    @given(data=st.data())
+    def run(data):
+        image, block, func, cval, kwargs = data.draw(block_calls())
+        note(f"block_reduce image {getattr(image, 'dtype', 'list')} {np.shape(image)} "
+             f"{'masked ' if np.ma.isMaskedArray(image) else ''}block {block!r} func {func!r} cval {cval!r} "
+             f"kwargs {kwargs!r}")
+        sp.set_num_threads(data.draw(st.integers(1, 3)))
+        before = image.copy() if isinstance(image, np.ndarray) else None  # (a masked array keeps its mask)
+        c = outcome(C, "block_reduce", (image, block, func, cval, kwargs), {})
+        r = outcome(R, "block_reduce", (image, block, func, cval, kwargs), {})
+        event(f"block_reduce outcome: {r[0]}")
+        assert c[0] == r[0], (c, r)
+        if c[0] == "err":
+            assert c[1] == r[1]
+            return
+        _block_same(c[1], r[1])
+        if before is not None:  # the input is left as it was
+            _block_same(image, before)
+        op = sp._block_reduce.recognise(func)
+        plain = np.asarray(image)
+        if (op is not None and not kwargs and not np.ma.isMaskedArray(image) and plain.ndim and plain.size
+                and plain.dtype.kind in "fiub" and type(cval) in (int, float)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = brute(plain, P.block_shape(block, plain.ndim), sp._block_reduce.NUMPY[op], cval)
+            assert_matches(c[1], want, op, plain.astype(plain.dtype.newbyteorder("=")),
+                           P.block_shape(block, plain.ndim), cval)
+
+    old = sp.get_num_threads()
+    try:
+        run()
+    finally:
+        sp.set_num_threads(old)

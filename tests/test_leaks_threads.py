@@ -71,6 +71,14 @@ def _every_function(mod, arrays, layers=True):
     if layers and 2 in arrays:
         q = f("Pooling2D")("max", (2, 2), arrays[2].shape[1:], (2, 2))
         layer_results += [q.forward(arrays[2][0]), q.backward(q.forward(arrays[2][0]))]
+    # block_reduce, over any number of axes: its fast paths, NumPy's path and a masked array
+    x = arrays[max(arrays)]
+    block = (1,) * (x.ndim - 3) + (2, 3, 2)
+    br = f("block_reduce")
+    masked = br(np.ma.MaskedArray(x, mask=x > 0.5), block, np.mean, 1)
+    gap = np.nan if x.dtype.kind == "f" else 0  # (NaN cannot pad an integer image)
+    results += [br(x, block), br(x, block, np.max, -1), br(x, block, np.min), br(x, block, np.nanmean, gap),
+                br(x, 2, np.median), br(x, block, np.any), np.ma.getdata(masked), np.ma.getmaskarray(masked)]
     return results + layer_results, used
 
 
@@ -80,7 +88,7 @@ def test_the_every_function_call_covers_every_public_name():
 
     arrays = {nd: np.ones((1, 2) + (5,) * nd, np.float32) for nd in (1, 2, 3)}
     _, used = _every_function(sp, arrays)
-    assert used == set(_api.NAMES) | set(layers.LAYERS)
+    assert used == set(_api.FUNCTIONS) | set(layers.LAYERS)
 
 
 
@@ -170,6 +178,13 @@ def _calls():
         ("err-adaptive-size", raises(sp.adaptive_avg_pool2d, x, 0)),
         ("err-max3d-kernel", raises(sp.max_pool3d, x3, (2, 2))),
         ("err-unpool-output-size", raises(sp.max_unpool1d, y1, idx1, 3, 2, 1, output_size=(3,))),
+        ("block-reduce", lambda: [sp.block_reduce(x, (1, 1, 2, 3), f, 0.5) for f in (np.max, np.min, np.sum, np.mean,
+                                                                                    np.nanmax, np.nansum)]),
+        ("block-reduce-int", lambda: [sp.block_reduce(xi, (1, 3, 2, 1), f) for f in (np.max, np.min, np.sum, np.mean)]),
+        ("block-reduce-other", lambda: (sp.block_reduce(x, 2, np.std), sp.block_reduce(x, 3, np.median))),
+        ("block-reduce-masked", lambda: sp.block_reduce(np.ma.MaskedArray(x, mask=x > 1), 2, np.nanmax)),
+        ("err-block-size", raises(sp.block_reduce, x, (2, 2))),
+        ("err-masked-pooling", raises(sp.max_pool2d, np.ma.MaskedArray(x), 2)),
         ("every-function", lambda: _every_function(sp, every)),
     ]
 

@@ -58,6 +58,7 @@ unfold3d = _api.unfold(3, _core, __name__)
 fold1d = _api.fold(1, _core, __name__)
 fold2d = _api.fold(2, _core, __name__)
 fold3d = _api.fold(3, _core, __name__)
+block_reduce = _api.block_reduce(_core, __name__)
 
 
 
@@ -102,7 +103,7 @@ __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool3d_backward", "max_unpool1d", "max_unpool2d", "max_unpool3d", "unfold1d", "unfold2d",
-    "unfold3d", "fold1d", "fold2d", "fold3d",
+    "unfold3d", "fold1d", "fold2d", "fold3d", "block_reduce",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
     "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "Pooling2D",

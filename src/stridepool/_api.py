@@ -12,17 +12,19 @@ Axes2]``); the closures themselves take the forms of any number of axes.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
-from . import _docs
+import numpy as np
+
+from . import _block_reduce, _docs
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from ._typing import (
         AdaptiveAvgPoolBackwardFunction, AdaptiveAvgPoolFunction, AdaptiveMaxPoolFunction, Array, Axes1, Axes2,
-        Axes3, AxesArg, AvgPoolBackwardFunction, AvgPoolFunction, Core, FoldFunction, Indexed, MaxPoolBackwardFunction,
+        Axes3, AxesArg, AvgPoolBackwardFunction, AvgPoolFunction, BlockReduceFunction, Core, FoldFunction, Indexed, MaxPoolBackwardFunction,
         MaxPoolFunction, MaxUnpoolFunction, OutputSize1, OutputSize2, OutputSize3, OutputSizeArg, Padding1,
         Padding2, Padding3, PaddingArg, Shape, Size1, Size2, Size3, SizeArg, UnfoldFunction)
 
@@ -208,6 +210,16 @@ def fold(nd: int, core: Core, module: str) -> FoldFunction[Any, Any, Any]:
     return _named(f, "fold", nd, module)
 
 
+def block_reduce(core: Core, module: str) -> BlockReduceFunction:
+    """``block_reduce`` (scikit-image's, any number of axes) bound to ``core``."""
+    def block_reduce(image: ArrayLike, block_size: int | Sequence[int] = 2, func: Callable[..., Any] = np.sum,
+                     cval: Any = 0, func_kwargs: Mapping[str, Any] | None = None) -> Array:
+        return cast("Array", _block_reduce.block_reduce(core, image, block_size, func, cval, func_kwargs))
+    block_reduce.__module__ = module
+    block_reduce.__doc__ = _docs.BLOCK_REDUCE
+    return block_reduce
+
+
 #: every operation, in the order of the public API
 OPERATIONS: tuple[Callable[..., Callable[..., Any]], ...] = (
     max_pool, max_pool_backward, avg_pool, avg_pool_backward, adaptive_max_pool, adaptive_avg_pool,
@@ -215,10 +227,14 @@ OPERATIONS: tuple[Callable[..., Callable[..., Any]], ...] = (
 
 
 def build(core: Core, module: str) -> dict[str, Callable[..., Any]]:
-    """Every public function bound to ``core``, by name (``max_pool1d`` ... ``fold3d``)."""
-    fns = (make(nd, core, module) for make in OPERATIONS for nd in (1, 2, 3))
-    return {f.__name__: f for f in fns}
+    """Every public function bound to ``core``, by name (``max_pool1d`` ... ``fold3d``, ``block_reduce``)."""
+    fns = [make(nd, core, module) for make in OPERATIONS for nd in (1, 2, 3)]
+    return {f.__name__: f for f in [*fns, block_reduce(core, module)]}
 
 
-#: the public names, in order
+#: the public names of the operations over 1, 2 or 3 pooled axes, in order
 NAMES: tuple[str, ...] = tuple(public_name(op.__name__, nd) for op in OPERATIONS for nd in (1, 2, 3))
+#: the public functions over any number of axes
+ANY_AXES: tuple[str, ...] = ("block_reduce",)
+#: every public function of a backend, in the order of ``__all__``
+FUNCTIONS: tuple[str, ...] = NAMES + ANY_AXES

@@ -59,6 +59,7 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from . import _block_reduce as _BR
 from . import _blocks as B
 from . import _params as P
 from . import _threads
@@ -83,9 +84,11 @@ def _known(a, name):
 
 
 def _meta(a, name):
-    """What the shared validation sees: a stand-in with a dask argument's shape and dtype, or the argument."""
+    """What the shared validation sees: a stand-in with a dask argument's shape and dtype, or the argument.
+    A dask array of masked blocks is refused at the call, as a masked array is in memory."""
     if _is_dask(a):
         _known(a, name)
+        P.not_masked(a._meta, name)
         return P.stand_in(a.shape, a.dtype)
     return a
 
@@ -829,3 +832,53 @@ def max_unpool(core, nd, x, indices, kernel_size, stride, padding, output_size, 
                  "does); for other indices give `x` and `indices` one chunk along the pooled axes")
     opts = {"name": "x", "what": "the output", "reach": reach}
     return _backward(core, "unpool", [x, idx], ax, full, shape, opts, dt, dt, blocks, mode="put")
+
+
+# ------------------------------------------------------------------------------------------- block_reduce
+
+
+def block_reduce(core, image, block_size, func, cval, func_kwargs):
+    """``block_reduce`` of a dask array: each chunk is reduced in memory (``stridepool._block_reduce``), on
+    chunks that hold whole blocks (a multiple of the block along every axis but each axis's last chunk, which
+    holds the end of the axis and its padding). Chunks that are not such multiples are rechunked first:
+    their edges move down to a multiple of the block (neighbouring chunks merge where one is smaller than a
+    block). Validation at the call, from the shape, the dtype and the blocks' type (masked or not)."""
+    _known(image, "image")
+    block = P.block_shape(block_size, image.ndim)
+    kwargs = P.block_func(func, func_kwargs)
+    P.check_cval(cval, image.dtype, P.block_pads(image.shape, block))
+    x = image.rechunk(_whole_blocks_chunks(image.chunks, block))
+    # the result's dtype and type, and the check that func reduces blocks to one value: from the in-memory
+    # call on one cell of the image's kind (blocks of 1)
+    one = np.zeros((1,) * image.ndim, dtype=image.dtype)
+    if P.is_masked(image._meta):
+        one = np.ma.MaskedArray(one, mask=False)
+    sample = np.asanyarray(_BR.block_reduce(core, one, 1, func, cval, kwargs))
+    if sample.shape != one.shape:
+        raise ValueError(f"`func` must reduce each block to one value for a dask image: it gave shape "
+                         f"{sample.shape} for one block of shape {one.shape}")
+    chunks = tuple(tuple(-(-c // b) for c in cs) for cs, b in zip(x.chunks, block))
+    token = tokenize(_core_name(core), x.name, block, func, cval, kwargs)
+    return x.map_blocks(_block_reduce_chunk, _Static(_core_name(core), block, func, cval, kwargs), chunks=chunks,
+                        dtype=sample.dtype, meta=sample[(slice(0, 0),) * sample.ndim],
+                        name=f"stridepool-block-reduce-{token}")
+
+
+def _whole_blocks_chunks(chunks, block):
+    """Chunk sizes whose edges are multiples of the block (each axis's last edge is its end): the edges of
+    ``chunks`` moved down to a multiple, those that coincide merged; unchanged where they already are."""
+    out = []
+    for sizes, b in zip(chunks, block):
+        edges = B.bounds(sizes)
+        n = int(edges[-1])
+        inner = sorted({int(e) // b * b for e in edges[1:-1]} - {0, n})
+        cuts = [0, *inner, n]
+        out.append(tuple(e1 - e0 for e0, e1 in zip(cuts[:-1], cuts[1:])) or (0,))
+    return tuple(out)
+
+
+def _block_reduce_chunk(chunk, static):
+    core_name, block, func, cval, kwargs = static.v
+    with _block_threads():
+        return _BR.block_reduce(_core(core_name), chunk, block, func, cval, kwargs)
+

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import numpy as np
@@ -348,27 +349,36 @@ def adaptive_axis(n: int, o: int) -> Axis:
     return Axis(n, longest, 0, 1, 0, 0, o, (n, o), 0)
 
 
+def _per_axis(value: object, n: int, bad: str) -> list[Any]:
+    """``value`` as ``n`` entries: its own (a tuple, list or array of ``n``; else ValueError ``bad``), or
+    itself ``n`` times."""
+    value = _scalar(value)
+    if isinstance(value, (tuple, list, np.ndarray)):
+        if len(value) != n:
+            raise ValueError(bad)
+        return list(value)
+    return [value] * n
+
+
+def _index(value: Any, bad: str) -> int:
+    """``value`` as an int (not a bool; else TypeError ``bad``)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(bad)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(bad) from None
+
+
 def _output_size(output_size: object, sizes: tuple[int, ...]) -> tuple[int, ...]:
     nd = len(sizes)
     bad = f"`output_size` must be an int or a tuple of {nd} ints or None, got {output_size!r}"
-    value = _scalar(output_size)
-    if isinstance(value, (tuple, list, np.ndarray)):
-        if len(value) != nd:
-            raise ValueError(bad)
-        entries = list(value)
-    else:
-        entries = [value] * nd
     out = []
-    for e, n in zip(entries, sizes):
+    for e, n in zip(_per_axis(output_size, nd, bad), sizes):
         if e is None:
             out.append(n)
             continue
-        if isinstance(e, (bool, np.bool_)):
-            raise TypeError(bad)
-        try:
-            e = operator.index(e)
-        except TypeError:
-            raise TypeError(bad) from None
+        e = _index(e, bad)
         if e < 1:
             raise ValueError(f"`output_size` must be >= 1, got {output_size!r}")
         if e > MAX_SIZE:
@@ -467,8 +477,25 @@ def avg_divisors(geo: Geometry, count_include_pad: bool, divisor_override: int) 
 
 # ----------------------------------------------------------------------------------------------- arrays
 
+def is_masked(x: object) -> bool:
+    """True for a ``numpy.ma.MaskedArray`` (False at once when ``numpy.ma`` was never imported)."""
+    ma = sys.modules.get("numpy.ma")
+    return ma is not None and isinstance(x, ma.MaskedArray)
+
+
+def not_masked(x: object, name: str) -> None:
+    """Refuse a ``numpy.ma.MaskedArray``: the windowed functions would pool its data and drop the mask."""
+    if is_masked(x):
+        raise TypeError(
+            f"`{name}` is a numpy.ma.MaskedArray: pooling it would use its data and silently drop its mask. "
+            f"Pass `{name}.filled(value)` with a value that suits the pooling (-inf for max pooling), or use "
+            "stridepool.block_reduce, which honours masks")
+
+
 def as_array(x: ArrayLike, name: str) -> NDArray[Any]:
-    """``np.asarray(x)`` in native byte order, with a supported dtype (else TypeError)."""
+    """``np.asarray(x)`` in native byte order, with a supported dtype (else TypeError); a masked array is a
+    TypeError (see :func:`not_masked`)."""
+    not_masked(x, name)
     a = np.asarray(x)
     dt = a.dtype
     if dt not in _SUPPORTED_SET:
@@ -585,6 +612,7 @@ def check_same_batch(got_shape: Iterable[int], want_shape: Iterable[int], name: 
 
 
 def as_indices(indices: ArrayLike) -> NDArray[np.integer[Any]]:
+    not_masked(indices, "indices")
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"`indices` must have an integer dtype (int64), got {idx.dtype}")
@@ -752,6 +780,78 @@ def unpool_args(x: ArrayLike, indices: ArrayLike, kernel_size: object, stride: o
         raise ValueError(f"output size would be {_show(sizes)} for input size {_show(n)}, kernel_size "
                          f"{_show(k)}, stride {_show(s)}, padding {padding!r}: it must be at least 1")
     return a, idx, pooled_shape(a.shape, ax, sizes), ax
+
+
+# ------------------------------------------------------------------------------------------ block_reduce
+#
+# scikit-image's block_reduce takes any number of dimensions, any dtype and any callable: its arguments are
+# checked here from the image's number of dimensions and dtype alone, so that the dask path raises the same
+# errors at the call.
+
+def block_image(image: ArrayLike) -> NDArray[Any]:
+    """``np.asarray(image)``, any dtype; a ``numpy.ma.MaskedArray`` is kept as it is (its mask is honoured)."""
+    if is_masked(image):
+        return cast("NDArray[Any]", image)
+    return np.asarray(image)
+
+
+def block_shape(block_size: object, ndim: int) -> tuple[int, ...]:
+    """``block_size`` (an int, or one int per axis of an image of ``ndim`` dimensions) as ``ndim`` ints >= 1.
+
+    Examples
+    --------
+    >>> block_shape(2, 3)
+    (2, 2, 2)
+    >>> block_shape([1, 4], 2)
+    (1, 4)
+    """
+    bad = f"`block_size` must be an int or a sequence of {ndim} ints (one per axis of `image`), got {block_size!r}"
+    out = [_index(e, bad) for e in _per_axis(block_size, ndim, bad)]
+    if any(e < 1 for e in out):
+        raise ValueError(f"`block_size` must be >= 1 along every axis (block_reduce only shrinks an image), "
+                         f"got {block_size!r}")
+    if any(e > MAX_SIZE for e in out):
+        raise ValueError(f"`block_size` is absurdly large (more than {MAX_SIZE}), got {block_size!r}")
+    return tuple(out)
+
+
+def block_func(func: object, func_kwargs: object) -> dict[str, Any]:
+    """Check ``func`` (a callable) and ``func_kwargs`` (None or a mapping of keyword names); return the
+    keyword arguments as a dict."""
+    if not callable(func):
+        raise TypeError(f"`func` must be a callable that takes an `axis` tuple (such as np.max or np.mean), "
+                        f"got {func!r}")
+    if func_kwargs is None:
+        return {}
+    if not isinstance(func_kwargs, Mapping) or not all(isinstance(k, str) for k in func_kwargs):
+        raise TypeError(f"`func_kwargs` must be None or a dict of keyword arguments for `func`, got {func_kwargs!r}")
+    if "axis" in func_kwargs:
+        raise TypeError(f"`func_kwargs` must not set `axis` (block_reduce passes the block axes), got {func_kwargs!r}")
+    return dict(func_kwargs)
+
+
+def block_pads(shape: Sequence[int], block: Sequence[int]) -> tuple[int, ...]:
+    """The padding at the end of each axis that makes ``shape`` a multiple of ``block``."""
+    return tuple(-n % b for n, b in zip(shape, block))
+
+
+def check_cval(cval: object, dtype: DTypeLike, pads: Sequence[int]) -> None:
+    """Where padding is needed, check that ``np.pad`` can pad an array of ``dtype`` with ``cval`` (it converts
+    ``cval`` as scikit-image's ``np.pad`` call does: -1 wraps to 255 in uint8, NaN becomes an integer with a
+    warning); tried on one element, so its errors come before any work, here and on the dask path."""
+    if not any(pads):
+        return
+    dt = np.dtype(dtype)
+    if dt.kind in "fc" and (type(cval) is float or type(cval) is int and -2**63 <= cval < 2**64) or (
+            dt.kind in "iu" and type(cval) is int and np.iinfo(dt).min <= cval <= np.iinfo(dt).max):
+        return  # (np.pad assigns them without fail: the common cases, known without padding anything)
+    one = np.zeros((1,) * len(pads), dtype=dtype)
+    try:
+        with np.errstate(all="ignore"):  # the real padding warns, once
+            np.pad(one, [(0, min(p, 1)) for p in pads], mode="constant", constant_values=cval)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError) as e:
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(f"`cval` cannot pad an image of dtype {np.dtype(dtype)} (np.pad: {e}), got {cval!r}") from None
 
 
 # ------------------------------------------------------------------------- arrays known by metadata only

@@ -12,7 +12,7 @@ integers where the docstrings say tuples and ints, but type checkers are told ab
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union, overload
 
 if TYPE_CHECKING:
@@ -169,6 +169,14 @@ class FoldFunction(Protocol[_S, _P, _A]):
                  dilation: _S | int = 1, *, axes: _A = ..., out: Array | None = None) -> Array: ...
 
 
+class BlockReduceFunction(Protocol):
+    """``block_reduce``: scikit-image's signature; the result is ``func``'s over the blocks (an array for
+    NumPy's reductions, a masked array for a masked image; typed as an array, what scikit-image documents)."""
+
+    def __call__(self, image: ArrayLike, block_size: int | Sequence[int] = 2, func: Callable[..., Any] = ...,
+                 cval: Any = 0, func_kwargs: Mapping[str, Any] | None = None) -> Array: ...
+
+
 class PoolingCallable(Protocol):
     """``Pooling2D``'s pooling function, the question's protocol: ``f(window)`` is the pooled value,
     ``f(window, backwards=True)`` the window's weight mask (both of a flattened window)."""
@@ -231,6 +239,10 @@ class Core(Protocol):
 
     def run_max_backward_taps(self, g: Array, taps: Array, shape: Ax, ax: Ax, geo: Geometry) -> Array: ...
 
+    # block_reduce's: average pooling of a validated array (``include``: count_include_pad; ``div``: 0 or the
+    # divisor)
+    def run_avg(self, x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array | None = None) -> Array: ...
+
     def release_memory(self) -> int: ...
 
 
@@ -251,3 +263,4 @@ class DaskPath(Protocol):
     def unfold(self, *args: Any, **kwargs: Any) -> Array: ...
     def fold(self, *args: Any, **kwargs: Any) -> Array: ...
     def max_unpool(self, *args: Any, **kwargs: Any) -> Array: ...
+    def block_reduce(self, *args: Any, **kwargs: Any) -> Any: ...

@@ -254,6 +254,7 @@ class _MaxUnpool(_Layer, Generic[_S, _P, _A]):
         As PyTorch's, it gathers for every element, also for one whose index another element took over.
         """
         self._require("_indices")
+        P.not_masked(grad_output, "grad_output")
         g = np.asarray(grad_output)
         idx = self._indices
         ax = P.normalize_axes(self.axes, g.ndim, self._nd, what="grad_output")
@@ -484,6 +485,7 @@ class Pooling2D:
 
     def forward(self, x: ArrayLike) -> Array:
         """Pool a ``(C, H, W)`` array; remembers what ``backward`` needs."""
+        P.not_masked(x, "x")
         x = np.asarray(x)
         if x.shape != self.in_size:
             raise ValueError(f"`x` must have shape input_size {self.in_size}, got {x.shape}")

@@ -49,6 +49,7 @@ unfold3d = _api.unfold(3, _reference, __name__)
 fold1d = _api.fold(1, _reference, __name__)
 fold2d = _api.fold(2, _reference, __name__)
 fold3d = _api.fold(3, _reference, __name__)
+block_reduce = _api.block_reduce(_reference, __name__)
 
 # Written out, as in stridepool/__init__.py; tests/typing/test_typing.py checks it against _api.NAMES.
 __all__ = [
@@ -57,5 +58,5 @@ __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool3d_backward", "max_unpool1d", "max_unpool2d", "max_unpool3d", "unfold1d", "unfold2d",
-    "unfold3d", "fold1d", "fold2d", "fold3d",
+    "unfold3d", "fold1d", "fold2d", "fold3d", "block_reduce",
 ]

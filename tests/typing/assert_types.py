@@ -52,6 +52,9 @@ assert_type(sp.adaptive_avg_pool2d_backward(x, (1, 4, 8, 8)), Array)
 assert_type(sp.max_unpool2d(y, idx, 2, output_size=(4, 4)), Array)
 assert_type(sp.unfold1d(x, 2, axes=1), Array)
 assert_type(sp.fold3d(np.zeros((1, 2, 2, 2, 2, 2, 2)), (1, 3, 3, 3)), Array)
+assert_type(sp.block_reduce(x), Array)
+assert_type(sp.block_reduce(x, (1, 1, 2, 2), np.max, cval=-np.inf, func_kwargs={"keepdims": False}), Array)
+assert_type(reference.block_reduce(x, 2, np.nanmean, np.nan), Array)
 
 # layers
 assert_type(sp.MaxPool2d(2).forward(x), Array)
@@ -77,4 +80,6 @@ sp.MaxPool2d((2, 2, 2))  # type: ignore[arg-type]
 sp.MaxUnpool2d(2).forward(y)  # type: ignore[call-arg]
 sp.Pooling2D("min", (2, 2), (4, 4, 4))  # type: ignore[arg-type]
 sp.set_num_threads(1.5)  # type: ignore[arg-type]
+sp.block_reduce(x, 2.5)  # type: ignore[arg-type]
+sp.block_reduce(x, 2, np.max, 0, [("dtype", float)])  # type: ignore[arg-type]
 values, indices, extra = sp.max_pool2d(x, 2, return_indices=True)  # type: ignore[misc]

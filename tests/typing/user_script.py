@@ -55,6 +55,11 @@ def main() -> None:
     folded = sp.fold2d(windows, x.shape, padding="same")
     print(am.shape, ai.shape, gaa.shape, up.shape, windows.shape, folded.shape)
 
+    # scikit-image's block_reduce: any number of axes, any reduction
+    means = sp.block_reduce(x, (1, 1, 2, 2), np.mean)
+    peaks = sp.block_reduce(image=x, block_size=2, func=np.max, cval=-np.inf, func_kwargs=None)
+    print(means.shape, peaks.shape)
+
     # out= fills the caller's array
     out = np.empty((2, 3, 4, 4), dtype=np.float32)
     sp.avg_pool2d(x, 2, out=out)

@@ -1,0 +1,341 @@
+"""``block_reduce``: scikit-image's ``skimage.measure.block_reduce``, with the common reductions on the kernels.
+
+scikit-image pads the end of every axis with ``cval`` up to a multiple of the block, views the image as
+blocks and calls ``func`` over the block axes. :func:`padded_reduce` does exactly that (without scikit-image)
+and is the answer for every ``func`` without a fast path, for ``func_kwargs``, for dtypes the kernels do not
+take (complex, object, ...), for 0-d and empty images.
+
+The fast path: :func:`recognise` maps ``func`` to one of the operations of :data:`NUMPY` (``np.max``,
+``np.amax``, ``np.ndarray.max``, ``np.maximum.reduce`` are all ``"max"``, ...). :func:`reduce_blocks` is the
+one place where those operations run, on whole blocks: the image cut to a multiple of the block along every
+axis (a view), and the few blocks at the end of an axis that hold padding (one slab per padded axis, padded
+with ``np.pad`` as scikit-image pads, so ``cval`` is converted and counted exactly as there). Every block is
+thus reduced in the same order of operations wherever it lies: a dask chunk's blocks equal the in-memory
+call's bit for bit. Native kernels (min pooling, NaN-ignoring pooling) plug in there.
+
+Masked arrays (``numpy.ma.MaskedArray``) are honoured (:func:`masked_reduce`): masked cells are ignored as
+``numpy.ma``'s reductions ignore them (and as the nan- reductions ignore NaN), a block without an unmasked cell
+is masked in the result, and the result is a masked array. scikit-image would reduce the data and drop the
+mask.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _lazy
+from . import _params as P
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ._typing import Array, Core
+
+#: the operations with a fast path, and the NumPy function that defines each (its values and result dtype)
+NUMPY: dict[str, Callable[..., Any]] = {
+    "max": np.max, "min": np.min, "sum": np.sum, "mean": np.mean, "median": np.median,
+    "nanmax": np.nanmax, "nanmin": np.nanmin, "nansum": np.nansum, "nanmean": np.nanmean,
+}
+
+#: other spellings of the same functions: aliases, ndarray methods (``np.ndarray.max(blocks, axis=...)``)
+_SAME: tuple[tuple[object, str], ...] = (
+    (np.amax, "max"), (np.amin, "min"), (np.ndarray.max, "max"), (np.ndarray.min, "min"),
+    (np.ndarray.sum, "sum"), (np.ndarray.mean, "mean"))
+
+#: ufunc reductions: ``np.maximum.reduce`` is a new bound method at every access, known by its ufunc
+_REDUCES: tuple[tuple[object, str], ...] = ((np.maximum, "max"), (np.minimum, "min"), (np.add, "sum"))
+
+#: dtypes :func:`reduce_blocks` takes: the kernels' (any byte order) and bool
+_FAST_KINDS = "biuf"
+
+
+def recognise(func: object) -> str | None:
+    """The operation of :data:`NUMPY` that ``func`` is (by identity: a wrapper or a lambda is not), or None.
+
+    Examples
+    --------
+    >>> recognise(np.amax), recognise(np.maximum.reduce), recognise(np.nanmean), recognise(np.std)
+    ('max', 'max', 'nanmean', None)
+    """
+    for op, f in NUMPY.items():
+        if func is f:
+            return op
+    for same, op in _SAME:
+        if func is same:
+            return op
+    owner = getattr(func, "__self__", None)
+    if getattr(func, "__name__", None) == "reduce":
+        for ufunc, op in _REDUCES:
+            if owner is ufunc:
+                return op
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def result_dtype(op: str, dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype NumPy's function for ``op`` gives over blocks of ``dtype`` (``np.sum`` of uint8: uint64)."""
+    result: Array = NUMPY[op](np.zeros((1, 1), dtype=dtype), axis=(1,))
+    return result.dtype
+
+
+def blocks(image: Array, block: tuple[int, ...]) -> Array:
+    """The read-only view ``(n_0, ..., n_k, b_0, ..., b_k)`` of the blocks of ``image`` (a multiple of
+    ``block`` along every axis): the array scikit-image's ``view_as_blocks`` gives."""
+    split = image.reshape([v for n, b in zip(image.shape, block) for v in (n // b, b)])  # a view, always
+    nd = image.ndim
+    view = split.transpose(list(range(0, 2 * nd, 2)) + list(range(1, 2 * nd, 2)))
+    view.flags.writeable = False
+    return view
+
+
+def _block_axes(ndim: int) -> tuple[int, ...]:
+    return tuple(range(ndim, 2 * ndim))
+
+
+def padded_reduce(image: Array, block: tuple[int, ...], func: Callable[..., Any], cval: object,
+                  kwargs: dict[str, Any]) -> Any:
+    """scikit-image's algorithm: pad the end of each axis with ``cval`` to a multiple of the block (only if
+    some axis needs it, with ``np.pad``), call ``func`` over the block axes of the block view."""
+    pads = P.block_pads(image.shape, block)
+    if any(pads):
+        image = np.pad(image, [(0, p) for p in pads], mode="constant",  # type: ignore[call-overload]
+                       constant_values=cval)
+    return func(blocks(image, block), axis=_block_axes(image.ndim), **kwargs)
+
+
+# ------------------------------------------------------------------------------------ the fast path
+
+#: the bytes of input one kernel run of :func:`_banded` reads: a band and its temporaries stay in the (last
+#: level) cache; not smaller, because every band is one OpenMP parallel region, which costs milliseconds
+#: where the cores are shared with other processes
+BAND_BYTES = 1 << 23
+
+
+def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype[Any]) -> Array:
+    """``op`` ("max", "min", "sum" or "mean") over the blocks of a validated array ``x``, as ``dtype``: max
+    pooling (of ``-x`` or ``~x`` for "min", see :func:`reduce_blocks`) or average pooling (divisor 1 for
+    sums) through ``core``'s kernels with windows = strides = ``block``, over the axes whose block is more
+    than 1: in one pass over bands of ``x`` (:func:`_banded`) for up to three such axes, else three axes per
+    pass (the last three first; integers in float64, float16 in float32, a mean divided once at the end)."""
+    axes = tuple(i for i, b in enumerate(block) if b > 1)
+    if not axes:
+        return x.astype(dtype)
+    if len(axes) <= 3:
+        return _banded(core, x, axes, block, op, dtype)
+    flip = _flip(x.dtype) if op == "min" else None
+    y = flip(x) if flip is not None else x.astype(np.float32) if x.dtype == np.float16 and op != "max" else x
+    for k in range(len(axes), 0, -3):
+        g = axes[max(0, k - 3):k]
+        size = tuple(block[a] for a in g)
+        geo = P.geometry(P.sizes_at(y.shape, g), size, size, 0, 1, False)
+        y = core.run_max(y, g, geo, False) if op in ("max", "min") else core.run_avg(y, g, geo, True, 1)
+    if flip is not None:
+        y = flip(y)
+    if op == "mean":
+        y = y / math.prod(block)
+    return y.astype(dtype, copy=False)
+
+
+def _flip(dtype: np.dtype[Any]) -> Callable[..., Any]:
+    """An order-reversing bijection of ``dtype`` that is its own inverse: ``-x`` for floats, ``~x`` else."""
+    return np.negative if dtype.kind == "f" else np.invert
+
+
+def _banded(core: Core, x: Array, axes: tuple[int, ...], block: tuple[int, ...], op: str,
+            dtype: np.dtype[Any]) -> Array:
+    """One kernel pass over up to three pooled ``axes``, written into the result. Where a temporary is needed
+    (``-x`` or ``~x`` for a min, the float64 sums of integers before their cast), the pass runs on bands of
+    whole blocks along the first axis of ``x`` (about :data:`BAND_BYTES` each): the temporaries of a band stay
+    in the cache and are never a whole image."""
+    kernel_dtype = x.dtype if op in ("max", "min") else P.result_dtype_avg(x.dtype)
+    whole = math.prod(block)
+    div = 1 if op == "sum" or whole > P.MAX_SIZE else whole
+    # the compiled core's allocator reuses freed large buffers (no page faults for a fresh result)
+    alloc: Callable[..., Array] = getattr(core, "_alloc", np.empty)
+    out = alloc(tuple(n // b for n, b in zip(x.shape, block)), dtype)
+    flip = _flip(x.dtype) if op == "min" else None
+    direct = kernel_dtype == dtype
+    rows_per_block = block[0]
+    per_band = out.shape[0]  # one band when the kernel writes the result with no temporary
+    if flip is not None or not direct:
+        per_band = min(per_band, max(1, BAND_BYTES // (x.nbytes // x.shape[0] * rows_per_block)))
+    rows = per_band * rows_per_block
+    flipped = alloc((min(rows, x.shape[0]),) + x.shape[1:], x.dtype) if flip is not None else None
+    staged = None if direct else alloc((per_band,) + out.shape[1:], kernel_dtype)
+    # float64 sums to uint64 through int64 (exact below 2**53; NumPy's float64 -> int64 cast is the faster one)
+    sink = out.view(np.int64) if dtype == np.uint64 and kernel_dtype.kind == "f" else out
+    sizes = tuple(block[a] for a in axes)
+    for r0 in range(0, x.shape[0], rows):
+        band = x[r0:r0 + rows]
+        o0, o1 = r0 // rows_per_block, (r0 + band.shape[0]) // rows_per_block
+        if flip is not None and flipped is not None:
+            band = flip(band, out=flipped[:band.shape[0]])
+        target = out[o0:o1] if staged is None else staged[:o1 - o0]
+        geo = P.geometry(P.sizes_at(band.shape, axes), sizes, sizes, 0, 1, False)
+        if op in ("max", "min"):
+            core.run_max(band, axes, geo, False, target)
+        else:
+            core.run_avg(band, axes, geo, True, div, target)
+        if flip is not None:
+            flip(target, out=target)
+        if staged is not None:
+            sink[o0:o1] = target
+    if op == "mean" and div != whole:
+        np.divide(out, whole, out=out)
+    return out
+
+
+def _exact_sums(x: Array, block: tuple[int, ...]) -> bool:
+    """True when the float64 sums of the kernels are exact for the integer array ``x``: every partial sum of
+    a block stays within 2**53 in magnitude (known from the dtype, else from the data's extremes)."""
+    n = math.prod(block)
+    info = np.iinfo(x.dtype)
+    if n * max(-int(info.min), int(info.max)) <= 2**53:
+        return True
+    return n * max(-int(x.min()), int(x.max())) <= 2**53
+
+
+def _patch_nan(y: Array, x: Array, block: tuple[int, ...], func: Callable[..., Any]) -> Array:
+    """``y`` with every NaN (a block that holds a NaN, or a sum of opposite infinities) replaced by ``func``
+    (a nan- reduction) of its block."""
+    where = np.nonzero(np.isnan(y))
+    if where[0].size:
+        y[where] = _reduce_each(blocks(x, block)[where], func)  # the blocks gathered: (k, b_0, ..., b_n)
+    return y
+
+
+def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Array | None:
+    """The fast path of every operation of :data:`NUMPY`: the one place they run.
+
+    ``x``: a kernel dtype (any byte order) or bool, at least one dimension, no empty axis, a multiple of
+    ``block`` along every axis. Returns ``NUMPY[op]`` over the blocks with its result dtype, or None (having
+    run nothing) when it cannot give NumPy's answer: integer sums that could leave float64's exact range, and
+    float16 sums (``np.sum``, ``np.nansum`` and ``np.nanmean`` round every partial sum of a strided block to
+    float16, and overflow where the kernels' float32 sums do not).
+
+    Today every operation is made of the windowed kernels of ``core`` (max pooling, and average pooling with
+    a divisor of 1 for sums): NumPy's values exactly for max, min, integer sums and means (the sign of a zero
+    that ties +0.0 and -0.0, and NaN payloads, are NumPy's SIMD code's choice and may differ), to rounding for
+    float sums and means (in the kernels' order: the taps of a block in row-major order, in float32 for
+    float32 and float16, in float64 for float64 and integers):
+
+    - max: max pooling with kernel = stride = block;
+    - min: ``-max(-x)`` for floats, ``~max(~x)`` for integers and bool (both reverse the order exactly: NaN
+      and infinities keep their place; ``-`` flips the sign bit of NaN payloads and zeros and flips it back);
+    - sum, mean: average pooling in float64 for integers (exact while :func:`_exact_sums`), divisor 1 for a
+      sum, the block size for a mean;
+    - nanmax, nanmin, nansum, nanmean: the same for integers; for floats, the plain operation, then the blocks
+      whose result is NaN (they hold a NaN) are computed again by NumPy's nan- function (:func:`_patch_nan`);
+    - median: ``np.median`` over the block view, as scikit-image does.
+
+    A native kernel (min pooling, NaN-ignoring max/mean/sum) replaces the corresponding lines here.
+    """
+    dtype = result_dtype(op, x.dtype)
+    if op == "median":
+        return np.asarray(np.median(blocks(x, block), axis=_block_axes(x.ndim))).astype(dtype, copy=False)
+    base = op[3:] if op.startswith("nan") else op
+    if op in ("sum", "nansum", "nanmean") and x.dtype == np.float16:
+        return None  # NumPy adds float16 in float16 here (np.mean alone adds in float32): overflows differ
+    if x.dtype.kind == "b":
+        x = x.view(np.uint8)
+    x = P.as_array(x, "image")  # native byte order (a copy only when it is not)
+    if base in ("sum", "mean") and x.dtype.kind in "iu" and not _exact_sums(x, block):
+        return None
+    y = _pool(core, x, block, base, dtype)
+    if base != op and x.dtype.kind == "f":
+        y = _patch_nan(y, x, block, NUMPY[op])
+    return y
+
+
+# ------------------------------------------------------------------------------------------ masked
+
+def masked_reduce(image: Array, block: tuple[int, ...], func: Callable[..., Any], cval: object,
+                  kwargs: dict[str, Any]) -> Array:
+    """``block_reduce`` of a masked array: padding is unmasked ``cval``; max, min, sum, mean and median are
+    ``numpy.ma``'s (masked cells ignored, a block without an unmasked cell masked); their nan- forms on floats
+    ignore NaN too (a block whose unmasked cells are all NaN gives what NumPy's nan- function gives for
+    all-NaN: NaN, 0 for nansum); any other ``func`` gets the blocks as a masked array and must return one."""
+    ma = np.ma
+    data, mask = ma.getdata(image), ma.getmaskarray(image)
+    pads = P.block_pads(image.shape, block)
+    if any(pads):
+        widths = [(0, p) for p in pads]
+        data = np.pad(data, widths, mode="constant", constant_values=cval)  # type: ignore[call-overload]
+        mask = np.pad(mask, widths, mode="constant", constant_values=False)
+    data_blocks, mask_blocks = blocks(data, block), blocks(mask, block)
+    axis = _block_axes(image.ndim)
+    op = recognise(func)
+    if op is not None and op.startswith("nan") and data.dtype.kind in "fc":
+        filled = np.where(mask_blocks, np.array(np.nan, dtype=data.dtype), data_blocks)
+        values = NUMPY[op](filled, axis=axis, **kwargs)
+        return ma.MaskedArray(values, mask=np.all(mask_blocks, axis=axis))
+    if op is not None:  # numpy.ma's reduction of the same name
+        func = getattr(ma, op[3:] if op.startswith("nan") else op)
+    result = func(ma.MaskedArray(data_blocks, mask=mask_blocks), axis=axis, **kwargs)
+    if not isinstance(result, ma.MaskedArray):
+        raise TypeError(f"`func` {func!r} returned {type(result).__name__} for a masked image, not a "
+                        "numpy.ma.MaskedArray: its mask would be lost. Use a function that honours masks "
+                        "(numpy.ma's, or NumPy reductions such as np.std that call MaskedArray's methods), or "
+                        "pass `image.filled(value)`")
+    return result
+
+
+# ----------------------------------------------------------------------------------------- the call
+
+def block_reduce(core: Core, image: ArrayLike, block_size: object, func: Callable[..., Any],
+                 cval: object, func_kwargs: object) -> Any:
+    """``stridepool.block_reduce`` on ``core``'s kernels (see the public docstring, ``stridepool._docs``)."""
+    if _lazy.is_dask(image):
+        return _lazy.dask().block_reduce(core, image, block_size, func, cval, func_kwargs)
+    a = P.block_image(image)
+    block = P.block_shape(block_size, a.ndim)
+    kwargs = P.block_func(func, func_kwargs)
+    pads = P.block_pads(a.shape, block)
+    P.check_cval(cval, a.dtype, pads)
+    if P.is_masked(a):
+        return masked_reduce(a, block, func, cval, kwargs)
+    op = None if kwargs else recognise(func)
+    if op is None or a.ndim == 0 or a.size == 0 or a.dtype.kind not in _FAST_KINDS or (
+            a.dtype.kind != "b" and a.dtype.newbyteorder("=") not in P.SUPPORTED_DTYPES):
+        return padded_reduce(a, block, func, cval, kwargs)
+    full = tuple(n // b for n, b in zip(a.shape, block))
+    y = None
+    if all(full):
+        y = reduce_blocks(core, a[tuple(slice(0, f * b) for f, b in zip(full, block))], block, op)
+        if y is None:
+            return padded_reduce(a, block, func, cval, kwargs)
+        if not any(pads):
+            return y
+    # the blocks that hold padding: for each padded axis i, the last block along i, the whole blocks along
+    # the axes before it and every block along the axes after it (the slabs tile the rest of the result)
+    out = np.empty(tuple(f + (p > 0) for f, p in zip(full, pads)), dtype=result_dtype(op, a.dtype))
+    if y is not None:
+        out[tuple(slice(0, f) for f in full)] = y
+    for i, p in enumerate(pads):
+        if not p or not all(full[:i]):
+            continue
+        src = [slice(0, f * b) for f, b in zip(full[:i], block)] + [slice(full[i] * block[i], None)]
+        dst = [slice(0, f) for f in full[:i]] + [slice(full[i], None)]
+        out[tuple(dst)] = _edge_reduce(core, a[tuple(src)], block, op, cval)
+    return out
+
+
+def _edge_reduce(core: Core, region: Array, block: tuple[int, ...], op: str, cval: object) -> Array:
+    """``NUMPY[op]`` over the blocks of ``region`` padded with ``cval`` as scikit-image pads (``np.pad``): the
+    padded region is whole blocks, reduced as the others are (:func:`reduce_blocks`), so that a block's value
+    does not depend on where it lies (a dask chunk's edge blocks equal the in-memory call's bit for bit)."""
+    padded = np.pad(region, [(0, p) for p in P.block_pads(region.shape, block)], mode="constant",  # type: ignore[call-overload]
+                    constant_values=cval)
+    y = reduce_blocks(core, padded, block, op)
+    return y if y is not None else np.asarray(padded_reduce(padded, block, NUMPY[op], cval, {}))
+
+
+def _reduce_each(cells: Array, func: Callable[..., Any]) -> Array:
+    """``func`` over every block of ``cells`` ``(k, b_0, ..., b_n)``, on a contiguous copy: NumPy's order of
+    operations over a block then depends on the block's shape only (not on ``k`` or the layout)."""
+    cells = np.ascontiguousarray(cells)
+    return np.asarray(func(cells, axis=tuple(range(1, cells.ndim))))
