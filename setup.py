@@ -31,7 +31,7 @@ WANT_OPENMP = os.environ.get("STRIDEPOOL_OPENMP", "1") != "0"
 WANT_AVX2 = os.environ.get("STRIDEPOOL_AVX2", "1") != "0"
 WANT_AVX512 = os.environ.get("STRIDEPOOL_AVX512", "1") != "0"
 AVX2_FLAGS = ["-mavx2", "-mfma"]
-AVX512_FLAGS = AVX2_FLAGS + ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mprefer-vector-width=512"]
+AVX512_FLAGS = AVX2_FLAGS + ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl"]
 # Parallel build: each extension module is one large C file (tens of seconds at -O3 each), so the modules
 # are cythonized in worker processes (cythonize's nthreads) and compiled in threads (build_ext's parallel),
 # JOBS at a time.

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 BUILDS: dict[str, str] = {"baseline": "_kernels", "avx2": "_kernels_avx2", "avx512": "_kernels_avx512"}
 #: the build ``STRIDEPOOL_CPU=auto`` prefers where the CPU runs several (bench/results.md measured both on a CPU
 #: with AVX-512: see docs/wheels.rst)
-AUTO_ORDER: tuple[str, ...] = ("avx512", "avx2", "baseline")
+AUTO_ORDER: tuple[str, ...] = ("avx2", "avx512", "baseline")
 
 
 def cpu_runs(name: str) -> bool:

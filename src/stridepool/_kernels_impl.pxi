@@ -200,26 +200,16 @@ cdef extern from "_vec.h" nogil:
                          Py_ssize_t, float*)
     void sp_winsum_uint64_t_double(const uint64_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t,
                          Py_ssize_t, double*)
-    void sp_colmax_cl_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, float*, int32_t*)
-    void sp_colmax_cl_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, double*, int32_t*)
-    void sp_colmax_cl_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, int8_t*, int32_t*)
-    void sp_colmax_cl_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, int16_t*, int32_t*)
-    void sp_colmax_cl_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, int32_t*, int32_t*)
-    void sp_colmax_cl_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, int64_t*, int32_t*)
-    void sp_colmax_cl_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, uint8_t*, int32_t*)
-    void sp_colmax_cl_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, uint16_t*, int32_t*)
-    void sp_colmax_cl_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, uint32_t*, int32_t*)
-    void sp_colmax_cl_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t, Py_ssize_t, uint64_t*, int32_t*)
+    void sp_wincl_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, float*, int32_t*)
+    void sp_wincl_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, double*, int32_t*)
+    void sp_wincl_int8_t(const int8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, int8_t*, int32_t*)
+    void sp_wincl_int16_t(const int16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, int16_t*, int32_t*)
+    void sp_wincl_int32_t(const int32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, int32_t*, int32_t*)
+    void sp_wincl_int64_t(const int64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, int64_t*, int32_t*)
+    void sp_wincl_uint8_t(const uint8_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, uint8_t*, int32_t*)
+    void sp_wincl_uint16_t(const uint16_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, uint16_t*, int32_t*)
+    void sp_wincl_uint32_t(const uint32_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, uint32_t*, int32_t*)
+    void sp_wincl_uint64_t(const uint64_t*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, uint64_t*, int32_t*)
     void sp_winfirst_float(const float*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, float*, int32_t*)
     void sp_winfirst_double(const double*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, double*, int32_t*)
     void sp_winfirst_int8_t(const int8_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, int8_t*, int32_t*)
@@ -589,6 +579,9 @@ cdef struct Index:
     uint8_t* tap
     const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
     void* cols                       # scratch: a row's column maxima (W values, in 8-byte units)
+    Py_ssize_t* toffs                # scratch: a window's taps (channels-last): their offsets,
+    Py_ssize_t* tpos                 # positions,
+    int32_t* tkeys                   # and keys
     bint any
 
 
@@ -672,30 +665,29 @@ cdef inline void _colmax(const num_t* blk, const Py_ssize_t* offs, const int32_t
             sp_colmax_uint64_t(blk, offs, keys, nr, c0, kshift, nc, dv, dk)
 
 
-cdef inline void _colmax_cl(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
-                            Py_ssize_t p0, Py_ssize_t kshift, Py_ssize_t npix, Py_ssize_t C, num_t* dv,
-                            int32_t* dk) noexcept nogil:
-    """_colmax for channels-last rows: pixels p0 + [0, npix) of C channels, one key per pixel."""
+cdef inline void _wincl(const num_t* xp, const Py_ssize_t* toffs, const int32_t* tkeys, Py_ssize_t ntaps,
+                        Py_ssize_t C, num_t* yo, int32_t* ko) noexcept nogil:
+    """One channels-last window: every channel's first maximum over the taps xp + toffs[t], and its tap's key."""
     if num_t is float:
-        sp_colmax_cl_float(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_float(xp, toffs, tkeys, ntaps, C, yo, ko)
     elif num_t is double:
-        sp_colmax_cl_double(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_double(xp, toffs, tkeys, ntaps, C, yo, ko)
     elif num_t is int8_t:
-        sp_colmax_cl_int8_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_int8_t(xp, toffs, tkeys, ntaps, C, yo, ko)
     elif num_t is int16_t:
-        sp_colmax_cl_int16_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_int16_t(xp, toffs, tkeys, ntaps, C, yo, ko)
     elif num_t is int32_t:
-        sp_colmax_cl_int32_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_int32_t(xp, toffs, tkeys, ntaps, C, yo, ko)
     elif num_t is int64_t:
-        sp_colmax_cl_int64_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_int64_t(xp, toffs, tkeys, ntaps, C, yo, ko)
     elif num_t is uint8_t:
-        sp_colmax_cl_uint8_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_uint8_t(xp, toffs, tkeys, ntaps, C, yo, ko)
     elif num_t is uint16_t:
-        sp_colmax_cl_uint16_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_uint16_t(xp, toffs, tkeys, ntaps, C, yo, ko)
     elif num_t is uint32_t:
-        sp_colmax_cl_uint32_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_uint32_t(xp, toffs, tkeys, ntaps, C, yo, ko)
     else:
-        sp_colmax_cl_uint64_t(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk)
+        sp_wincl_uint64_t(xp, toffs, tkeys, ntaps, C, yo, ko)
 
 
 cdef inline void _colmax2(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
@@ -845,9 +837,7 @@ cdef inline num_t _lowest(num_t like) noexcept nogil:
 
 
 cdef struct Batch:
-    # the layout of a batched pooling (see _batch_plan); per thread, `cells` elements per slot. A cell is one
-    # input column: one element (planar), or the C channels of a pixel (channels-last)
-    Py_ssize_t C                     # elements of a cell
+    # the layout of a batched planar pooling (see _batch_plan); per thread, scratch of `cells` cells per slot
     Py_ssize_t seg, nseg             # windows per segment of an output row (all but the last: seg), segments
     Py_ssize_t OWp, Wp, ncol, RB, cells, span, ext, hn
     Py_ssize_t nr_max                # longest tap-row list
@@ -856,10 +846,10 @@ cdef struct Batch:
     bint keyed                       # keys decide ties (else the taps are in row-major order as read)
     bint tapmode                     # keys (tap row << 16) | cell (layers' window taps), else positions
     const Py_ssize_t* nr             # per output row (od, oh) of a block: its number of tap rows,
-    const Py_ssize_t* offs           # their offsets in the block, in cells (nr_max each),
+    const Py_ssize_t* offs           # their offsets in the block (nr_max each),
     const Py_ssize_t* trow           # their tap-row numbers
     const int32_t* keys              # and their key bases
-    Py_ssize_t toff[256]             # per window tap: its phase and offset in the split cells, in elements
+    Py_ssize_t toff[256]             # per window tap: its phase and offset in the split cells
 
 
 cdef enum:
@@ -870,37 +860,34 @@ cdef enum:
 
 
 cdef inline bint _batchable(const Dims* g) noexcept nogil:
-    """Regular windows along W, positions that fit an int32 key, rows of cells of a sane length (gigantic
-    strides and dilations take the window-by-window path); planar, or channels-last with whole vectors of
-    channels."""
-    return ((g.C == 1 or g.C % SP_LANES == 0) and 0 < g.sw <= 64 and g.kw <= 256 and (g.kw - 1) * g.dw < 4096
+    """Planar, regular windows along W, positions that fit an int32 key, rows of cells of a sane length
+    (gigantic strides and dilations take the window-by-window path)."""
+    return (g.C == 1 and 0 < g.sw <= 64 and g.kw <= 256 and (g.kw - 1) * g.dw < 4096
             and g.D * g.H * g.W < 2147483647 - 4 * COLS_MAX_W)
 
 
 cdef size_t _batch_plan(Batch* p, const Dims* g, Py_ssize_t itemsize, Py_ssize_t outsize) noexcept nogil:
     """Windows per segment, cells per scratch row, windows per row (with the extra ones), items per batch, the
     tap offsets (p.keyed and p.slots set); returns the bytes of scratch a thread needs."""
-    cdef Py_ssize_t j, c, C = g.C, reach = (g.kw - 1) * g.dw + 1  # columns one window reads
-    cdef Py_ssize_t bytes_per = (p.slots * itemsize + (4 if p.keyed else 0)) * C
-    p.C = C
-    p.seg = min(g.OW, SEGMENT if C == 1 else max(8, SEGMENT * SP_LANES // C))
+    cdef Py_ssize_t j, c, reach = (g.kw - 1) * g.dw + 1  # columns one window reads
+    cdef Py_ssize_t bytes_per = p.slots * itemsize + (4 if p.keyed else 0)
+    p.seg = min(g.OW, SEGMENT)
     p.nseg = (g.OW + p.seg - 1) // p.seg
     p.OWp = p.seg
     while p.OWp * g.sw < (p.seg - 1) * g.sw + reach:
         p.OWp += 1
     p.Wp = p.OWp * g.sw
-    # planar: columns the vector steps compute per row (in pairs of vectors with sw == 2: split as they are
-    # stored); channels-last reads whole pixels, exactly those of the row
+    # columns the vector steps compute per row (in pairs of vectors with sw == 2: split as they are stored)
     p.ncol = (p.Wp + 2 * SP_LANES - 1) // (2 * SP_LANES) * 2 * SP_LANES if g.sw == 2 else \
         (p.Wp + SP_LANES - 1) // SP_LANES * SP_LANES
     p.RB = max(1, min(g.B * g.OD * g.OH * p.nseg, BATCH_BYTES // ((p.Wp * 2 + p.OWp) * bytes_per)))
     p.ext = (reach - 1) // g.sw + 1  # phase cells a window reads past its start
     p.span = p.RB * p.OWp + p.ext + SP_LANES  # cells of one phase
-    p.cells = ((p.RB * p.Wp + p.ncol + g.sw * (p.ext + SP_LANES)) * C + 15) // 16 * 16  # elements (aligned)
-    p.hn = ((p.RB * p.OWp + SP_LANES) * C + 15) // 16 * 16  # elements of one batch's windows
+    p.cells = (p.RB * p.Wp + p.ncol + g.sw * (p.ext + SP_LANES) + 15) // 16 * 16  # (keeps every part aligned)
+    p.hn = (p.RB * p.OWp + SP_LANES + 15) // 16 * 16  # cells of one batch's windows
     for j in range(g.kw):
         c = j * g.dw
-        p.toff[j] = ((c % g.sw) * p.span + c // g.sw if g.sw > 1 else c) * C
+        p.toff[j] = (c % g.sw) * p.span + c // g.sw if g.sw > 1 else c
     # per slot: cells and the cells split by phase, with their keys; a batch's windows: values and keys (or
     # taps), and (average) their divisors
     return (2 * p.cells * p.slots * itemsize + 2 * p.cells * (4 if p.keyed else 0)
@@ -933,10 +920,10 @@ cdef int _batch_rows(Batch* p, const Dims* g, char* stack, size_t stack_bytes, c
 
 
 cdef inline bint _batch_safe(const Dims* g, const Batch* p, Py_ssize_t u0, Py_ssize_t u1) noexcept nogil:
-    """Planar: whole vectors read columns [s0, s0 + ncol) of every tap row of items [u0, u1): inside the input?"""
+    """Whole vectors read columns [s0, s0 + ncol) of every tap row of items [u0, u1): inside the input?"""
     cdef Py_ssize_t per = g.OD * g.OH, block = g.D * g.H * g.W
     cdef Py_ssize_t r = u0 // p.nseg, rl = (u1 - 1) // p.nseg, q = r % per, ql = rl % per
-    return (p.C == 1 and (r // per) * block + p.offs[q * p.nr_max] + g.wt[(u0 % p.nseg) * p.seg] >= 0
+    return ((r // per) * block + p.offs[q * p.nr_max] + g.wt[(u0 % p.nseg) * p.seg] >= 0
             and (rl // per) * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + g.wt[((u1 - 1) % p.nseg) * p.seg]
             + p.ncol <= g.B * block)
 
@@ -944,51 +931,55 @@ cdef inline bint _batch_safe(const Dims* g, const Batch* p, Py_ssize_t u0, Py_ss
 cdef inline void _fill_cells(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
                              Py_ssize_t s0, Py_ssize_t kshift, const Dims* g, const Batch* p, Py_ssize_t t,
                              bint safe, num_t pad, num_t* cv, int32_t* ck, num_t* sv, int32_t* sk) noexcept nogil:
-    """Item t's row of cells from its nr input rows (blk + offs[m] cells) at columns s0 + [0, Wp): the first
-    maximum of each element over the rows (nr == 1: the row itself) and its key (ck, sk NULL: none), `pad` and
-    SP_KEY_PAD outside the input. Into cv, ck; planar with stride 2 (when safe) straight into the cells split
-    by phase, sv, sk."""
-    cdef Py_ssize_t c, Wp = p.Wp, OWp = p.OWp, span = p.span, C = p.C
+    """Item t's row of cells from its nr input rows (blk + offs[m]) at columns s0 + [0, Wp): the first maximum
+    of each column over the rows (nr == 1: the row itself) and its key (ck, sk NULL: none), `pad` and
+    SP_KEY_PAD outside the input. Into cv, ck; with stride 2 (when safe) straight into the cells split by
+    phase, sv, sk."""
+    cdef Py_ssize_t c, Wp = p.Wp, OWp = p.OWp, span = p.span
     cdef Py_ssize_t lo = min(Wp, max(0, -s0)), hi = min(Wp, max(0, g.W - s0))  # cells [lo, hi): the input
-    if C == 1 and g.sw == 2 and safe:
+    if g.sw == 2 and safe:
         _colmax2(blk, offs, keys, nr, s0, kshift, p.ncol // (2 * SP_LANES), sv + t * OWp, sv + span + t * OWp,
                  sk + t * OWp if sk != NULL else NULL, sk + span + t * OWp if sk != NULL else NULL)
-        for c in range(lo):  # cell c: phase c % 2, index c // 2
-            sv[(c % 2) * span + t * OWp + c // 2] = pad
-        for c in range(hi, Wp):
-            sv[(c % 2) * span + t * OWp + c // 2] = pad
-        if sk != NULL:
-            for c in range(lo):
-                sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
-            for c in range(hi, Wp):
-                sk[(c % 2) * span + t * OWp + c // 2] = SP_KEY_PAD
+        if lo > 0 or hi < Wp:
+            _pad_split(sv + t * OWp, sk + t * OWp if sk != NULL else NULL, span, lo, hi, Wp, pad)
         return
-    cv = cv + t * Wp * C
-    ck = ck + t * Wp * C if ck != NULL else NULL
-    if C > 1:
-        if hi > lo:
-            _colmax_cl(blk, offs, keys, nr, s0 + lo, kshift, hi - lo, C, cv + lo * C, ck + lo * C if ck != NULL
-                       else NULL)
-    elif safe:
+    cv = cv + t * Wp
+    ck = ck + t * Wp if ck != NULL else NULL
+    if safe:
         _colmax(blk, offs, keys, nr, s0, kshift, Wp, cv, ck, False)
     elif hi > lo:  # exactly the columns inside the input
         _colmax(blk, offs, keys, nr, s0 + lo, kshift, hi - lo, cv + lo, ck + lo if ck != NULL else NULL, True)
-    for c in range(lo * C):
+    for c in range(lo):
         cv[c] = pad
-    for c in range(hi * C, Wp * C):
+    for c in range(hi, Wp):
         cv[c] = pad
     if ck != NULL:
-        for c in range(lo * C):
+        for c in range(lo):
             ck[c] = SP_KEY_PAD
-        for c in range(hi * C, Wp * C):
+        for c in range(hi, Wp):
             ck[c] = SP_KEY_PAD
+
+
+cdef void _pad_split(num_t* sv, int32_t* sk, Py_ssize_t span, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t Wp,
+                     num_t pad) noexcept nogil:
+    """Padding cells [0, lo) and [hi, Wp) of a row of cells split by phase (cell c: phase c % 2, index c // 2)."""
+    cdef Py_ssize_t c
+    for c in range(lo):
+        sv[(c % 2) * span + c // 2] = pad
+    for c in range(hi, Wp):
+        sv[(c % 2) * span + c // 2] = pad
+    if sk != NULL:
+        for c in range(lo):
+            sk[(c % 2) * span + c // 2] = SP_KEY_PAD
+        for c in range(hi, Wp):
+            sk[(c % 2) * span + c // 2] = SP_KEY_PAD
 
 
 cdef inline void _split_cells(const Dims* g, const Batch* p, Py_ssize_t n, num_t* cv, int32_t* ck, num_t* sv,
                               int32_t* sk) noexcept nogil:
     """The cells of n items (cv, ck) split by phase into sv, sk: phase f holds cells f, f + sw, ... (span apart)."""
-    cdef Py_ssize_t i, f, c, sw = g.sw, span = p.span, m = n * p.OWp + p.ext, C = p.C
-    if C == 1 and sw == 2:
+    cdef Py_ssize_t i, f, sw = g.sw, span = p.span, m = n * p.OWp + p.ext
+    if sw == 2:
         for i in range(m):
             sv[i] = cv[2 * i]
             sv[span + i] = cv[2 * i + 1]
@@ -999,12 +990,10 @@ cdef inline void _split_cells(const Dims* g, const Batch* p, Py_ssize_t n, num_t
         return
     for f in range(sw):
         for i in range(m):
-            for c in range(C):
-                sv[(f * span + i) * C + c] = cv[(i * sw + f) * C + c]
+            sv[f * span + i] = cv[i * sw + f]
         if ck != NULL:
             for i in range(m):
-                for c in range(C):
-                    sk[(f * span + i) * C + c] = ck[(i * sw + f) * C + c]
+                sk[f * span + i] = ck[i * sw + f]
 
 
 cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, uint8_t* tp8, const Dims* g, Batch* p,
@@ -1083,11 +1072,12 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
                  Py_ssize_t u0, Py_ssize_t u1, char* scratch, bint count_include_pad, Py_ssize_t divisor_override,
                  bint dbl) noexcept nogil:
     """Items [u0, u1) of all B * OD * OH * nseg: item u is segment u % nseg of output row u // nseg."""
-    cdef Py_ssize_t n = u1 - u0, per = g.OD * g.OH, C = p.C, block = g.D * g.H * g.W * C, nseg = p.nseg
+    cdef Py_ssize_t n = u1 - u0, per = g.OD * g.OH, block = g.D * g.H * g.W, nseg = p.nseg, nr_max = p.nr_max
     cdef Py_ssize_t seg = p.seg, OWp = p.OWp, OW = g.OW, sw = g.sw, cells = p.cells, slots = p.slots
     cdef Py_ssize_t r = u0 // nseg, sg = u0 % nseg, b = r // per, q = r % per
-    cdef Py_ssize_t t, m, i, e, ns, s0, at, nq = n * OWp, key, rdiv, tap
+    cdef Py_ssize_t t, m, i, ns, s0, at, nq = n * OWp, key, rdiv, tap, last_rdiv = -1, last_sg = -1
     cdef bint keyed = p.keyed, avg = p.avg, safe = _batch_safe(g, p, u0, u1)
+    cdef bint direct = not avg and nseg == 1 and OWp == OW  # the batch's windows are its rows' windows
     cdef num_t* cv = <num_t*>scratch             # per slot: cells, then the split cells
     cdef int32_t* ck = <int32_t*>(cv + 2 * cells * slots)
     cdef int32_t* sk = ck + cells
@@ -1099,91 +1089,116 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
     cdef float* df = hf + p.hn                   # and divisors
     cdef double* dd = hd + p.hn
     cdef num_t* yp = <num_t*>out
+    cdef num_t low = _lowest(<num_t>0)
     cdef Py_ssize_t soff[256]
-    for t in range(n):
-        s0 = g.wt[sg * seg]                      # the segment's first column (negative: padding)
-        if not avg:
-            _fill_cells(xp + b * block, p.offs + q * p.nr_max, p.keys + q * p.nr_max, p.nr[q], s0,
-                        -s0 if p.tapmode else 0, g, p, t, safe, _lowest(<num_t>0), cv, ck if keyed else NULL,
-                        cv + cells, sk if keyed else NULL)
-        else:  # one slot per tap row; a missing one (padding) holds zeros, which add nothing
+    cdef Py_ssize_t npairs = p.ncol // (2 * SP_LANES)
+    cdef Py_ssize_t lo, hi, Wp = p.Wp, span = p.span
+    if not avg and sw == 2 and safe:  # the hot loop of max pooling: a few vector steps per row
+        for t in range(n):
+            s0 = g.wt[sg * seg]
+            _colmax2(xp + b * block, p.offs + q * nr_max, p.keys + q * nr_max, p.nr[q], s0,
+                     -s0 if p.tapmode else 0, npairs, cv + cells + t * OWp, cv + cells + span + t * OWp,
+                     sk + t * OWp if keyed else NULL, sk + span + t * OWp if keyed else NULL)
+            lo = min(Wp, max(0, -s0))
+            hi = min(Wp, max(0, g.W - s0))
+            if lo > 0 or hi < Wp:
+                _pad_split(cv + cells + t * OWp, sk + t * OWp if keyed else NULL, span, lo, hi, Wp, low)
+            sg += 1
+            if sg == nseg:
+                sg = 0
+                q += 1
+                if q == per:
+                    q = 0
+                    b += 1
+    else:
+        for t in range(n):
+            s0 = g.wt[sg * seg]                  # the segment's first column (negative: padding)
+            if not avg:
+                _fill_cells(xp + b * block, p.offs + q * nr_max, p.keys + q * nr_max, p.nr[q], s0,
+                            -s0 if p.tapmode else 0, g, p, t, safe, low, cv, ck if keyed else NULL,
+                            cv + cells, sk if keyed else NULL)
+            else:  # one slot per tap row; a missing one (padding) holds zeros, which add nothing
+                for m in range(slots):
+                    if m < p.nr[q]:
+                        _fill_cells(xp + b * block, p.offs + q * nr_max + m, p.keys, 1, s0, 0, g, p, t, safe, 0,
+                                    cv + 2 * m * cells, NULL, cv + (2 * m + 1) * cells, NULL)
+                    elif sw == 2 and safe:
+                        for i in range(OWp):
+                            cv[(2 * m + 1) * cells + t * OWp + i] = 0
+                            cv[(2 * m + 1) * cells + span + t * OWp + i] = 0
+                    else:
+                        for i in range(Wp):
+                            cv[2 * m * cells + t * Wp + i] = 0
+            sg += 1
+            if sg == nseg:
+                sg = 0
+                q += 1
+                if q == per:
+                    q = 0
+                    b += 1
+        if sw > 2 or (sw == 2 and not safe):
             for m in range(slots):
-                if m < p.nr[q]:
-                    _fill_cells(xp + b * block, p.offs + q * p.nr_max + m, p.keys, 1, s0, 0, g, p, t, safe, 0,
-                                cv + 2 * m * cells, NULL, cv + (2 * m + 1) * cells, NULL)
-                elif C == 1 and sw == 2 and safe:
-                    for i in range(p.OWp):
-                        cv[(2 * m + 1) * cells + t * OWp + i] = 0
-                        cv[(2 * m + 1) * cells + p.span + t * OWp + i] = 0
-                else:
-                    for i in range(p.Wp * C):
-                        cv[2 * m * cells + t * p.Wp * C + i] = 0
-        sg += 1
-        if sg == nseg:
-            sg = 0
-            q += 1
-            if q == per:
-                q = 0
-                b += 1
-    if sw > 2 or (sw == 2 and not (C == 1 and safe)):
-        for m in range(slots):
-            _split_cells(g, p, n, cv + 2 * m * cells, ck if keyed else NULL, cv + (2 * m + 1) * cells,
-                         sk if keyed else NULL)
+                _split_cells(g, p, n, cv + 2 * m * cells, ck if keyed else NULL, cv + (2 * m + 1) * cells,
+                             sk if keyed else NULL)
     for m in range(slots):
         soff[m] = (2 * m + (1 if sw > 1 else 0)) * cells
-    # every window of the batch (n * OWp windows, C elements each)
+    # every window of the batch: straight into the output when its windows are the rows' windows
     if avg:
         if dbl:
-            _winsum(cv, p.toff, soff, slots, g.kw, nq * C, hd)
+            _winsum(cv, p.toff, soff, slots, g.kw, nq, hd)
         else:
-            _winsum(cv, p.toff, soff, slots, g.kw, nq * C, hf)
+            _winsum(cv, p.toff, soff, slots, g.kw, nq, hf)
     elif keyed:
-        _winmax(cv + soff[0], sk if sw > 1 else ck, p.toff, g.kw, nq * C, hv, hk)
+        _winmax(cv + soff[0], sk if sw > 1 else ck, p.toff, g.kw, nq, yp + u0 * OW if direct else hv, hk)
     else:  # hk: the window tap of each maximum, if an index is asked for
-        _winfirst(cv + soff[0], p.toff, g.kw, nq * C, hv, hk if ip != NULL or tp8 != NULL else NULL)
+        _winfirst(cv + soff[0], p.toff, g.kw, nq, yp + u0 * OW if direct else hv,
+                  hk if ip != NULL or tp8 != NULL else NULL)
+    if direct and keyed and ip != NULL:  # keys are the positions
+        for i in range(nq):
+            ip[u0 * OW + i] = hk[i]
+        return
+    if direct and ip == NULL and tp8 == NULL:
+        return
     # each item's windows to the output, with the index of each maximum or divided by the divisors
     r = u0 // nseg
     sg = u0 % nseg
     q = r % per
     for t in range(n):
         ns = min(seg, OW - sg * seg)  # windows of this segment
-        at = (r * OW + sg * seg) * C  # its first output element
+        at = r * OW + sg * seg        # its first output element
         s0 = g.wt[sg * seg]
-        if avg:
+        if avg:  # divisors of a segment's windows: one row of them per distinct row divisor and segment
             rdiv = _row_divisor(g, q // g.OH, q % g.OH, count_include_pad)
+            if rdiv != last_rdiv or sg != last_sg:
+                last_rdiv, last_sg = rdiv, sg
+                for i in range(ns):
+                    if dbl:
+                        dd[i] = <double>_divisor(g, rdiv, sg * seg + i, count_include_pad, divisor_override)
+                    else:
+                        df[i] = <float>_divisor(g, rdiv, sg * seg + i, count_include_pad, divisor_override)
             if dbl:
                 for i in range(ns):
-                    for e in range(C):
-                        dd[(t * OWp + i) * C + e] = <double>_divisor(g, rdiv, sg * seg + i, count_include_pad,
-                                                                     divisor_override)
-                for i in range(ns * C):
-                    (<double*>out)[at + i] = hd[t * OWp * C + i] / dd[t * OWp * C + i]
+                    (<double*>out)[at + i] = hd[t * OWp + i] / dd[i]
             else:
                 for i in range(ns):
-                    for e in range(C):
-                        df[(t * OWp + i) * C + e] = <float>_divisor(g, rdiv, sg * seg + i, count_include_pad,
-                                                                    divisor_override)
-                for i in range(ns * C):
-                    (<float*>out)[at + i] = hf[t * OWp * C + i] / df[t * OWp * C + i]
-        else:
-            for i in range(ns * C):
-                yp[at + i] = hv[t * OWp * C + i]
+                    (<float*>out)[at + i] = hf[t * OWp + i] / df[i]
+        elif not direct:
+            for i in range(ns):
+                yp[at + i] = hv[t * OWp + i]
         if keyed and ip != NULL:  # keys are the positions
-            for i in range(ns * C):
-                ip[at + i] = hk[t * OWp * C + i]
+            for i in range(ns):
+                ip[at + i] = hk[t * OWp + i]
         elif keyed and tp8 != NULL:  # key (tap row << 16) | cell; window i's tap j is at cell i * sw + j * dw
             for i in range(ns):
-                for e in range(C):
-                    key = hk[(t * OWp + i) * C + e]
-                    tp8[at + i * C + e] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
+                key = hk[t * OWp + i]
+                tp8[at + i] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
         elif ip != NULL:  # one tap row per output row: hk holds the tap j
             for i in range(ns):
-                for e in range(C):
-                    ip[at + i * C + e] = p.offs[q * p.nr_max] + s0 + i * sw + hk[(t * OWp + i) * C + e] * g.dw
+                ip[at + i] = p.offs[q * nr_max] + s0 + i * sw + hk[t * OWp + i] * g.dw
         elif tp8 != NULL:
-            tap = p.trow[q * p.nr_max] * g.kw
-            for i in range(ns * C):
-                tp8[at + i] = <uint8_t>(tap + hk[t * OWp * C + i])
+            tap = p.trow[q * nr_max] * g.kw
+            for i in range(ns):
+                tp8[at + i] = <uint8_t>(tap + hk[t * OWp + i])
         sg += 1
         if sg == nseg:
             sg = 0
@@ -1225,14 +1240,13 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
                   int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t r, n = g.B * g.OD * g.OH
-    # channels-last: the running positions (or taps), when a block is small enough (it always is in practice),
-    # are int32 lanes in the vectorised loops: SSE2 cannot select float32 and int64 lanes together
-    cdef bint narrow = tp8 != NULL or (ip != NULL and g.D * g.H * g.W < 2147483647)
-    cdef Py_ssize_t nr = g.kd * g.kh
-    # per thread: the rows and their tap-row numbers, a row's column maxima (values in 8-byte units: any num_t
-    # fits, then their rows as int32), then C int32 lanes
-    cdef Py_ssize_t head = 2 * nr + (g.W + 1 if g.C == 1 and g.W <= COLS_MAX_W else 0)
-    cdef size_t scratch = head * sizeof(Py_ssize_t) + (g.W + g.C + 1) * sizeof(int32_t)
+    cdef Py_ssize_t nr = g.kd * g.kh, nt = nr * g.kw
+    # per thread: the rows and their tap-row numbers; a window's taps: offsets and positions (channels-last);
+    # a row's column maxima (planar; values in 8-byte units: any num_t fits); then int32: the column maxima's
+    # rows (planar), the taps' keys and C lanes of keys (channels-last)
+    cdef Py_ssize_t cols = g.W + 1 if g.C == 1 and g.W <= COLS_MAX_W else 0
+    cdef Py_ssize_t head = 2 * nr + 2 * nt + cols
+    cdef size_t scratch = head * sizeof(Py_ssize_t) + (cols + nt + g.C) * sizeof(int32_t)
     cdef Py_ssize_t* rows = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -1246,7 +1260,7 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
         if rows == NULL:
             return 1
         for r in range(n):
-            _max_row(xp, yp, ip, tp8, <int32_t*>(rows + head), narrow, rows, g, r)
+            _max_row(xp, yp, ip, tp8, rows, head, g, r)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -1255,34 +1269,37 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
             failed[0] = 1
         for r in prange(n, schedule="static"):
             if rows != NULL:
-                _max_row(xp, yp, ip, tp8, <int32_t*>(rows + head), narrow, rows, g, r)
+                _max_row(xp, yp, ip, tp8, rows, head, g, r)
         free(rows)
     return failed[0]
 
 
-cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, int32_t* tmp, bint narrow,
-                          Py_ssize_t* rows, const Dims* g, Py_ssize_t r) noexcept nogil:
+cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, Py_ssize_t* rows,
+                          Py_ssize_t head, const Dims* g, Py_ssize_t r) noexcept nogil:
     """Output row r of all B * OD * OH rows (the paths _max_batched does not take: channels-last, and planar
-    rows of irregular (adaptive) or gigantic windows along W). rows holds the row offsets, then their tap-row
-    numbers, then a row's column maxima."""
-    cdef Py_ssize_t per = g.OD * g.OH
+    rows of irregular (adaptive) or gigantic windows along W), in the scratch _max_run lays out."""
+    cdef Py_ssize_t per = g.OD * g.OH, nr = g.kd * g.kh, nt = nr * g.kw
     cdef Py_ssize_t b = r // per, q = r % per
-    cdef Py_ssize_t* trow = rows + g.kd * g.kh
+    cdef Py_ssize_t* trow = rows + nr
     cdef Py_ssize_t nrows = _rows(g, q // g.OH, q % g.OH, rows, trow)
     cdef Py_ssize_t block = g.D * g.H * g.W * g.C
     cdef Py_ssize_t at = r * g.OW * g.C
+    cdef int32_t* lanes = <int32_t*>(rows + head)
     cdef Index out
     out.pos = ip + at if ip != NULL else NULL
     out.tap = tp8 + at if tp8 != NULL else NULL
     out.trow = trow
-    out.cols = <void*>(trow + g.kd * g.kh)
+    out.toffs = trow + nr
+    out.tpos = out.toffs + nt
+    out.cols = <void*>(out.tpos + nt)
     out.any = ip != NULL or tp8 != NULL
     xp = xp + b * block
     yp = yp + at
     if g.C > 1:
-        _max_row_last(xp, yp, &out, tmp if narrow else NULL, rows, nrows, g)
+        out.tkeys = lanes
+        _max_row_last(xp, yp, &out, lanes + nt, rows, nrows, g)
     else:
-        _max_row_planar(xp, yp, &out, tmp, rows, nrows, g)
+        _max_row_planar(xp, yp, &out, lanes, rows, nrows, g)
 
 
 cdef inline void _put_index(const Index* out, Py_ssize_t at, Py_ssize_t pos, Py_ssize_t tap) noexcept nogil:
@@ -1380,71 +1397,41 @@ cdef inline void _max_window_cols(const num_t* cv, const int32_t* cm, num_t* yp,
         _put_index(out, ow, rows[m] + cs + (bt - m * kw) * dw, out.trow[m] * kw + bt - m * kw)
 
 
-cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int32_t* tp, const Py_ssize_t* rows,
+cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int32_t* ko, const Py_ssize_t* rows,
                                Py_ssize_t nrows, const Dims* g) noexcept nogil:
-    """One output row, channels-last: window by window, vectorised across channels. With an index, tp
-    (C int32, or NULL for a huge block) holds the running positions (or taps)."""
+    """One output row, channels-last: window by window, its taps in row-major order, vectorised across the
+    channels with the running maxima in registers (_vec.h). ko (C int32) gets each maximum's key: its position
+    (blocks of fewer than 2**31 elements), its window tap (layers), else its ordinal in the window's taps."""
     cdef const int64_t* ct = g.wt
     cdef Py_ssize_t L = g.L, C = g.C, dw = g.dw, kw = g.kw
-    cdef Py_ssize_t ow, m, j, c, cs, c0, c1, pos, first
-    cdef const num_t* src
-    cdef num_t* yo
-    cdef int64_t* io
-    cdef num_t v, best
-    cdef int32_t p32
-    cdef bint take, taps = out.tap != NULL
+    cdef Py_ssize_t ow, m, j, c, cs, c0, c1, pos, n
+    cdef bint small = g.D * g.H * g.W < 2147483647
     for ow in range(g.OW):
         cs = ct[ow]
         c0 = ct[L + ow]
         c1 = ct[2 * L + ow]
-        yo = yp + ow * C
-        io = out.pos + ow * C if out.pos != NULL else NULL
-        first = rows[0] + cs + c0 * dw
-        src = xp + first * C
-        for c in range(C):
-            yo[c] = src[c]
-        if out.any:
-            if tp != NULL:
-                p32 = <int32_t>(out.trow[0] * kw + c0) if taps else <int32_t>first
-                for c in range(C):
-                    tp[c] = p32
-            else:
-                for c in range(C):
-                    io[c] = first
+        n = 0
         for m in range(nrows):
             for j in range(c0, c1):
                 pos = rows[m] + cs + j * dw
-                if pos == first:
-                    continue
-                src = xp + pos * C
-                if out.any and tp != NULL:
-                    p32 = <int32_t>(out.trow[m] * kw + j) if taps else <int32_t>pos
-                    for c in range(C):
-                        v = src[c]
-                        best = yo[c]
-                        take = _takes(v, best)
-                        yo[c] = v if take else best
-                        tp[c] = p32 if take else tp[c]
-                elif out.any:
-                    for c in range(C):
-                        v = src[c]
-                        best = yo[c]
-                        take = _takes(v, best)
-                        yo[c] = v if take else best
-                        io[c] = pos if take else io[c]
+                out.toffs[n] = pos * C
+                out.tpos[n] = pos
+                if out.tap != NULL:
+                    out.tkeys[n] = <int32_t>(out.trow[m] * kw + j)
                 else:
-                    for c in range(C):
-                        v = src[c]
-                        best = yo[c]
-                        take = _takes(v, best)
-                        yo[c] = v if take else best
-        if out.any and tp != NULL:
-            if taps:
+                    out.tkeys[n] = <int32_t>(pos if small else n)
+                n += 1
+        _wincl(xp, out.toffs, out.tkeys, n, C, yp + ow * C, ko if out.any else NULL)
+        if out.pos != NULL:
+            if small:
                 for c in range(C):
-                    out.tap[ow * C + c] = <uint8_t>tp[c]
+                    out.pos[ow * C + c] = ko[c]
             else:
                 for c in range(C):
-                    io[c] = tp[c]
+                    out.pos[ow * C + c] = out.tpos[ko[c]]
+        elif out.tap != NULL:
+            for c in range(C):
+                out.tap[ow * C + c] = <uint8_t>ko[c]
 
 
 # ---------------------------------------------------------------------------------------- global pooling

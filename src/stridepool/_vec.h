@@ -112,6 +112,20 @@ static const sp_kv SP_IOTA = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 
         ok[qq] = bk;                                                                                       \
     }
 
+#define SP_WINCL_TAIL(T, TAKES, c0)                                                                         \
+    for (sp_ssize cc = (c0); cc < C; cc++) {                                                              \
+        T best = xp[toffs[0] + cc];                                                                       \
+        int32_t key = tkeys[0];                                                                           \
+        for (sp_ssize t = 1; t < ntaps; t++) {                                                            \
+            T v = xp[toffs[t] + cc];                                                                      \
+            int m = TAKES(v, best);                                                                       \
+            best = m ? v : best;                                                                          \
+            key = m ? tkeys[t] : key;                                                                     \
+        }                                                                                                 \
+        yo[cc] = best;                                                                                    \
+        if (ko) ko[cc] = key;                                                                             \
+    }
+
 /* The exact form of sp_colmax: columns c0 + [0, n), nothing read outside them. */
 #define SP_DEFINE_EXACT(T, N, TAKES)                                                                        \
 static inline void sp_colmax_exact_##N(const T* blk, const sp_ssize* offs, const int32_t* keys,          \
@@ -138,9 +152,8 @@ static inline void sp_colmax_exact_##N(const T* blk, const sp_ssize* offs, const
  *   dk may be NULL: no keys.
  * sp_colmax2_<T>(blk, offs, keys, nr, c0, kshift, npairs, ev, od, ek, ok): sp_colmax over 2 * npairs * SP_LANES
  *   columns, stored split by phase: even columns (c0, c0 + 2, ...) in ev, odd ones in od (keys in ek, ok). 
- * sp_colmax_cl_<T>(blk, offs, keys, nr, p0, kshift, npix, C, dv, dk): sp_colmax for channels-last rows of
- *   pixels of C channels (C a multiple of SP_LANES): pixels p0 + [0, npix), one key per pixel
- *   (keys[m] + kshift + pixel), every channel's first maximum in dv[px * C + c], its key in dk.
+ * sp_wincl_<T>(xp, toffs, tkeys, ntaps, C, yo, ko): one channels-last window: for each of C channels, the
+ *   first maximum over the taps xp[toffs[t] + c] in order (row-major) and the key tkeys[t] of its tap.
  * sp_winmax_<T>(pv, pk, toff, kw, n, ov, ok): for windows q in [0, n), the maximum over taps j < kw of
  *   (pv[toff[j] + q], pk[toff[j] + q]) by value, then key: ov[q], ok[q].
  * sp_winfirst_<T>(pv, toff, kw, n, ov, oj): the same without keys, taps in order (their order is row-major:
@@ -197,23 +210,23 @@ static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int3
         }                                                                                                 \
     }                                                                                                     \
 }                                                                                                         \
-static inline void sp_colmax_cl_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,  \
-                                    sp_ssize p0, sp_ssize kshift, sp_ssize npix, sp_ssize C, T* dv,       \
-                                    int32_t* dk) {                                                        \
-    for (sp_ssize px = 0; px < npix; px++)                                                                \
-        for (sp_ssize c = 0; c < C; c += SP_LANES) {                                                      \
-            sp_v_##N acc = *(const sp_v_##N*)(blk + (offs[0] + p0 + px) * C + c);                         \
-            sp_kv key = (SP_IOTA - SP_IOTA) + (int32_t)(keys[0] + kshift + p0 + px);                      \
-            for (sp_ssize m = 1; m < nr; m++) {                                                           \
-                sp_v_##N w = *(const sp_v_##N*)(blk + (offs[m] + p0 + px) * C + c);                       \
-                sp_m_##N t = IS_FLOAT ? (sp_m_##N)((acc == acc) & ~(w <= acc)) : (sp_m_##N)(w > acc);     \
-                acc = SP_SEL(N, t, w, acc);                                                               \
-                sp_kv tk = __builtin_convertvector(t, sp_kv);                                             \
-                key = (tk & (int32_t)(keys[m] + kshift + p0 + px)) | (~tk & key);                         \
-            }                                                                                             \
-            *(sp_v_##N*)(dv + px * C + c) = acc;                                                          \
-            if (dk) *(sp_kv*)(dk + px * C + c) = key;                                                     \
+static inline void sp_wincl_##N(const T* xp, const sp_ssize* toffs, const int32_t* tkeys, sp_ssize ntaps, \
+                                sp_ssize C, T* yo, int32_t* ko) {                                         \
+    sp_ssize c = 0;                                                                                       \
+    for (; c + SP_LANES <= C; c += SP_LANES) {                                                            \
+        sp_v_##N best = *(const sp_v_##N*)(xp + toffs[0] + c);                                            \
+        sp_kv key = (SP_IOTA - SP_IOTA) + tkeys[0];                                                       \
+        for (sp_ssize t = 1; t < ntaps; t++) {                                                            \
+            sp_v_##N v = *(const sp_v_##N*)(xp + toffs[t] + c);                                           \
+            sp_m_##N m = IS_FLOAT ? (sp_m_##N)((best == best) & ~(v <= best)) : (sp_m_##N)(v > best);     \
+            best = SP_SEL(N, m, v, best);                                                                 \
+            sp_kv mk = __builtin_convertvector(m, sp_kv);                                                 \
+            key = (mk & tkeys[t]) | (~mk & key);                                                          \
         }                                                                                                 \
+        *(sp_v_##N*)(yo + c) = best;                                                                      \
+        if (ko) *(sp_kv*)(ko + c) = key;                                                                  \
+    }                                                                                                     \
+    SP_WINCL_TAIL(T, TAKES, c)                                                                            \
 }                                                                                                         \
 static inline void sp_winfirst_##N(const T* pv, const sp_ssize* toff, sp_ssize kw, sp_ssize n, T* ov,    \
                                    int32_t* oj) {                                                         \
@@ -273,22 +286,9 @@ static inline void sp_colmax2_##N(const T* blk, const sp_ssize* offs, const int3
         sp_colmax_exact_##N(blk, offs, keys, nr, c0 + 2 * i + 1, kshift, 1, od + i, ok ? ok + i : NULL);         \
     }                                                                                                     \
 }                                                                                                         \
-static inline void sp_colmax_cl_##N(const T* blk, const sp_ssize* offs, const int32_t* keys, sp_ssize nr,  \
-                                    sp_ssize p0, sp_ssize kshift, sp_ssize npix, sp_ssize C, T* dv,       \
-                                    int32_t* dk) {                                                        \
-    for (sp_ssize px = 0; px < npix; px++)                                                                \
-        for (sp_ssize c = 0; c < C; c++) {                                                                \
-            T acc = blk[(offs[0] + p0 + px) * C + c];                                                     \
-            int32_t key = (int32_t)(keys[0] + kshift + p0 + px);                                          \
-            for (sp_ssize m = 1; m < nr; m++) {                                                           \
-                T w = blk[(offs[m] + p0 + px) * C + c];                                                   \
-                int t = TAKES(w, acc);                                                                    \
-                acc = t ? w : acc;                                                                        \
-                key = t ? (int32_t)(keys[m] + kshift + p0 + px) : key;                                    \
-            }                                                                                             \
-            dv[px * C + c] = acc;                                                                         \
-            if (dk) dk[px * C + c] = key;                                                                 \
-        }                                                                                                 \
+static inline void sp_wincl_##N(const T* xp, const sp_ssize* toffs, const int32_t* tkeys, sp_ssize ntaps, \
+                                sp_ssize C, T* yo, int32_t* ko) {                                         \
+    SP_WINCL_TAIL(T, TAKES, 0)                                                                            \
 }                                                                                                         \
 static inline void sp_winfirst_##N(const T* pv, const sp_ssize* toff, sp_ssize kw, sp_ssize n, T* ov,    \
                                    int32_t* oj) {                                                         \
