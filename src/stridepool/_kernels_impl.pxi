@@ -1742,6 +1742,94 @@ cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, 
 
 # ------------------------------------------------------------------------------------------- avg forward
 
+cdef enum:
+    TILE_MAX_OW = 12     # output rows up to this long take the tiled average paths (longer: the row batches)
+    TILE_ROWS = 256      # output rows per parallel task of the tiled average forward
+    TILE_BLOCK = 4096    # blocks up to this many elements take the tiled average backward
+
+
+cdef inline bint _tile_axis(const int64_t* t, Py_ssize_t L, Py_ssize_t o, Py_ssize_t k) noexcept nogil:
+    """Window i starts at i * k and has all k taps inside: the windows tile the axis's head."""
+    cdef Py_ssize_t i
+    for i in range(o):
+        if t[i] != i * k or t[L + i] != 0 or t[2 * L + i] != k:
+            return False
+    return True
+
+
+cdef inline bint _tiled(const Dims* g) noexcept nogil:
+    """Planar average pooling whose windows tile the input's head without padding or overlap (stride = kernel,
+    every window whole: one divisor), on short output rows: per-row work is what costs there."""
+    return (g.C == 1 and g.sw == g.kw and g.OW <= TILE_MAX_OW and g.dd == 1 and g.dh == 1 and g.dw == 1
+            and _tile_axis(g.dt, g.L, g.OD, g.kd) and _tile_axis(g.ht, g.L, g.OH, g.kh)
+            and _tile_axis(g.wt, g.L, g.OW, g.kw))
+
+
+cdef void _avg_tile(const num_t* xp, real_t* yp, const Dims* g, Py_ssize_t r0, Py_ssize_t r1,
+                    real_t div) noexcept nogil:
+    """Output rows [r0, r1) of a tiled average pooling: each window's taps summed from +0 in row-major order
+    (as the reference sums them), then divided."""
+    cdef Py_ssize_t W = g.W, HW = g.H * g.W, kw = g.kw, kh = g.kh, kd = g.kd, OW = g.OW, per = g.OD * g.OH
+    cdef Py_ssize_t r, ow, a, m, j, b = r0 // per, q = r0 % per
+    cdef Py_ssize_t od = q // g.OH, oh = q % g.OH
+    cdef const num_t* base
+    cdef const num_t* src
+    cdef real_t* yr = yp + r0 * OW
+    cdef real_t acc
+    cdef bint two = kw == 2 and kh == 2 and kd == 1
+    for r in range(r0, r1):
+        base = xp + b * g.D * HW + od * kd * HW + oh * kh * W
+        if two:
+            for ow in range(OW):
+                src = base + 2 * ow
+                yr[ow] = (((<real_t>0 + <real_t>src[0]) + <real_t>src[1]) + <real_t>src[W]
+                          + <real_t>src[W + 1]) / div
+        else:
+            for ow in range(OW):
+                acc = 0
+                for a in range(kd):
+                    for m in range(kh):
+                        src = base + a * HW + m * W + ow * kw
+                        for j in range(kw):
+                            acc = acc + <real_t>src[j]
+                yr[ow] = acc / div
+        yr += OW
+        oh += 1
+        if oh == g.OH:
+            oh = 0
+            od += 1
+            if od == g.OD:
+                od = 0
+                b += 1
+
+
+cdef void _tile_map(const Dims* g, int32_t* tmap) noexcept nogil:
+    """Per element of a (D, H, W) block: the window (od, oh, ow) of a tiled pooling that reads it, numbered as
+    the block's outputs, or OD * OH * OW where no window does."""
+    cdef Py_ssize_t d, h, w, none = g.OD * g.OH * g.OW
+    for d in range(g.D):
+        for h in range(g.H):
+            for w in range(g.W):
+                tmap[(d * g.H + h) * g.W + w] = <int32_t>(
+                    ((d // g.kd) * g.OH + h // g.kh) * g.OW + w // g.kw
+                    if d < g.OD * g.kd and h < g.OH * g.kh and w < g.OW * g.kw else none)
+
+
+cdef void _avg_tile_back(const num_t* gy, real_t* gx, const Dims* g, const int32_t* tmap, Py_ssize_t b,
+                         real_t div) noexcept nogil:
+    """Block b of a tiled average pooling's gradient: every tap of window w gets 0 + gy[w] / div (written once,
+    as the scatter adds it to a zero: -0.0 becomes +0.0), everything the windows miss 0."""
+    cdef Py_ssize_t e, n = g.OD * g.OH * g.OW, S = g.D * g.H * g.W
+    cdef real_t share[TILE_BLOCK + 1]
+    gy = gy + b * n
+    gx = gx + b * S
+    for e in range(n):
+        share[e] = <real_t>0 + <real_t>gy[e] / div
+    share[n] = 0
+    for e in range(S):
+        gx[e] = share[tmap[e]]
+
+
 def avg_pool(const num_t[::1] x not None, real_t[::1] y not None, const int64_t[:, :, ::1] tab not None,
              tuple dims, bint count_include_pad, Py_ssize_t divisor_override, int num_threads):
     """y (B, OD, OH, OW, C) <- sum of each window of x, in row-major tap order, divided as PyTorch does."""
@@ -1761,6 +1849,7 @@ def avg_pool(const num_t[::1] x not None, real_t[::1] y not None, const int64_t[
 cdef int _avg_run(const num_t* xp, real_t* yp, const Dims* g, bint count_include_pad,
                   Py_ssize_t divisor_override, int num_threads) noexcept nogil:
     cdef Py_ssize_t r, n = g.B * g.OD * g.OH
+    cdef real_t div
     cdef Py_ssize_t* rows
     cdef int failed[1]
     failed[0] = 0
@@ -1768,6 +1857,15 @@ cdef int _avg_run(const num_t* xp, real_t* yp, const Dims* g, bint count_include
         _global_avg(xp, yp, g.B, g.D * g.H * g.W,
                     <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
                                      divisor_override), num_threads)
+        return 0
+    if _tiled(g):
+        div = <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
+                               divisor_override)
+        if num_threads <= 1 or n <= TILE_ROWS:
+            _avg_tile(xp, yp, g, 0, n, div)
+        else:
+            for r in prange((n + TILE_ROWS - 1) // TILE_ROWS, num_threads=num_threads, schedule="static"):
+                _avg_tile(xp, yp, g, r * TILE_ROWS, min(n, r * TILE_ROWS + TILE_ROWS), div)
         return 0
     if _batchable(g):
         return _avg_batched(xp, yp, g, count_include_pad, divisor_override, num_threads)
@@ -1892,6 +1990,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
                        Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t u
+    cdef real_t div
+    cdef int32_t tmap[TILE_BLOCK]
     # per thread: the rows, the columns' divisors (Py_ssize_t), then the shares of one output row and the
     # divisors of a row (real_t)
     cdef size_t scratch = (g.kd * g.kh + g.OW) * sizeof(Py_ssize_t) + (g.OW * g.C + g.OW + 1) * sizeof(real_t)
@@ -1902,6 +2002,17 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
         _global_avg_back(gyp, gxp, g.B, g.D * g.H * g.W,
                          <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
                                           divisor_override), num_threads)
+        return 0
+    if _tiled(g) and g.D * g.H * g.W <= TILE_BLOCK:
+        div = <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
+                               divisor_override)
+        _tile_map(g, tmap)
+        if num_threads <= 1 or g.B == 1:
+            for u in range(g.B):
+                _avg_tile_back(gyp, gxp, g, tmap, u, div)
+        else:
+            for u in prange(g.B, num_threads=num_threads, schedule="static"):
+                _avg_tile_back(gyp, gxp, g, tmap, u, div)
         return 0
     if num_threads <= 1:
         rows = <Py_ssize_t*>malloc(scratch)
