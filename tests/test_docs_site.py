@@ -81,6 +81,8 @@ def test_page_examples(page):
         pytest.importorskip("dask.array")
     if page == "ecosystem.rst":  # SciPy's filters (SciPy comes with the test extra's scikit-learn)
         pytest.importorskip("scipy.ndimage")
+    if page == "frameworks.rst":  # its doctests are the JAX section's (the jax extra is optional); the PyTorch and
+        pytest.importorskip("jax")  # autograd examples are code blocks, run in the README by the bridges' tests
     np.set_printoptions(legacy=False)
     result = doctest.testfile(str(DOCS / page), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
