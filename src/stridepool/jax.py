@@ -50,8 +50,7 @@ try:
     import jax
     import jax.numpy as jnp
 except ImportError as e:  # pragma: no cover  (tested in a subprocess that hides jax)
-    raise ImportError(
-        "stridepool.jax needs JAX (jax and jaxlib): install it with `pip install \"stridepool[jax]\"`") from e
+    raise ImportError('stridepool.jax needs JAX (jax and jaxlib): pip install "stridepool[jax]"') from e
 
 import numpy as np
 
