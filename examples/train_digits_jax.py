@@ -14,7 +14,7 @@ beside this file), written in JAX and trained with ``jax.jit(jax.value_and_grad(
 
 Both ``--pool`` options print the same losses, digit for digit: max pooling's values are the same, and so are
 its gradients (ties, frequent after a ReLU, go to the first maximum of a window in both; see
-``docs/frameworks_jax.rst.txt``). Only the times differ. On 8x8 images the pooling is a small part of a step,
+``docs/frameworks.rst``). Only the times differ. On 8x8 images the pooling is a small part of a step,
 so expect no speed-up here; ``bench/bridges_jax.py`` times a LeNet-sized step, where it is.
 
 Run it::

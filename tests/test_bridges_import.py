@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 #: bridge module -> the framework it imports (and the extra that installs it)
-BRIDGES = {"stridepool.torch": "torch", "stridepool.autograd": "autograd"}
+BRIDGES = {"stridepool.torch": "torch", "stridepool.jax": "jax", "stridepool.autograd": "autograd"}
 
 
 def _run(code):

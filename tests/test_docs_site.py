@@ -79,8 +79,10 @@ def test_a_name_without_a_docstring_is_reported(apigen):
 def test_page_examples(page):
     if page == "dask.rst":  # the dask extra is optional: its page's examples run where dask is installed
         pytest.importorskip("dask.array")
-    if page == "ecosystem.rst":  # SciPy's filters (SciPy comes with the test extra's scikit-learn)
+    if page == "ecosystem.rst":  # SciPy's filters (the test extra has SciPy)
         pytest.importorskip("scipy.ndimage")
+    if page == "frameworks.rst":  # its doctests are the JAX section's (the jax extra is optional); the PyTorch and
+        pytest.importorskip("jax")  # autograd examples are code blocks, run in the README by the bridges' tests
     np.set_printoptions(legacy=False)
     result = doctest.testfile(str(DOCS / page), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0

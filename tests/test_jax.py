@@ -190,7 +190,7 @@ def test_nan_values_equal_xla_gradient_goes_to_the_first_nan(how):
     ours = jax.grad(lambda x: jnp.sum(spj.max_pool2d(x, 2)))(xj)
     np.testing.assert_array_equal(ours, ref.max_pool2d_backward(np.ones((2, 2), np.float32), np.asarray(idx), (4, 4)))
     xla = jax.grad(lambda x: jnp.sum(xla_max(x, 2, kernel_size=2)))(xj)
-    assert not np.array_equal(ours, xla)  # documented difference (docs/frameworks_jax.rst.txt)
+    assert not np.array_equal(ours, xla)  # documented difference (docs/frameworks.rst)
     # many NaNs and infinities: the values are still XLA's, bit for bit
     rng = np.random.default_rng(12)
     x = rng.standard_normal((2, 3, 11, 12)).astype(np.float32)
@@ -582,15 +582,3 @@ def test_pure_callback_mechanism_from_the_environment():
                 "spj.max_pool2d(jnp.arange(16.0).reshape(4, 4), 2).tolist())", ("STRIDEPOOL_JAX_CALL", "callback"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "callback [[5.0, 7.0], [13.0, 15.0]]"
-
-
-def test_documentation_examples():
-    """The examples of docs/frameworks_jax.rst.txt (the JAX section of the frameworks page) run."""
-    import doctest
-    import pathlib
-
-    page = pathlib.Path(__file__).resolve().parent.parent / "docs" / "frameworks_jax.rst.txt"
-    if not page.is_file():
-        pytest.skip("docs/ is not beside the tests")
-    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 7 and result.failed == 0

@@ -44,14 +44,13 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast, overload
 
 try:
     import jax
     import jax.numpy as jnp
 except ImportError as e:  # pragma: no cover  (tested in a subprocess that hides jax)
-    raise ImportError(
-        "stridepool.jax needs JAX (jax and jaxlib): install it with `pip install \"stridepool[jax]\"`") from e
+    raise ImportError('stridepool.jax needs JAX (jax and jaxlib): pip install "stridepool[jax]"') from e
 
 import numpy as np
 
@@ -67,7 +66,7 @@ if TYPE_CHECKING:
 
     from ._typing import AxesArg, OutputSizeArg, PaddingArg, Shape, SizeArg
 
-Array = jax.Array
+Array: TypeAlias = jax.Array
 
 #: ``jax.ShapeDtypeStruct`` (its constructor is not annotated in jax)
 _struct = cast("Callable[[tuple[int, ...], Any], jax.ShapeDtypeStruct]", jax.ShapeDtypeStruct)
@@ -315,7 +314,8 @@ _VJP: dict[str, Callable[[_Op, tuple[Array, ...], Array], tuple[Array | None, ..
 
 def _index_dtype() -> np.dtype[Any]:
     """int64 with ``jax_enable_x64``, else int32."""
-    return np.dtype(jax.dtypes.canonicalize_dtype(np.int64))
+    dtype: np.dtype[Any] = np.dtype(jax.dtypes.canonicalize_dtype(np.int64))  # (typed: jax may be missing)
+    return dtype
 
 
 def _index_struct(shape: tuple[int, ...]) -> jax.ShapeDtypeStruct:
@@ -324,7 +324,8 @@ def _index_struct(shape: tuple[int, ...]) -> jax.ShapeDtypeStruct:
 
 def _float(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """stridepool's average dtype as JAX has it (float64 is float32 without x64)."""
-    return np.dtype(jax.dtypes.canonicalize_dtype(P.result_dtype_avg(dtype)))
+    avg: np.dtype[Any] = np.dtype(jax.dtypes.canonicalize_dtype(P.result_dtype_avg(dtype)))
+    return avg
 
 
 def _array(x: ArrayLike, name: str) -> tuple[Array, NDArray[Any]]:

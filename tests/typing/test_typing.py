@@ -55,7 +55,7 @@ def test_mypy_strict_accepts_the_package_the_user_script_and_the_assert_types() 
     # environment as a PEP 561 package (giving its directory would put all of site-packages on the search path,
     # where other distributions' modules, such as the typing_extensions.py torch installs, shadow typeshed's)
     # (mypy takes either -p or files: then the package and the scripts are two runs)
-    scripts = [str(HERE / "user_script.py"), str(HERE / "assert_types.py")]
+    scripts = [str(HERE / "user_script.py"), str(HERE / "assert_types.py"), str(HERE / "assert_bridges.py")]
     if "site-packages" in package.parts:
         runs = [["-p", "stridepool"], scripts]
     else:
