@@ -33,7 +33,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_model  # noqa: E402
+from common import cpu_model, prefer_checkout  # noqa: E402
+
+prefer_checkout()  # this checkout's stridepool when it is built in place
 
 
 def timeit(fn, n):
