@@ -24,6 +24,7 @@ import platform
 import statistics
 import sys
 import time
+import traceback
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -494,7 +495,7 @@ def build_rows(cfg, progress):
     """Each build of the kernels this CPU runs and this install has, on a few cases, interleaved (switched with
     _compiled.use_kernels before each sample); results checked equal to the auto build's bit for bit."""
     if sp.backend != "compiled":
-        return [], [], ["build rows skipped: the reference backend has no kernel builds"]
+        return [], [], []  # the reference backend has no kernel builds (the header says which backend ran)
     from stridepool import _compiled as C
 
     auto, builds = C.KERNELS, list(C.available_kernels())
@@ -569,7 +570,7 @@ def bridge_rows(cfg, progress):
             import bridges
 
             progress("bridges: PyTorch LeNet step")
-            fns, losses, same = bridges.lenet_torch(cfg.threads)
+            fns, _, same = bridges.lenet_torch(cfg.threads)
             t = bridges.interleaved(fns, cfg.torch_repeats)
             steps.append({"kind": "step", "framework": "torch", "layout": "NCHW", "native_ms": t["native"],
                           "stridepool_ms": t["stridepool"], "vs_native": t["native"] / t["stridepool"],
@@ -577,8 +578,9 @@ def bridge_rows(cfg, progress):
             progress("bridges: PyTorch per-call overhead")
             overhead += [{"framework": "torch", "call": name, "us": v * 1e3}
                          for name, v in bridges.overhead_torch(cfg.torch_repeats).items()]
-        except ImportError as e:
-            notes.append(f"PyTorch bridge rows skipped ({e})")
+        except Exception as e:  # noqa: BLE001  (an ImportError: the bridge or its framework is missing)
+            traceback.print_exc()
+            notes.append(f"PyTorch bridge rows skipped ({type(e).__name__}: {e})")
     if cfg.jax:
         try:
             import bridges_jax
@@ -594,8 +596,9 @@ def bridge_rows(cfg, progress):
             progress("bridges: JAX per-call overhead")
             overhead += [{"framework": "jax", "call": name, "us": v * 1e6}
                          for name, v in bridges_jax.bench_overhead(cfg.jax_calls, cfg.jax_rounds).items()]
-        except ImportError as e:
-            notes.append(f"JAX bridge rows skipped ({e})")
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            notes.append(f"JAX bridge rows skipped ({type(e).__name__}: {e})")
     sp.set_num_threads(cfg.threads)
     if torch is not None:
         torch.set_num_threads(cfg.threads)
@@ -628,6 +631,8 @@ def _nd(which):
 class Target(SimpleNamespace):
     """what: the target's text; short: its text in a row's target cell; issue; select(row); key: the row's
     measure; need and sense: the bound (">=" or "<="); geomean: the bound is on the rows' geometric mean."""
+
+    geomean = False
 
     def test(self, value):
         return None if value is None else value >= self.need if self.sense == ">=" else value <= self.need
@@ -664,8 +669,6 @@ TARGETS = [
     Target(what="LeNet-sized PyTorch training step: stridepool.torch >= 1.25x `nn.MaxPool2d`",
            short=">=1.25x native", issue=16, select=_step_of("torch"), key="vs_native", sense=">=", need=1.25),
 ]
-for _t in TARGETS:
-    _t.geomean = getattr(_t, "geomean", False)
 
 
 def row_targets(row):
@@ -968,18 +971,31 @@ def main(argv=None):
     sp.release_memory()
 
     notes = {"cache": [], "builds": [], "ecosystem": [], "bridges": []}
-    cache, builds, build_names, eco, steps, overhead = [], [], [], [], [], []
+    cache, builds, build_names, build_problems, eco, steps, overhead = [], [], [], [], [], [], []
+
+    def section(name, run, empty):
+        """An optional section's results; its failure is reported (a note, the traceback on stderr), not fatal:
+        the tables measured so far are still written."""
+        try:
+            return run(cfg, progress)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            notes[name].append(f"FAILED: {type(e).__name__}: {e}")
+            return empty
+        finally:
+            sp.release_memory()
+
     if cfg.cache:
-        cache, notes["cache"] = cache_rows(cfg, progress)
-        sp.release_memory()
+        cache, more = section("cache", cache_rows, ([], []))
+        notes["cache"] += more
     if cfg.builds:
-        builds, build_names, problems = build_rows(cfg, progress)
-        notes["builds"] += problems
-        sp.release_memory()
+        builds, build_names, build_problems = section("builds", build_rows, ([], [], []))
     if cfg.ecosystem:
-        eco, notes["ecosystem"] = ecosystem_rows(cfg, progress)
+        eco, more = section("ecosystem", ecosystem_rows, ([], []))
+        notes["ecosystem"] += more
     if cfg.bridges:
-        steps, overhead, notes["bridges"] = bridge_rows(cfg, progress)
+        steps, overhead, more = section("bridges", bridge_rows, ([], [], []))
+        notes["bridges"] += more
         if not (cfg.torch or cfg.jax):
             notes["bridges"].append("neither PyTorch nor JAX is run: no bridge rows")
     for r in steps:
@@ -995,7 +1011,7 @@ def main(argv=None):
     summary = (f"targets: {sum(c is True for c in counts)} PASS, {sum(c is False for c in counts)} FAIL, "
                f"{sum(c is None for c in counts)} n/a (of {len(counts)}; a row and a target each)")
     bad = sorted({f"{r['case']} {r['kind']} {r['layout']} {r['dtype']}" for r in rows if r["check"]})
-    bad += [f"ecosystem {r['stridepool']} vs {r['other']}" for r in eco if r["check"]] + notes["builds"]
+    bad += [f"ecosystem {r['stridepool']} vs {r['other']}" for r in eco if r["check"]] + build_problems
 
     f32 = {r["op"]: r["gbps"] for r in rows if (r["case"], r["kind"], r["layout"], r["dtype"]) ==
            (DTYPE_CASE, "max", "first", "float32")}
@@ -1023,7 +1039,7 @@ def main(argv=None):
         ("Kernel builds", f"Each build of the kernels this CPU runs, switched with `_compiled.use_kernels` before "
          f"each sample (results checked bit-identical first); `x vs auto` is the auto build's ({auto}) time over "
          "the build's (higher: that build is faster).", build_table(builds, build_names, auto) if builds else None,
-         [n for n in notes["builds"]]),
+         build_problems + notes["builds"]),
         ("NumPy ecosystem", "The calls users write today on an `(N, C, H, W)` float32 batch, against stridepool's "
          "(values checked equal first: exactly for max, to rounding for means); `x faster` is the other's time over "
          "stridepool's.", ecosystem_table(eco) if eco else None, notes["ecosystem"]),
