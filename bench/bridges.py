@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if any((ROOT / "src" / "stridepool").glob("_kernels*.so")):  # prefer this checkout when it is built in place
-    sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(HERE))
+from common import cpu_model, prefer_checkout  # noqa: E402
+
+prefer_checkout()
 import stridepool as sp  # noqa: E402
 
 RESULTS = HERE / "bridges_results.md"
@@ -89,13 +90,6 @@ def _us(v_ms):
     return f"{v_ms * 1e3:.1f}"
 
 
-def cpu_model():
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
-
-
 def _data(seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((BATCH, 1, 28, 28), dtype=np.float32)
@@ -106,15 +100,17 @@ def _data(seed=0):
 # ------------------------------------------------------------------------------------------------ PyTorch
 
 
-def bench_torch(args):
+def lenet_torch(threads):
+    """The step with each pooling: ``({"native": step, "stridepool": step}, losses, same)``, ``same`` telling
+    whether the two give the same loss and gradients bit for bit. Sets torch's and stridepool's threads."""
     import torch
     import torch.nn.functional as F
     from torch import nn
 
     import stridepool.torch as spt
 
-    torch.set_num_threads(args.threads)
-    sp.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
+    sp.set_num_threads(threads)
 
     def lenet(pool):
         torch.manual_seed(0)
@@ -138,6 +134,52 @@ def bench_torch(args):
     losses = {name: s().item() for name, s in steps.items()}
     same = losses["native"] == losses["stridepool"] and all(
         torch.equal(p.grad, q.grad) for p, q in zip(models["native"].parameters(), models["stridepool"].parameters()))
+    return steps, losses, same
+
+
+def overhead_torch(repeats):
+    """Median milliseconds per call of max pooling on a TINY tensor: the bridge's calls, torch's and NumPy's."""
+    import torch
+    import torch.nn.functional as F
+
+    import stridepool.torch as spt
+
+    tiny = torch.randn(TINY)
+    tiny_g = tiny.clone().requires_grad_()
+    tiny_np = tiny.numpy()
+    gy = torch.randn(1, 1, 3, 3)
+    y_np, i_np = sp.max_pool2d(tiny_np, 2, return_indices=True)
+    g_np = gy.numpy()
+
+    def bridge_grad(mode):
+        def run():
+            spt.EAGER = mode
+            return torch.autograd.grad(spt.max_pool2d(tiny_g, 2), tiny_g, gy)
+        return run
+
+    calls = {
+        "NumPy `sp.max_pool2d(x, 2)`": lambda: sp.max_pool2d(tiny_np, 2),
+        "bridge, no gradient": lambda: spt.max_pool2d(tiny, 2),
+        "torch native, no gradient": lambda: F.max_pool2d(tiny, 2),
+        "NumPy forward with indices + backward": lambda: sp.max_pool2d_backward(
+            sp.max_pool2d(tiny_np, 2, return_indices=True)[0] * 0 + g_np, i_np, TINY),
+        "bridge (autograd.Function, shipped) forward + backward": bridge_grad("function"),
+        "bridge (custom op eagerly) forward + backward": bridge_grad("op"),
+        "torch native forward + backward": lambda: torch.autograd.grad(F.max_pool2d(tiny_g, 2), tiny_g, gy),
+    }
+    try:
+        return interleaved(calls, repeats, sample=0.02)
+    finally:
+        spt.EAGER = "function"
+
+
+def bench_torch(args):
+    import torch
+    import torch.nn.functional as F
+
+    import stridepool.torch as spt
+
+    steps, losses, same = lenet_torch(args.threads)
 
     def one_thread_pooling():
         """stridepool's pooling on 1 thread, torch's operations on args.threads (they share OpenMP's count: set
@@ -174,33 +216,7 @@ def bench_torch(args):
             "stridepool": lambda: torch.autograd.grad(spt.max_pool2d(xs, 2), xs, g)}, args.repeats, sample=0.02)))
 
     # per-call overhead on a tiny input
-    tiny = torch.randn(TINY)
-    tiny_g = tiny.clone().requires_grad_()
-    tiny_np = tiny.numpy()
-    gy = torch.randn(1, 1, 3, 3)
-    y_np, i_np = sp.max_pool2d(tiny_np, 2, return_indices=True)
-    g_np = gy.numpy()
-
-    def bridge_grad(mode):
-        def run():
-            spt.EAGER = mode
-            return torch.autograd.grad(spt.max_pool2d(tiny_g, 2), tiny_g, gy)
-        return run
-
-    calls = {
-        "NumPy `sp.max_pool2d(x, 2)`": lambda: sp.max_pool2d(tiny_np, 2),
-        "bridge, no gradient": lambda: spt.max_pool2d(tiny, 2),
-        "torch native, no gradient": lambda: F.max_pool2d(tiny, 2),
-        "NumPy forward with indices + backward": lambda: sp.max_pool2d_backward(
-            sp.max_pool2d(tiny_np, 2, return_indices=True)[0] * 0 + g_np, i_np, TINY),
-        "bridge (autograd.Function, shipped) forward + backward": bridge_grad("function"),
-        "bridge (custom op eagerly) forward + backward": bridge_grad("op"),
-        "torch native forward + backward": lambda: torch.autograd.grad(F.max_pool2d(tiny_g, 2), tiny_g, gy),
-    }
-    try:
-        overhead = interleaved(calls, args.repeats, sample=0.02)
-    finally:
-        spt.EAGER = "function"
+    overhead = overhead_torch(args.repeats)
 
     lines = [
         f"## PyTorch (torch {torch.__version__})",

@@ -29,41 +29,20 @@ import datetime
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from dask_bench import copyto_gbs, interleaved, loadavg, options  # noqa: E402  (puts this checkout's src/ first)
+from common import cpu_model, git_commit, prefer_checkout  # noqa: E402
 
-import dask  # noqa: E402
-import dask.array as da  # noqa: E402
-import scipy  # noqa: E402
-import scipy.ndimage as ndi  # noqa: E402
-import skimage  # noqa: E402
-from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
-from skimage.measure import block_reduce as skimage_block_reduce  # noqa: E402
-
+prefer_checkout()
 import stridepool as sp  # noqa: E402
 
-
-def cpu_model():
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-def commit():
-    try:
-        return subprocess.run(["git", "-C", str(HERE.parent), "describe", "--always", "--dirty"],
-                              capture_output=True, text=True, timeout=10).stdout.strip() or "?"
-    except (OSError, subprocess.SubprocessError):
-        return "?"
+#: the (N, C, H, W) float32 batch of rows 2 and 3 (N // 4 with --quick)
+BATCH = (8, 32, 128, 128)
 
 
 def check(got, want, exact):
@@ -75,7 +54,65 @@ def check(got, want, exact):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
+def batch_pooling(x):
+    """Rows 2 and 3 for the (N, C, H, W) float32 batch ``x`` (H and W even): a list of ``(group, stridepool's
+    call, stridepool callable, other callable, other's name, exact)``; the rows of scikit-image or SciPy are
+    left out where the package is missing. bench/run.py times the same rows."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    n, c, h, w = x.shape
+    shape6 = (n, c, h // 2, 2, w // 2, 2)
+    batch = f"{x.shape} f32"
+    idiom = f"x.reshape(..., {h // 2}, 2, {w // 2}, 2)"
+    rows = []
+    try:
+        from skimage.measure import block_reduce as skimage_block_reduce
+    except ImportError:
+        skimage_block_reduce = None
+    if skimage_block_reduce is not None:
+        rows += [
+            ("batch pooling", f"{batch} sp.max_pool2d(x, 2)", lambda: sp.max_pool2d(x, 2),
+             lambda: skimage_block_reduce(x, (1, 1, 2, 2), np.max), "skimage block_reduce (1, 1, 2, 2) np.max", True),
+            ("batch pooling", f"{batch} sp.avg_pool2d(x, 2)", lambda: sp.avg_pool2d(x, 2),
+             lambda: skimage_block_reduce(x, (1, 1, 2, 2), np.mean), "skimage block_reduce (1, 1, 2, 2) np.mean",
+             False)]
+    rows += [
+        ("batch pooling", f"{batch} sp.max_pool2d(x, 2)", lambda: sp.max_pool2d(x, 2),
+         lambda: x.reshape(shape6).max(axis=(3, 5)), f"{idiom}.max(axis=(3, 5))", True),
+        ("batch pooling", f"{batch} sp.avg_pool2d(x, 2)", lambda: sp.avg_pool2d(x, 2),
+         lambda: x.reshape(shape6).mean(axis=(3, 5)), f"{idiom}.mean(axis=(3, 5))", False),
+        ("batch pooling", f"{batch} sp.max_pool2d(x, 3, 1)", lambda: sp.max_pool2d(x, 3, 1),
+         lambda: sliding_window_view(x, (3, 3), axis=(2, 3)).max(axis=(-2, -1)),
+         "sliding_window_view(x, (3, 3)).max(axis=(-2, -1))", True)]
+    try:
+        import scipy.ndimage as ndi
+    except ImportError:
+        return rows
+    xs = x[: max(1, n // 4)]  # SciPy's filters are slow: a quarter of the batch
+    small = f"{xs.shape} f32"
+    rows += [
+        ("scipy.ndimage", f"{small} sp.max_pool2d(x, 3, 1, 1)", lambda: sp.max_pool2d(xs, 3, 1, 1),
+         lambda: ndi.maximum_filter(xs, (1, 1, 3, 3), mode="constant", cval=-np.inf),
+         "maximum_filter size 3 constant -inf", True),
+        ("scipy.ndimage", f"{small} -sp.max_pool2d(-x, 3, 1, 1)", lambda: -sp.max_pool2d(-xs, 3, 1, 1),
+         lambda: ndi.minimum_filter(xs, (1, 1, 3, 3), mode="constant", cval=np.inf),
+         "minimum_filter size 3 constant inf", True),
+        ("scipy.ndimage", f"{small} sp.avg_pool2d(x, 3, 1, 1)",
+         lambda: sp.avg_pool2d(xs, 3, 1, 1, count_include_pad=True),
+         lambda: ndi.uniform_filter(xs, (1, 1, 3, 3), mode="constant", cval=0.0),
+         "uniform_filter size 3 constant 0", False)]
+    return rows
+
+
 def main(argv=None):
+    import dask
+    import dask.array as da
+    import scipy
+    import skimage
+    from skimage.measure import block_reduce as skimage_block_reduce
+
+    from dask_bench import copyto_gbs, interleaved, loadavg, options
+
     argv = list(sys.argv[1:] if argv is None else argv)
     append = "--append" in argv  # add this run's table to the results (another thread count, say)
     args, rounds = options(__doc__, [a for a in argv if a != "--append"])
@@ -104,38 +141,12 @@ def main(argv=None):
             exact = func in (np.max, np.min) or image.dtype.kind != "f"
             compare("block_reduce", f"{label} {func.__name__} block {block}",
                     lambda: sp.block_reduce(image, block, func), lambda: skimage_block_reduce(image, block, func),
-                    f"skimage block_reduce", exact, target=20)
+                    "skimage block_reduce", exact, target=20)
 
-    # 2. pooling a batch, as written today
-    n, c = (2, 16) if args.quick else (8, 32)
-    x = rng.standard_normal((n, c, 128, 128), dtype=np.float32)
-    shape6 = (n, c, 64, 2, 64, 2)
-    batch = f"({n}, {c}, 128, 128) f32"
-    compare("batch pooling", f"{batch} sp.max_pool2d(x, 2)", lambda: sp.max_pool2d(x, 2),
-            lambda: skimage_block_reduce(x, (1, 1, 2, 2), np.max), "skimage block_reduce (1, 1, 2, 2) np.max", True)
-    compare("batch pooling", f"{batch} sp.avg_pool2d(x, 2)", lambda: sp.avg_pool2d(x, 2),
-            lambda: skimage_block_reduce(x, (1, 1, 2, 2), np.mean), "skimage block_reduce (1, 1, 2, 2) np.mean",
-            False)
-    compare("batch pooling", f"{batch} sp.max_pool2d(x, 2)", lambda: sp.max_pool2d(x, 2),
-            lambda: x.reshape(shape6).max(axis=(3, 5)), "x.reshape(..., 64, 2, 64, 2).max(axis=(3, 5))", True)
-    compare("batch pooling", f"{batch} sp.avg_pool2d(x, 2)", lambda: sp.avg_pool2d(x, 2),
-            lambda: x.reshape(shape6).mean(axis=(3, 5)), "x.reshape(..., 64, 2, 64, 2).mean(axis=(3, 5))", False)
-    compare("batch pooling", f"{batch} sp.max_pool2d(x, 3, 1)", lambda: sp.max_pool2d(x, 3, 1),
-            lambda: sliding_window_view(x, (3, 3), axis=(2, 3)).max(axis=(-2, -1)),
-            "sliding_window_view(x, (3, 3)).max(axis=(-2, -1))", True)
-
-    # 3. SciPy's filters, mode "constant"
-    xs = x[: max(1, n // 4)]
-    small = f"({xs.shape[0]}, {c}, 128, 128) f32"
-    compare("scipy.ndimage", f"{small} sp.max_pool2d(x, 3, 1, 1)", lambda: sp.max_pool2d(xs, 3, 1, 1),
-            lambda: ndi.maximum_filter(xs, (1, 1, 3, 3), mode="constant", cval=-np.inf),
-            "maximum_filter size 3 constant -inf", True)
-    compare("scipy.ndimage", f"{small} -sp.max_pool2d(-x, 3, 1, 1)", lambda: -sp.max_pool2d(-xs, 3, 1, 1),
-            lambda: ndi.minimum_filter(xs, (1, 1, 3, 3), mode="constant", cval=np.inf),
-            "minimum_filter size 3 constant inf", True)
-    compare("scipy.ndimage", f"{small} sp.avg_pool2d(x, 3, 1, 1)", lambda: sp.avg_pool2d(xs, 3, 1, 1),
-            lambda: ndi.uniform_filter(xs, (1, 1, 3, 3), mode="constant", cval=0.0),
-            "uniform_filter size 3 constant 0", False)
+    # 2. pooling a batch, as written today; 3. SciPy's filters, mode "constant"
+    x = rng.standard_normal((max(1, BATCH[0] // 4) if args.quick else BATCH[0], *BATCH[1:]), dtype=np.float32)
+    for row in batch_pooling(x):
+        compare(*row)
 
     # 4. dask: block_reduce against coarsen
     rows_, cols_ = (2048, 4096) if args.quick else (8192, 16384)
@@ -151,7 +162,7 @@ def main(argv=None):
 
     load1 = loadavg()
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    header = (f"stridepool {sp.__version__} ({sp.backend}, {sp.kernels} kernels, {commit()}) | numpy "
+    header = (f"stridepool {sp.__version__} ({sp.backend}, {sp.kernels} kernels, {git_commit() or '?'}) | numpy "
               f"{np.__version__} | scikit-image {skimage.__version__} | scipy {scipy.__version__} | dask "
               f"{dask.__version__} | {args.threads} threads (kernels; dask workers)\n"
               f"{cpu_model()}, {os.cpu_count()} cores | Python {platform.python_version()} | {now} | load average "
