@@ -241,9 +241,9 @@ def avg_pool_backward(core: Core, nd: int, grad_output: ArrayLike, input_shape: 
     gradient: Any = grad_output if _lazy.is_dask(grad_output) else g
     count = core.avg_pool(nd, _lazy_mask(~nan), kernel_size, stride, padding, ceil_mode, True, 1, axes, None)
     acc = P.acc_dtype(rdt)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = gradient.astype(acc) / _divisors(geo, ax, len(shape), include, div, count).astype(acc)
-    share = np.where(count == 0, np.zeros((), acc), share)
+    none = count == 0  # windows without a non-NaN element: no gradient (their divisor may be 0: made 1)
+    divisors = np.where(none, 1.0, _divisors(geo, ax, len(shape), include, div, count))
+    share = np.where(none, np.zeros((), acc), gradient.astype(acc) / divisors.astype(acc))
     spread = core.avg_pool_backward(nd, share, shape, kernel_size, stride, padding, ceil_mode, True, 1, axes, None)
     result = np.where(nan, np.zeros((), acc), spread).astype(rdt, copy=False)
     if out is None:
