@@ -65,7 +65,8 @@ _TEMPLATES: dict[str, str] = {
     nan_policy : {{'propagate', 'omit'}}, default 'propagate'
         With 'propagate' a window holding a NaN gives NaN. With 'omit' NaN is ignored, as ``np.nan{op3}``
         ignores it: a window without a non-NaN element gives NaN, and its index is -1 (which
-        :func:`{op}{nd}d_backward` takes with ``nan_policy='omit'``). Integers hold no NaN: both are the same.""" + _AXES + _OUT + """
+        :func:`{op}{nd}d_backward` takes with ``nan_policy='omit'``). Integers hold no NaN: both are the
+        same.""" + _AXES + _OUT + """
 
     Returns
     -------
@@ -134,7 +135,8 @@ _TEMPLATES: dict[str, str] = {
         ``np.nanmean`` ignores them: the window's other taps are summed and divided by ``divisor_override``
         if given; else, with ``count_include_pad``, by the window clipped to the padded extent less its NaN
         taps (padding counts as zeros, NaN not at all); else by the number of non-NaN taps (``np.nanmean``'s
-        divisor). A window without a non-NaN element gives NaN. Integers hold no NaN: both are the same.""" + _AXES + _OUT + """
+        divisor). A window without a non-NaN element gives NaN. Integers hold no NaN: both are the
+        same.""" + _AXES + _OUT + """
 
     Returns
     -------
