@@ -113,6 +113,7 @@ def _calls():
     out_x = np.zeros_like(x)
     out_xd = np.zeros(x.shape, np.float32)
     xn = np.where(rng.random(x.shape) < 0.4, np.nan, x).astype(np.float32)
+    xn[:, :, :5, :5] = np.nan  # windows without a value
     yn, idxn = sp.min_pool2d(xn, 3, 2, 1, return_indices=True, nan_policy="omit")
     assert (idxn == -1).any()
     bad_idx = idx.copy()
