@@ -579,10 +579,11 @@ BLOCK_REDUCE = """Downsample ``image`` by reducing blocks with ``func``: scikit-
     ``skimage.measure.block_reduce``, without scikit-image: the end of every axis is padded with ``cval`` up
     to a multiple of the block, and ``func`` reduces each block over the block axes. ``np.max``, ``np.min``,
     ``np.sum`` and ``np.mean`` run on stridepool's kernels (20 times scikit-image's speed and more), as do
-    ``np.nanmax``, ``np.nanmin``, ``np.nansum`` and ``np.nanmean`` (blocks without NaN; the others through
-    NumPy) and the same functions spelled otherwise (``np.amax``, ``np.amin``, the ``np.ndarray`` methods,
-    ``np.maximum.reduce``, ``np.minimum.reduce``, ``np.add.reduce``); ``np.median`` and any other callable
-    run as scikit-image runs them.
+    ``np.nanmax``, ``np.nanmin``, ``np.nansum`` and ``np.nanmean`` (the windowed family's NaN-ignoring
+    pooling, ``nan_policy="omit"``, with NumPy's warning for a block of NaN only) and the same functions
+    spelled otherwise (``np.amax``, ``np.amin``, the ``np.ndarray`` methods, ``np.maximum.reduce``,
+    ``np.minimum.reduce``, ``np.add.reduce``); ``np.median`` and any other callable run as scikit-image runs
+    them.
 
     Parameters
     ----------
