@@ -16,18 +16,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import brute
 import stridepool as sp
-from cases import GEOMETRIES_ND, avg_kwargs, make_array, nd_cases
+from cases import GEOMETRIES_ND, avg_kwargs, nd_cases
 from stridepool import reference as ref
-
-IMPLS = [pytest.param(sp, id="active"), pytest.param(ref, id="reference")]
-NDS = [1, 2, 3]
-
-
-def fn(mod, op, nd):
-    """``fn(sp, "min_pool", 3)`` is ``sp.min_pool3d``; ``..._backward`` names work too."""
-    if op.endswith("_backward"):
-        return getattr(mod, f"{op[:-9]}{nd}d_backward")
-    return getattr(mod, f"{op}{nd}d")
+from test_nd import IMPLS, NDS, fn  # (the backends, the numbers of axes, fn(sp, "min_pool", 3) is sp.min_pool3d)
 
 
 # ------------------------------------------------------------------------------------------- the oracle

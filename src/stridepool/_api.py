@@ -54,6 +54,19 @@ def _propagates(nan_policy: object) -> bool:
     return type(nan_policy) is str and nan_policy == "propagate"
 
 
+def _extreme_pool(op: str, nd: int, core: Core, module: str, flipped: bool) -> MaxPoolFunction[Any, Any, Any]:
+    """Max pooling, or (``flipped``) min pooling: one signature, max pooling's rules with the order reversed."""
+    def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
+          dilation: SizeArg = 1, ceil_mode: bool = False, return_indices: bool = False, *,
+          nan_policy: NanPolicy = "propagate", axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
+        if not flipped and _propagates(nan_policy):  # max pooling by default: straight to the core
+            return core.max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out)
+        return _variants.max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                                  nan_policy, axes, out, flipped=flipped)
+    # the core returns the pair exactly when return_indices is true: what the protocol's overloads say
+    return cast("MaxPoolFunction[Any, Any, Any]", _named(f, op, nd, module))
+
+
 @overload
 def max_pool(nd: Literal[1], core: Core, module: str) -> MaxPoolFunction[Size1, Padding1, Axes1]: ...
 @overload
@@ -63,15 +76,7 @@ def max_pool(nd: Literal[3], core: Core, module: str) -> MaxPoolFunction[Size3, 
 
 
 def max_pool(nd: int, core: Core, module: str) -> MaxPoolFunction[Any, Any, Any]:
-    def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
-          dilation: SizeArg = 1, ceil_mode: bool = False, return_indices: bool = False, *,
-          nan_policy: NanPolicy = "propagate", axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
-        if _propagates(nan_policy):  # the default: straight to the core
-            return core.max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out)
-        return _variants.max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
-                                  nan_policy, axes, out, flipped=False)
-    # the core returns the pair exactly when return_indices is true: what the protocol's overloads say
-    return cast("MaxPoolFunction[Any, Any, Any]", _named(f, "max_pool", nd, module))
+    return _extreme_pool("max_pool", nd, core, module, False)
 
 
 @overload
@@ -83,13 +88,8 @@ def min_pool(nd: Literal[3], core: Core, module: str) -> MaxPoolFunction[Size3, 
 
 
 def min_pool(nd: int, core: Core, module: str) -> MaxPoolFunction[Any, Any, Any]:
-    """Min pooling: max pooling's signature and rules with the order reversed (``stridepool._variants``)."""
-    def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
-          dilation: SizeArg = 1, ceil_mode: bool = False, return_indices: bool = False, *,
-          nan_policy: NanPolicy = "propagate", axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
-        return _variants.max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
-                                  nan_policy, axes, out, flipped=True)
-    return cast("MaxPoolFunction[Any, Any, Any]", _named(f, "min_pool", nd, module))
+    """Min pooling (``stridepool._variants``: ``-max(-x)``, ``~max(~x)``)."""
+    return _extreme_pool("min_pool", nd, core, module, True)
 
 
 def _index_backward(op: str, nd: int, core: Core, module: str) -> MaxPoolBackwardFunction[Any]:
