@@ -49,16 +49,21 @@ def _named(fn: _F, op: str, nd: int, module: str) -> _F:
     return fn
 
 
+#: the default of ``nan_policy`` (the functions' defaults are this very object: a call that leaves it out is
+#: recognised by identity, the cheapest test on the lean path)
+PROPAGATE: NanPolicy = "propagate"
+
+
 def _propagates(nan_policy: object) -> bool:
-    """True for the default ``nan_policy="propagate"``: the call goes straight to the core (the lean path)."""
-    return type(nan_policy) is str and nan_policy == "propagate"
+    """True for ``nan_policy="propagate"``: the call goes straight to the core (the lean path)."""
+    return nan_policy is PROPAGATE or type(nan_policy) is str and nan_policy == "propagate"
 
 
 def _extreme_pool(op: str, nd: int, core: Core, module: str, flipped: bool) -> MaxPoolFunction[Any, Any, Any]:
     """Max pooling, or (``flipped``) min pooling: one signature, max pooling's rules with the order reversed."""
     def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
           dilation: SizeArg = 1, ceil_mode: bool = False, return_indices: bool = False, *,
-          nan_policy: NanPolicy = "propagate", axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
+          nan_policy: NanPolicy = PROPAGATE, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
         if not flipped and _propagates(nan_policy):  # max pooling by default: straight to the core
             return core.max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out)
         return _variants.max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
@@ -94,7 +99,7 @@ def min_pool(nd: int, core: Core, module: str) -> MaxPoolFunction[Any, Any, Any]
 
 def _index_backward(op: str, nd: int, core: Core, module: str) -> MaxPoolBackwardFunction[Any]:
     """The backward of max or min pooling (``op``): a scatter-add by index, for both."""
-    def f(grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *, nan_policy: NanPolicy = "propagate",
+    def f(grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *, nan_policy: NanPolicy = PROPAGATE,
           axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         if _propagates(nan_policy):
             return core.max_pool_backward(nd, grad_output, indices, input_shape, axes, out)
@@ -137,7 +142,7 @@ def avg_pool(nd: Literal[3], core: Core, module: str) -> AvgPoolFunction[Size3, 
 def avg_pool(nd: int, core: Core, module: str) -> AvgPoolFunction[Any, Any, Any]:
     def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
           ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None, *,
-          nan_policy: NanPolicy = "propagate", axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
+          nan_policy: NanPolicy = PROPAGATE, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         if _propagates(nan_policy):
             return core.avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
                                  axes, out)
@@ -160,7 +165,7 @@ def avg_pool_backward(nd: Literal[3], core: Core, module: str) -> AvgPoolBackwar
 def avg_pool_backward(nd: int, core: Core, module: str) -> AvgPoolBackwardFunction[Any, Any, Any]:
     def f(grad_output: ArrayLike, input_shape: Shape, kernel_size: SizeArg, stride: SizeArg | None = None,
           padding: PaddingArg = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-          divisor_override: int | None = None, *, nan_policy: NanPolicy = "propagate", x: ArrayLike | None = None,
+          divisor_override: int | None = None, *, nan_policy: NanPolicy = PROPAGATE, x: ArrayLike | None = None,
           axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         if x is None and _propagates(nan_policy):
             return core.avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
