@@ -589,7 +589,8 @@ def _bomb(a, chunks=2):
 
 def _dask_args(fn, args):
     """The table's call with its array arguments (x / grad_output / windows, and indices) as dask arrays."""
-    positions = (0, 1) if fn in ("max_pool2d_backward", "max_unpool2d") else (0,)  # (block_reduce: image)
+    by_index = ("max_pool2d_backward", "min_pool2d_backward", "max_unpool2d")
+    positions = (0, 1) if fn in by_index else (0,)  # (block_reduce: image)
     return [_bomb(a) if i in positions and isinstance(a, np.ndarray) and a.ndim else a for i, a in enumerate(args)]
 
 

@@ -72,7 +72,7 @@ def values(draw, shape, dtype):
     """Data with ties, NaN/inf/-0.0 and integer extremes in it."""
     dt = np.dtype(dtype)
     seed = draw(st.integers(0, 2**32 - 1))
-    mode = draw(st.sampled_from(["normal", "ties", "specials", "extremes"]))
+    mode = draw(st.sampled_from(["normal", "ties", "specials", "extremes", "nan-heavy"]))
     rng = np.random.default_rng(seed)
     n = int(np.prod(shape, dtype=np.int64))
     if dt.kind == "f":
@@ -84,6 +84,9 @@ def values(draw, shape, dtype):
             k = rng.integers(0, n, max(1, n // 5))
             a[k] = rng.choice(np.array([np.nan, np.inf, -np.inf, -0.0, np.finfo(dt).max, -np.finfo(dt).max], dt),
                               k.size)
+        if mode == "nan-heavy" and n:  # windows of NaN only (nan_policy="omit"), infinities beside NaN
+            a[rng.random(n) < 0.6] = np.nan
+            a[rng.integers(0, n, max(1, n // 8))] = rng.choice(np.array([np.inf, -np.inf, -0.0], dt))
     elif dt.kind in "iu":
         info = np.iinfo(dt)
         if mode == "extremes":
@@ -216,6 +219,19 @@ def _quiet(f, *args, **kwargs):
         return None
 
 
+#: nan_policy: mostly left out (None) or a valid value, sometimes a wrong one
+NAN_POLICY = sometimes_wild(st.sampled_from(["omit", None, "omit", "propagate"]),
+                            wild=st.sampled_from(["raise", "OMIT", 0, b"omit"]), p_wild=10)
+
+
+def with_nan_policy(draw, kw):
+    """``kw`` with a drawn ``nan_policy`` (None: left out, the default); returns the policy drawn."""
+    policy = draw(NAN_POLICY)
+    if policy is not None:
+        kw["nan_policy"] = policy
+    return policy
+
+
 OUTPUT_SIZE = st.one_of(st.integers(1, 8), st.integers(1, 8), st.sampled_from([0, -1, 2.0, "2", True, 2**40]))
 
 
@@ -232,9 +248,11 @@ def calls(draw, fn):
     note(f"{fn} dtype={dtype} shape={shape} axes={axes} k={k!r} s={s!r} p={p!r} d={d!r} ceil={ceil!r}")
     numeric = np.dtype(dtype).kind in "fiu"
     rdt = P.result_dtype_avg(np.dtype(dtype)) if numeric else None
-    if op in ("max_pool", "avg_pool", "unfold"):
+    if op in ("max_pool", "min_pool", "avg_pool", "unfold"):
         x = draw(layout(draw(values(shape, dtype))))
-        if op == "max_pool":
+        if op != "unfold":
+            with_nan_policy(draw, kw)
+        if op in ("max_pool", "min_pool"):
             ri = draw(st.one_of(st.booleans(), st.booleans(), st.just("yes")))
             kw["out"] = out_like(draw, _pooled_shape(shape, axes, k, s, p, d, ceil, nd), dtype, [x])
             return (x, k, s, p, d, ceil, ri), kw, [x]
@@ -256,14 +274,17 @@ def calls(draw, fn):
         kw["out"] = out_like(draw, None if y is None else y.shape, rdt, [x])
         return (x, osz), kw, [x]
 
-    if op in ("max_pool_backward", "max_unpool"):
+    if op in ("max_pool_backward", "min_pool_backward", "max_unpool"):
         xdt = dtype if numeric else "float64"
         x = draw(values(shape, xdt))
         adaptive = op == "max_pool_backward" and draw(st.booleans())
+        forward = "min_pool" if op == "min_pool_backward" else "max_pool"
+        policy = "propagate" if op == "max_unpool" else with_nan_policy(draw, kw)  # (-1 indices with "omit")
         if adaptive:
             res = _quiet(_ref("adaptive_max_pool", nd), x, draw(st.integers(1, 5)), True, axes=axes)
         else:
-            res = _quiet(_ref("max_pool", nd), x, k, s, p, d, ceil, True, axes=axes)
+            res = _quiet(_ref(forward, nd), x, k, s, p, d, ceil, True, axes=axes,
+                         nan_policy="omit" if policy == "omit" or draw(rarely(4)) else "propagate")
         idx = res[1] if res is not None else np.zeros(shape[:-nd] + (1,) * nd, np.int64)
         mode = draw(st.sampled_from(["ok", "ok", "ok", "bad", "dtype", "layout"]))
         if mode == "bad" and idx.size:
@@ -291,8 +312,16 @@ def calls(draw, fn):
         g = draw(layout(draw(values(like, dtype))))
         cip = draw(st.booleans())
         div = draw(st.one_of(st.none(), st.none(), st.sampled_from([1, 2, -3, 0])))
-        kw["out"] = out_like(draw, shape, rdt, [g])
-        return (g, shape, k, s, p, ceil, cip, div), kw, [g]
+        policy = with_nan_policy(draw, kw)
+        inputs = [g]
+        which = draw(st.sampled_from(["input", "none", "input", "input", "input", "wrong-shape", "int"]))
+        if which != "none" and (policy == "omit" or draw(rarely(4))):  # the pooled input, needed with "omit"
+            xdt = dtype if numeric and which != "int" else "int16" if which == "int" else "float32"
+            x = draw(layout(draw(values(shape if which != "wrong-shape" else shape + (1,), xdt))))
+            kw["x"] = x
+            inputs.append(x)
+        kw["out"] = out_like(draw, shape, rdt, inputs)
+        return (g, shape, k, s, p, ceil, cip, div), kw, inputs
 
     if op == "adaptive_avg_pool_backward":
         y = _quiet(_ref("adaptive_avg_pool", nd), np.zeros(shape, np.float32), draw(OUTPUT_SIZE), axes=axes)
@@ -346,7 +375,7 @@ def copy_inputs(args, kw, inputs):
             c.flags.writeable = a.flags.writeable
             copies[id(a)] = c
     new_args = tuple(copies.get(id(a), a) for a in args)
-    new_kw = dict(kw)
+    new_kw = {key: copies.get(id(v), v) for key, v in kw.items()}  # (avg backward's x)
     out = kw.get("out")
     if isinstance(out, np.ndarray):
         new_kw["out"] = copies[id(out)] if id(out) in copies else out.copy()

@@ -59,6 +59,15 @@ def _every_function(mod, arrays, layers=True):
                     f("adaptive_avg_pool" + d + "_backward")(aa, x.shape),
                     f("max_unpool" + d)(y, idx, 3, 2, 1, output_size=x.shape),
                     f("fold" + d)(w, x.shape, 2, 1)]
+        # min pooling and NaN-ignoring pooling, on the input with every third cell NaN (floats)
+        xn = np.where(np.arange(x.size).reshape(x.shape) % 3 == 0, np.nan, x) if x.dtype.kind == "f" else x
+        mn, mi = f("min_pool" + d)(xn, 3, 2, 1, return_indices=True, nan_policy="omit")
+        xm, xmi = f("max_pool" + d)(xn, 2, return_indices=True, nan_policy="omit")
+        an = f("avg_pool" + d)(xn, 3, 2, 1, nan_policy="omit")
+        results += [mn, mi, xm, xmi, an, f("min_pool" + d)(x, 2, 1),
+                    f("min_pool" + d + "_backward")(mn, mi, x.shape, nan_policy="omit"),
+                    f("max_pool" + d + "_backward")(xm, xmi, x.shape, nan_policy="omit"),
+                    f("avg_pool" + d + "_backward")(an, x.shape, 3, 2, 1, nan_policy="omit", x=xn)]
         if layers:
             for name, args in (("MaxPool", (3, 2, 1)), ("AvgPool", (2,)), ("AdaptiveMaxPool", (3,)),
                                ("AdaptiveAvgPool", (1,))):
@@ -103,6 +112,10 @@ def _calls():
     out_y = np.zeros_like(y)
     out_x = np.zeros_like(x)
     out_xd = np.zeros(x.shape, np.float32)
+    xn = np.where(rng.random(x.shape) < 0.4, np.nan, x).astype(np.float32)
+    xn[:, :, :5, :5] = np.nan  # windows without a value
+    yn, idxn = sp.min_pool2d(xn, 3, 2, 1, return_indices=True, nan_policy="omit")
+    assert (idxn == -1).any()
     bad_idx = idx.copy()
     bad_idx[0, 0, 0, 0] = 10**6
     ro = x.copy()
@@ -158,6 +171,13 @@ def _calls():
         ("err-shape", raises(sp.avg_pool2d_backward, y, (2, 3, 15, 16), 2)),
         ("err-indices-dtype", raises(sp.max_pool2d_backward, y, idx.astype(float), x.shape)),
         ("err-output-size", raises(sp.avg_pool2d, x, 17)),
+        ("min-omit", lambda: sp.min_pool2d(xn, 3, 2, 1, return_indices=True, nan_policy="omit")),
+        ("min-omit-bw", lambda: sp.min_pool2d_backward(yn, idxn, x.shape, nan_policy="omit")),
+        ("avg-omit", lambda: sp.avg_pool2d_backward(sp.avg_pool2d(xn, 2, nan_policy="omit"), x.shape, 2,
+                                                    nan_policy="omit", x=xn)),
+        ("err-nan-policy", raises(sp.max_pool2d, x, 2, nan_policy="raise")),
+        ("err-omit-without-x", raises(sp.avg_pool2d_backward, y, x.shape, 3, 2, 1, nan_policy="omit")),
+        ("err-minus-1", raises(sp.min_pool2d_backward, yn, idxn, x.shape)),
         ("max1d", lambda: sp.max_pool1d(x1, 3, 2, 1, return_indices=True)),
         ("max1d-bw", lambda: sp.max_pool1d_backward(y1, idx1, x1.shape)),
         ("max3d", lambda: sp.max_pool3d(x3, 3, 2, 1, return_indices=True)),
@@ -331,7 +351,9 @@ def _workload(seed):
         y1, i1 = mod.max_pool1d(x, 3, 2, 1, return_indices=True, axes=kw["axes"][1:])
         y3, i3 = mod.max_pool3d(x, (1, 3, 2), (1, 2, 2), (0, 1, 1), return_indices=True, axes=(0,) + tuple(
             a % x.ndim for a in kw["axes"]))
-        return [y, idx,
+        yn, iN = mod.min_pool2d(x, k, s, p, return_indices=True, nan_policy="omit", **kw)
+        return [y, idx, yn, iN, mod.min_pool2d_backward(g, iN, x.shape, nan_policy="omit", **kw),
+                mod.avg_pool2d(x, k, s, p, nan_policy="omit", **kw),
                 mod.max_pool2d_backward(g, idx, x.shape, **kw),
                 a,
                 mod.avg_pool2d_backward(ga, x.shape, k, s, p, **kw),

@@ -34,6 +34,12 @@ max_pool3d = _api.max_pool(3, _core, __name__)
 max_pool1d_backward = _api.max_pool_backward(1, _core, __name__)
 max_pool2d_backward = _api.max_pool_backward(2, _core, __name__)
 max_pool3d_backward = _api.max_pool_backward(3, _core, __name__)
+min_pool1d = _api.min_pool(1, _core, __name__)
+min_pool2d = _api.min_pool(2, _core, __name__)
+min_pool3d = _api.min_pool(3, _core, __name__)
+min_pool1d_backward = _api.min_pool_backward(1, _core, __name__)
+min_pool2d_backward = _api.min_pool_backward(2, _core, __name__)
+min_pool3d_backward = _api.min_pool_backward(3, _core, __name__)
 avg_pool1d = _api.avg_pool(1, _core, __name__)
 avg_pool2d = _api.avg_pool(2, _core, __name__)
 avg_pool3d = _api.avg_pool(3, _core, __name__)
@@ -99,6 +105,7 @@ from .layers import (  # noqa: E402  (layers call the functions above)
 # every public name as exported; tests/typing/test_typing.py checks it against _api.NAMES and layers.LAYERS.
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_backward", "max_pool2d_backward", "max_pool3d_backward",
+    "min_pool1d", "min_pool2d", "min_pool3d", "min_pool1d_backward", "min_pool2d_backward", "min_pool3d_backward",
     "avg_pool1d", "avg_pool2d", "avg_pool3d", "avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d_backward",

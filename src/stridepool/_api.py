@@ -17,16 +17,17 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import numpy as np
 
-from . import _block_reduce, _docs
+from . import _block_reduce, _docs, _variants
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from ._typing import (
         AdaptiveAvgPoolBackwardFunction, AdaptiveAvgPoolFunction, AdaptiveMaxPoolFunction, Array, Axes1, Axes2,
-        Axes3, AxesArg, AvgPoolBackwardFunction, AvgPoolFunction, BlockReduceFunction, Core, FoldFunction, Indexed, MaxPoolBackwardFunction,
-        MaxPoolFunction, MaxUnpoolFunction, OutputSize1, OutputSize2, OutputSize3, OutputSizeArg, Padding1,
-        Padding2, Padding3, PaddingArg, Shape, Size1, Size2, Size3, SizeArg, UnfoldFunction)
+        Axes3, AxesArg, AvgPoolBackwardFunction, AvgPoolFunction, BlockReduceFunction, Core, FoldFunction, Indexed,
+        MaxPoolBackwardFunction, MaxPoolFunction, MaxUnpoolFunction, NanPolicy, OutputSize1, OutputSize2,
+        OutputSize3, OutputSizeArg, Padding1, Padding2, Padding3, PaddingArg, Shape, Size1, Size2, Size3, SizeArg,
+        UnfoldFunction)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -48,6 +49,29 @@ def _named(fn: _F, op: str, nd: int, module: str) -> _F:
     return fn
 
 
+#: the default of ``nan_policy`` (the functions' defaults are this very object: a call that leaves it out is
+#: recognised by identity, the cheapest test on the lean path)
+PROPAGATE: NanPolicy = "propagate"
+
+
+def _propagates(nan_policy: object) -> bool:
+    """True for ``nan_policy="propagate"``: the call goes straight to the core (the lean path)."""
+    return nan_policy is PROPAGATE or type(nan_policy) is str and nan_policy == "propagate"
+
+
+def _extreme_pool(op: str, nd: int, core: Core, module: str, flipped: bool) -> MaxPoolFunction[Any, Any, Any]:
+    """Max pooling, or (``flipped``) min pooling: one signature, max pooling's rules with the order reversed."""
+    def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
+          dilation: SizeArg = 1, ceil_mode: bool = False, return_indices: bool = False, *,
+          nan_policy: NanPolicy = PROPAGATE, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
+        if not flipped and _propagates(nan_policy):  # max pooling by default: straight to the core
+            return core.max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out)
+        return _variants.max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                                  nan_policy, axes, out, flipped=flipped)
+    # the core returns the pair exactly when return_indices is true: what the protocol's overloads say
+    return cast("MaxPoolFunction[Any, Any, Any]", _named(f, op, nd, module))
+
+
 @overload
 def max_pool(nd: Literal[1], core: Core, module: str) -> MaxPoolFunction[Size1, Padding1, Axes1]: ...
 @overload
@@ -57,12 +81,30 @@ def max_pool(nd: Literal[3], core: Core, module: str) -> MaxPoolFunction[Size3, 
 
 
 def max_pool(nd: int, core: Core, module: str) -> MaxPoolFunction[Any, Any, Any]:
-    def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
-          dilation: SizeArg = 1, ceil_mode: bool = False, return_indices: bool = False, *,
-          axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
-        return core.max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out)
-    # the core returns the pair exactly when return_indices is true: what the protocol's overloads say
-    return cast("MaxPoolFunction[Any, Any, Any]", _named(f, "max_pool", nd, module))
+    return _extreme_pool("max_pool", nd, core, module, False)
+
+
+@overload
+def min_pool(nd: Literal[1], core: Core, module: str) -> MaxPoolFunction[Size1, Padding1, Axes1]: ...
+@overload
+def min_pool(nd: Literal[2], core: Core, module: str) -> MaxPoolFunction[Size2, Padding2, Axes2]: ...
+@overload
+def min_pool(nd: Literal[3], core: Core, module: str) -> MaxPoolFunction[Size3, Padding3, Axes3]: ...
+
+
+def min_pool(nd: int, core: Core, module: str) -> MaxPoolFunction[Any, Any, Any]:
+    """Min pooling (``stridepool._variants``: ``-max(-x)``, ``~max(~x)``)."""
+    return _extreme_pool("min_pool", nd, core, module, True)
+
+
+def _index_backward(op: str, nd: int, core: Core, module: str) -> MaxPoolBackwardFunction[Any]:
+    """The backward of max or min pooling (``op``): a scatter-add by index, for both."""
+    def f(grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *, nan_policy: NanPolicy = PROPAGATE,
+          axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
+        if _propagates(nan_policy):
+            return core.max_pool_backward(nd, grad_output, indices, input_shape, axes, out)
+        return _variants.max_pool_backward(core, nd, grad_output, indices, input_shape, nan_policy, axes, out)
+    return _named(f, op, nd, module)
 
 
 @overload
@@ -74,10 +116,19 @@ def max_pool_backward(nd: Literal[3], core: Core, module: str) -> MaxPoolBackwar
 
 
 def max_pool_backward(nd: int, core: Core, module: str) -> MaxPoolBackwardFunction[Any]:
-    def f(grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *, axes: AxesArg = AXES[nd],
-          out: Array | None = None) -> Array:
-        return core.max_pool_backward(nd, grad_output, indices, input_shape, axes, out)
-    return _named(f, "max_pool_backward", nd, module)
+    return _index_backward("max_pool_backward", nd, core, module)
+
+
+@overload
+def min_pool_backward(nd: Literal[1], core: Core, module: str) -> MaxPoolBackwardFunction[Axes1]: ...
+@overload
+def min_pool_backward(nd: Literal[2], core: Core, module: str) -> MaxPoolBackwardFunction[Axes2]: ...
+@overload
+def min_pool_backward(nd: Literal[3], core: Core, module: str) -> MaxPoolBackwardFunction[Axes3]: ...
+
+
+def min_pool_backward(nd: int, core: Core, module: str) -> MaxPoolBackwardFunction[Any]:
+    return _index_backward("min_pool_backward", nd, core, module)
 
 
 @overload
@@ -91,9 +142,12 @@ def avg_pool(nd: Literal[3], core: Core, module: str) -> AvgPoolFunction[Size3, 
 def avg_pool(nd: int, core: Core, module: str) -> AvgPoolFunction[Any, Any, Any]:
     def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
           ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None, *,
-          axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
-        return core.avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
-                             axes, out)
+          nan_policy: NanPolicy = PROPAGATE, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
+        if _propagates(nan_policy):
+            return core.avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+                                 axes, out)
+        return _variants.avg_pool(core, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                  divisor_override, nan_policy, axes, out)
     return _named(f, "avg_pool", nd, module)
 
 
@@ -111,9 +165,13 @@ def avg_pool_backward(nd: Literal[3], core: Core, module: str) -> AvgPoolBackwar
 def avg_pool_backward(nd: int, core: Core, module: str) -> AvgPoolBackwardFunction[Any, Any, Any]:
     def f(grad_output: ArrayLike, input_shape: Shape, kernel_size: SizeArg, stride: SizeArg | None = None,
           padding: PaddingArg = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-          divisor_override: int | None = None, *, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
-        return core.avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
-                                      count_include_pad, divisor_override, axes, out)
+          divisor_override: int | None = None, *, nan_policy: NanPolicy = PROPAGATE, x: ArrayLike | None = None,
+          axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
+        if x is None and _propagates(nan_policy):
+            return core.avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                                          count_include_pad, divisor_override, axes, out)
+        return _variants.avg_pool_backward(core, nd, grad_output, input_shape, kernel_size, stride, padding,
+                                           ceil_mode, count_include_pad, divisor_override, nan_policy, x, axes, out)
     return _named(f, "avg_pool_backward", nd, module)
 
 
@@ -220,10 +278,10 @@ def block_reduce(core: Core, module: str) -> BlockReduceFunction:
     return block_reduce
 
 
-#: every operation, in the order of the public API
+#: every operation over 1, 2 or 3 pooled axes, in the order of the public API
 OPERATIONS: tuple[Callable[..., Callable[..., Any]], ...] = (
-    max_pool, max_pool_backward, avg_pool, avg_pool_backward, adaptive_max_pool, adaptive_avg_pool,
-    adaptive_avg_pool_backward, max_unpool, unfold, fold)
+    max_pool, max_pool_backward, min_pool, min_pool_backward, avg_pool, avg_pool_backward, adaptive_max_pool,
+    adaptive_avg_pool, adaptive_avg_pool_backward, max_unpool, unfold, fold)
 
 
 def build(core: Core, module: str) -> dict[str, Callable[..., Any]]:
@@ -234,6 +292,9 @@ def build(core: Core, module: str) -> dict[str, Callable[..., Any]]:
 
 #: the public names of the operations over 1, 2 or 3 pooled axes, in order
 NAMES: tuple[str, ...] = tuple(public_name(op.__name__, nd) for op in OPERATIONS for nd in (1, 2, 3))
+#: the names the framework bridges (stridepool.jax, stridepool.autograd) have: all but min pooling, which is not
+#: bridged yet (nor is ``nan_policy``)
+BRIDGED: tuple[str, ...] = tuple(n for n in NAMES if not n.startswith("min_pool"))
 #: the public functions over any number of axes
 ANY_AXES: tuple[str, ...] = ("block_reduce",)
 #: every public function of a backend, in the order of ``__all__``

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from . import _lazy
 from . import _params as P
+from . import _variants as V
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -115,53 +117,62 @@ def padded_reduce(image: Array, block: tuple[int, ...], func: Callable[..., Any]
 BAND_BYTES = 1 << 23
 
 
-def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype[Any]) -> Array:
-    """``op`` ("max", "min", "sum" or "mean") over the blocks of a validated array ``x``, as ``dtype``: max
-    pooling (of ``-x`` or ``~x`` for "min", see :func:`reduce_blocks`) or average pooling (divisor 1 for
-    sums) through ``core``'s kernels with windows = strides = ``block``, over the axes whose block is more
-    than 1: in one pass over bands of ``x`` (:func:`_banded`) for up to three such axes, else three axes per
-    pass (the last three first; integers in float64, float16 in float32, a mean divided once at the end)."""
+def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype[Any], omit: bool = False) -> Array:
+    """``op`` ("max", "min", "sum" or "mean") over the blocks of a validated array ``x``, as ``dtype``; ``omit``:
+    NaN ignored (floats; a block of NaN only is NaN, 0 for a sum). Max pooling (of ``-x`` or ``~x`` for "min",
+    see :func:`reduce_blocks`) or average pooling (divisor 1 for sums) through ``core``'s kernels with windows
+    = strides = ``block``, NaN-ignoring ones with ``omit`` (``stridepool._variants``), over the axes whose block
+    is more than 1: in one pass over bands of ``x`` (:func:`_banded`) for up to three such axes, else three
+    axes per pass (the last three first; integers in float64, float16 in float32, a mean divided once at the
+    end, by the number of non-NaN cells with ``omit``)."""
     axes = tuple(i for i, b in enumerate(block) if b > 1)
     if not axes:
         return x.astype(dtype)
     if len(axes) <= 3:
-        return _banded(core, x, axes, block, op, dtype)
-    flip = _flip(x.dtype) if op == "min" else None
+        return _banded(core, x, axes, block, op, dtype, omit)
+    count = None
+    if omit and op in ("sum", "mean"):  # NaN-ignoring sums: the sums of x with NaN read as 0
+        nan = np.isnan(x)
+        if op == "mean":
+            count = math.prod(block) - _pool(core, nan.view(np.uint8), block, "sum", np.dtype(np.float64))
+        x = np.where(nan, np.zeros((), x.dtype), x)
+    flip = V.flip(x.dtype) if op == "min" and not omit else None
     y = flip(x) if flip is not None else x.astype(np.float32) if x.dtype == np.float16 and op != "max" else x
     for k in range(len(axes), 0, -3):
         g = axes[max(0, k - 3):k]
         size = tuple(block[a] for a in g)
         geo = P.geometry(P.sizes_at(y.shape, g), size, size, 0, 1, False)
-        y = core.run_max(y, g, geo, False) if op in ("max", "min") else core.run_avg(y, g, geo, True, 1)
+        if op in ("max", "min"):  # (a NaN-ignoring min flips in each pass)
+            y = V.run_max(core, y, g, geo, False, flipped=omit and op == "min", omit=omit)
+        else:
+            y = core.run_avg(y, g, geo, True, 1)
     if flip is not None:
         y = flip(y)
-    if op == "mean":
+    if count is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = y / count.astype(y.dtype)
+    elif op == "mean":
         y = y / math.prod(block)
     return y.astype(dtype, copy=False)
 
 
-def _flip(dtype: np.dtype[Any]) -> Callable[..., Any]:
-    """An order-reversing bijection of ``dtype`` that is its own inverse: ``-x`` for floats, ``~x`` else."""
-    return np.negative if dtype.kind == "f" else np.invert
-
-
 def _banded(core: Core, x: Array, axes: tuple[int, ...], block: tuple[int, ...], op: str,
-            dtype: np.dtype[Any]) -> Array:
+            dtype: np.dtype[Any], omit: bool = False) -> Array:
     """One kernel pass over up to three pooled ``axes``, written into the result. Where a temporary is needed
-    (``-x`` or ``~x`` for a min, the float64 sums of integers before their cast), the pass runs on bands of
-    whole blocks along the first axis of ``x`` (about :data:`BAND_BYTES` each): the temporaries of a band stay
-    in the cache and are never a whole image."""
+    (``-x`` or ``~x`` for a min, the float64 sums of integers before their cast, the masks and sums of a
+    NaN-ignoring reduction), the pass runs on bands of whole blocks along the first axis of ``x`` (about
+    :data:`BAND_BYTES` each): the temporaries of a band stay in the cache and are never a whole image."""
     kernel_dtype = x.dtype if op in ("max", "min") else P.result_dtype_avg(x.dtype)
     whole = math.prod(block)
     div = 1 if op == "sum" or whole > P.MAX_SIZE else whole
     # the compiled core's allocator reuses freed large buffers (no page faults for a fresh result)
     alloc: Callable[..., Array] = getattr(core, "_alloc", np.empty)
     out = alloc(tuple(n // b for n, b in zip(x.shape, block)), dtype)
-    flip = _flip(x.dtype) if op == "min" else None
+    flip = V.flip(x.dtype) if op == "min" and not omit else None  # (NaN-ignoring: stridepool._variants flips)
     direct = kernel_dtype == dtype
     rows_per_block = block[0]
     per_band = out.shape[0]  # one band when the kernel writes the result with no temporary
-    if flip is not None or not direct:
+    if flip is not None or not direct or omit:
         per_band = min(per_band, max(1, BAND_BYTES // (x.nbytes // x.shape[0] * rows_per_block)))
     rows = per_band * rows_per_block
     flipped = alloc((min(rows, x.shape[0]),) + x.shape[1:], x.dtype) if flip is not None else None
@@ -177,14 +188,17 @@ def _banded(core: Core, x: Array, axes: tuple[int, ...], block: tuple[int, ...],
         target = out[o0:o1] if staged is None else staged[:o1 - o0]
         geo = P.geometry(P.sizes_at(band.shape, axes), sizes, sizes, 0, 1, False)
         if op in ("max", "min"):
-            core.run_max(band, axes, geo, False, target)
+            V.run_max(core, band, axes, geo, False, target, flipped=omit and op == "min", omit=omit)
+        elif omit:  # a NaN-ignoring mean divides by the non-NaN cells (no padding here); a sum of none is 0
+            V.run_avg(core, band, axes, geo, True, 0 if op == "mean" else 1, target, omit=True,
+                      empty=np.nan if op == "mean" else 0.0)
         else:
             core.run_avg(band, axes, geo, True, div, target)
         if flip is not None:
             flip(target, out=target)
         if staged is not None:
             sink[o0:o1] = target
-    if op == "mean" and div != whole:
+    if op == "mean" and div != whole and not omit:
         np.divide(out, whole, out=out)
     return out
 
@@ -197,15 +211,6 @@ def _exact_sums(x: Array, block: tuple[int, ...]) -> bool:
     if n * max(-int(info.min), int(info.max)) <= 2**53:
         return True
     return n * max(-int(x.min()), int(x.max())) <= 2**53
-
-
-def _patch_nan(y: Array, x: Array, block: tuple[int, ...], func: Callable[..., Any]) -> Array:
-    """``y`` with every NaN (a block that holds a NaN, or a sum of opposite infinities) replaced by ``func``
-    (a nan- reduction) of its block."""
-    where = np.nonzero(np.isnan(y))
-    if where[0].size:
-        y[where] = _reduce_each(blocks(x, block)[where], func)  # the blocks gathered: (k, b_0, ..., b_n)
-    return y
 
 
 def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Array | None:
@@ -228,11 +233,11 @@ def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Arra
       and infinities keep their place; ``-`` flips the sign bit of NaN payloads and zeros and flips it back);
     - sum, mean: average pooling in float64 for integers (exact while :func:`_exact_sums`), divisor 1 for a
       sum, the block size for a mean;
-    - nanmax, nanmin, nansum, nanmean: the same for integers; for floats, the plain operation, then the blocks
-      whose result is NaN (they hold a NaN) are computed again by NumPy's nan- function (:func:`_patch_nan`);
+    - nanmax, nanmin, nansum, nanmean: the same for integers and bool; for floats, NaN-ignoring max, min and
+      average pooling (``stridepool._variants``, the windowed family's ``nan_policy="omit"``): a block of NaN
+      only gives NaN (0 for nansum) and NumPy's RuntimeWarning ("All-NaN slice encountered", "Mean of empty
+      slice"), as NumPy's nan- functions do;
     - median: ``np.median`` over the block view, as scikit-image does.
-
-    A native kernel (min pooling, NaN-ignoring max/mean/sum) replaces the corresponding lines here.
     """
     dtype = result_dtype(op, x.dtype)
     if op == "median":
@@ -245,10 +250,22 @@ def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Arra
     x = P.as_array(x, "image")  # native byte order (a copy only when it is not)
     if base in ("sum", "mean") and x.dtype.kind in "iu" and not _exact_sums(x, block):
         return None
-    y = _pool(core, x, block, base, dtype)
-    if base != op and x.dtype.kind == "f":
-        y = _patch_nan(y, x, block, NUMPY[op])
+    omit = base != op and x.dtype.kind == "f"
+    y = _pool(core, x, block, base, dtype, omit)
+    if omit and op != "nansum" and np.isnan(y).any():
+        _warn_empty(core, x, block, op)
     return y
+
+
+def _warn_empty(core: Core, x: Array, block: tuple[int, ...], op: str) -> None:
+    """NumPy's warning where a NaN-ignoring max, min or mean has a block of NaN only."""
+    if op == "nanmean":  # (a NaN mean may also be inf - inf: look for blocks of NaN only)
+        if not _pool(core, np.isnan(x).view(np.uint8), block, "min", np.dtype(np.uint8)).any():
+            return
+        message = "Mean of empty slice"
+    else:
+        message = "All-NaN slice encountered"
+    warnings.warn(message, RuntimeWarning, stacklevel=5)
 
 
 # ------------------------------------------------------------------------------------------ masked
@@ -332,10 +349,3 @@ def _edge_reduce(core: Core, region: Array, block: tuple[int, ...], op: str, cva
                     constant_values=cval)
     y = reduce_blocks(core, padded, block, op)
     return y if y is not None else np.asarray(padded_reduce(padded, block, NUMPY[op], cval, {}))
-
-
-def _reduce_each(cells: Array, func: Callable[..., Any]) -> Array:
-    """``func`` over every block of ``cells`` ``(k, b_0, ..., b_n)``, on a contiguous copy: NumPy's order of
-    operations over a block then depends on the block's shape only (not on ``k`` or the layout)."""
-    cells = np.ascontiguousarray(cells)
-    return np.asarray(func(cells, axis=tuple(range(1, cells.ndim))))

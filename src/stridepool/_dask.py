@@ -63,6 +63,7 @@ from . import _block_reduce as _BR
 from . import _blocks as B
 from . import _params as P
 from . import _threads
+from . import _variants as V
 
 _INT64 = np.dtype(np.int64)
 _F32 = np.dtype(np.float32)
@@ -97,6 +98,9 @@ def _no_out(out):
     if out is not None:
         raise TypeError("`out` cannot be used with dask arrays (the result is a lazy dask array; store it "
                         f"with dask.array.store or compute it), got {type(out).__name__}")
+
+
+meta, no_out = _meta, _no_out  # (for stridepool._variants' compositions of dask arrays)
 
 
 def _as_dask(a, chunks):
@@ -270,13 +274,18 @@ def _run_forward(core, op, x, ax, geo, opts, lo, full):
     if core.__name__ == "stridepool._reference" or op == "unfold":
         x, geo, shift = _crop(x, ax, geo)
         lo = tuple(a + c for a, c in zip(lo, shift))
-    if op == "max":
+    if op == "max" or op in V.MAX_OPS:
+        flipped, omit = V.MAX_OPS.get(op, (False, False))
         if not opts[0]:
-            return core.run_max(x, ax, geo, False)
-        y, idx = core.run_max(x, ax, geo, True)
-        return y, _globalize(idx, ax, lo, geo.size, full)
-    if op == "avg":
-        return core.run_avg(x, ax, geo, opts[0], opts[1])
+            return V.run_max(core, x, ax, geo, False, flipped=flipped, omit=omit)
+        y, idx = V.run_max(core, x, ax, geo, True, flipped=flipped, omit=omit)
+        empty = idx < 0 if omit else None  # -1 (no non-NaN element) stays -1
+        idx = _globalize(idx, ax, lo, geo.size, full)
+        if empty is not None:
+            idx[empty] = -1
+        return y, idx
+    if op == "avg" or op == V.AVG_OP:
+        return V.run_avg(core, x, ax, geo, opts[0], opts[1], omit=op == V.AVG_OP)
     if op == "unfold":
         if min(geo.size) == 0:  # windows of padding only
             return np.zeros(P.pooled_shape(x.shape, ax, geo.out) + geo.kernel, dtype=x.dtype)
@@ -375,7 +384,11 @@ def _scatter_block(static, *arrays):
             if min(sizes) == 0:
                 return np.zeros(shape, dtype=work)
             return core.run_fold(first, shape, ax, geo)
-        idx = _localize(arrays[1], ax, lo, sizes, full, len(ax), opts["what"], opts["reach"])
+        idx = arrays[1]
+        if opts.get("omit"):  # index -1 adds nothing: its gradient is zeroed, its index the region's first cell
+            first, idx = V.drop_empty(first, idx, int(np.ravel_multi_index(
+                tuple(min(o, n - 1) for o, n in zip(lo, full)), full)) if min(full) else 0)
+        idx = _localize(idx, ax, lo, sizes, full, len(ax), opts["what"], opts["reach"])
         if op == "max":
             return core.run_max_backward(first, idx, shape, ax)
         if op == "unpool":  # values, and 1 + the source position of the value that won each element
@@ -558,9 +571,9 @@ def _forward(core, op, x, ax, geo, opts, dtypes, token_args):
         halos = any(not r[5] for rs in runs for r in rs)
         # Windows that read halos: the kernel runs over the home chunk in place for every window (the result
         # is the block's), and again on small regions for the runs at the edges, whose results replace those
-        # windows' (max and avg; the base needs a tap in the home chunk in every window, and a run that reads
+        # windows' (pooling; the base needs a tap in the home chunk in every window, and a run that reads
         # only the home chunk along every axis). Else each run separately, put together.
-        patch = (halos and op in ("max", "avg") and all(blk[5] is not None for _, blk in combo)
+        patch = (halos and op != "unfold" and all(blk[5] is not None for _, blk in combo)
                  and all(any(r[5] and r[3] == blk[5][3] for r in rs) for rs, (_, blk) in zip(runs, combo)))
         if not patch and any(len(r) == 1 and not r[0][5] for r in runs) and any(len(r) > 1 for r in runs):
             runs = [[blk[4]] for _, blk in combo]  # an axis that cannot be split: one region, one copy
@@ -690,11 +703,13 @@ def _pooled_single(a, ax):
 # ----------------------------------------------------------------------------------------- operations
 
 
-def max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out=None):
+def max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out=None,
+             op="max"):
+    """Max pooling, or (``op``, one of ``stridepool._variants.MAX_OPS``) min or NaN-ignoring max or min."""
     _, ax, geo = P.prepare_pool(_meta(x, "x"), axes, nd, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = P.as_bool(return_indices, "return_indices")
     _no_out(out)
-    return _max(core, x, ax, geo, return_indices, (kernel_size, stride, padding, dilation, ceil_mode))
+    return _max(core, x, ax, geo, return_indices, (kernel_size, stride, padding, dilation, ceil_mode), op)
 
 
 def adaptive_max_pool(core, nd, x, output_size, return_indices, axes, out=None):
@@ -704,23 +719,24 @@ def adaptive_max_pool(core, nd, x, output_size, return_indices, axes, out=None):
     return _max(core, x, ax, geo, return_indices, ("adaptive",))
 
 
-def _max(core, x, ax, geo, return_indices, token_args):
+def _max(core, x, ax, geo, return_indices, token_args, op="max"):
     dt = P.stand_in((), x.dtype).dtype
     if not return_indices:
-        return _forward(core, "max", x, ax, geo, (False,), (dt,), token_args)
-    y, idx = _forward(core, "max", x, ax, geo, (True,), (dt, _INT64), token_args)
+        return _forward(core, op, x, ax, geo, (False,), (dt,), token_args)
+    y, idx = _forward(core, op, x, ax, geo, (True,), (dt, _INT64), token_args)
     _register(idx.name, geo, ax)
     return y, idx
 
 
 def avg_pool(core, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, axes,
-             out=None):
+             out=None, op="avg"):
+    """Average pooling, or (``op`` ``stridepool._variants.AVG_OP``) NaN-ignoring average pooling."""
     _, ax, geo = P.prepare_pool(_meta(x, "x"), axes, nd, kernel_size, stride, padding, 1, ceil_mode)
     include = P.as_bool(count_include_pad, "count_include_pad")
     div = P.divisor(divisor_override)
     _no_out(out)
     dt = P.result_dtype_avg(P.stand_in((), x.dtype).dtype)
-    return _forward(core, "avg", x, ax, geo, (include, div), (dt,), (kernel_size, stride, padding, ceil_mode))
+    return _forward(core, op, x, ax, geo, (include, div), (dt,), (kernel_size, stride, padding, ceil_mode))
 
 
 def adaptive_avg_pool(core, nd, x, output_size, axes, out=None):
@@ -776,13 +792,14 @@ def fold(core, nd, windows, input_shape, stride, padding, dilation, axes, out=No
 _WHOLE = "the block reaches the whole pooled extent"  # never shown: such a region holds every index
 
 
-def max_pool_backward(core, nd, grad_output, indices, input_shape, axes, out=None):
+def max_pool_backward(core, nd, grad_output, indices, input_shape, axes, out=None, omit=False):
+    """The gradient of max pooling by index; ``omit``: an index -1 (from a NaN-ignoring forward) adds nothing."""
     _, _, shape, ax = P.max_backward_args(_meta(grad_output, "grad_output"), _meta(indices, "indices"),
                                           input_shape, axes, nd)
     _no_out(out)
     dt = P.stand_in((), grad_output.dtype).dtype
     full = P.sizes_at(shape, ax)
-    opts = {"name": "grad_output", "what": "`input_shape`", "reach": _WHOLE}
+    opts = {"name": "grad_output", "what": "`input_shape`", "reach": _WHOLE, "omit": omit}
     made = origin(indices)
     if made is not None and made[1] == ax and made[0].size == full and made[0].out == P.sizes_at(indices.shape, ax):
         g = _as_dask(grad_output, indices.chunks)

@@ -49,7 +49,7 @@ _GEOMETRY = """
         end). Each side may be at most half the effective kernel, as in PyTorch."""
 
 _TEMPLATES: dict[str, str] = {
-    "max_pool": """Max pooling over {last} (or ``axes``) of ``x``, PyTorch's semantics.
+    "max_pool": """{Ext} pooling over {last} (or ``axes``) of ``x``, {rules}.
 
     Parameters
     ----------
@@ -60,8 +60,13 @@ _TEMPLATES: dict[str, str] = {
     ceil_mode : bool, default False
         Round the output size up (a last window that starts inside the input or the leading padding).
     return_indices : bool, default False
-        Also return int64 {flat} of each maximum (PyTorch's; :func:`max_pool{nd}d_backward` and
-        :func:`max_unpool{nd}d` take them).""" + _AXES + _OUT + """
+        Also return int64 {flat} of each {ext} (PyTorch's; :func:`{op}{nd}d_backward` and
+        :func:`max_unpool{nd}d` take them).
+    nan_policy : {{'propagate', 'omit'}}, default 'propagate'
+        With 'propagate' a window holding a NaN gives NaN. With 'omit' NaN is ignored, as ``np.nan{op3}``
+        ignores it: a window without a non-NaN element gives NaN, and its index is -1 (which
+        :func:`{op}{nd}d_backward` takes with ``nan_policy='omit'``). Integers hold no NaN: both are the
+        same.""" + _AXES + _OUT + """
 
     Returns
     -------
@@ -71,8 +76,8 @@ _TEMPLATES: dict[str, str] = {
 
     Notes
     -----
-    Padding is never selected. Ties go to the first maximum in row-major window order. A window holding a
-    NaN gives NaN, and its index is the first NaN's (PyTorch records the last NaN).
+    Padding is never selected. Ties go to the first {ext} in row-major window order. A window holding a
+    NaN gives NaN (with ``nan_policy='propagate'``), and its index is the first NaN's{nan_note}.{min_note}
 
     Examples
     --------
@@ -80,10 +85,11 @@ _TEMPLATES: dict[str, str] = {
     >>> import stridepool as sp
 {example}
     """,
-    "max_pool_backward": """Gradient of max pooling: add each ``grad_output`` element at its index.
+    "max_pool_backward": """Gradient of {ext_name} pooling: add each ``grad_output`` element at its index.
 
     Overlapping windows accumulate; the result is deterministic and the same for any thread count. The
-    indices may come from :func:`max_pool{nd}d` or :func:`adaptive_max_pool{nd}d`.
+    indices may come from :func:`max_pool{nd}d`, :func:`min_pool{nd}d` or :func:`adaptive_max_pool{nd}d`
+    (``max_pool{nd}d_backward`` and ``min_pool{nd}d_backward`` are the same function).
 
     Parameters
     ----------
@@ -93,7 +99,10 @@ _TEMPLATES: dict[str, str] = {
         As returned with ``return_indices=True``; each must lie in ``[0, {extent})`` (else ``ValueError``, and
         nothing is written).
     input_shape : tuple of int
-        Shape of the pooled input.""" + _AXES + """
+        Shape of the pooled input.
+    nan_policy : {{'propagate', 'omit'}}, default 'propagate'
+        As given to the forward. With 'omit' an index of -1 (a window without a non-NaN element) adds
+        nothing: no gradient reaches a NaN tap. With 'propagate' -1 is out of range like any other.""" + _AXES + """
     out : ndarray, optional
         Array of exactly ``input_shape`` and the gradient's dtype to fill and return.
 
@@ -120,7 +129,14 @@ _TEMPLATES: dict[str, str] = {
         Divide by the window clipped to the padded extent (a ``ceil_mode`` overhang past the padding is not
         counted); with False, by the number of real elements.
     divisor_override : int, optional
-        Divide every window by this instead.""" + _AXES + _OUT + """
+        Divide every window by this instead.
+    nan_policy : {{'propagate', 'omit'}}, default 'propagate'
+        With 'propagate' a window holding a NaN gives NaN. With 'omit' NaN taps are ignored, as
+        ``np.nanmean`` ignores them: the window's other taps are summed and divided by ``divisor_override``
+        if given; else, with ``count_include_pad``, by the window clipped to the padded extent less its NaN
+        taps (padding counts as zeros, NaN not at all); else by the number of non-NaN taps (``np.nanmean``'s
+        divisor). A window without a non-NaN element gives NaN. Integers hold no NaN: both are the
+        same.""" + _AXES + _OUT + """
 
     Returns
     -------
@@ -140,8 +156,11 @@ _TEMPLATES: dict[str, str] = {
         Gradient of the pooled output. Float dtypes are kept; integers give float64.
     input_shape : tuple of int
         Shape of the pooled input.
-    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
-        As given to :func:`avg_pool{nd}d`.""" + _AXES + """
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nan_policy
+        As given to :func:`avg_pool{nd}d`.
+    x : array_like, shape ``input_shape``, optional
+        The pooled input, required with ``nan_policy='omit'``: its NaN taps get no gradient, and they set the
+        divisors. Ignored (but checked) with 'propagate'.""" + _AXES + """
     out : ndarray, optional
         Array of exactly ``input_shape`` and the result dtype to fill and return.
 
@@ -337,7 +356,55 @@ _EXAMPLES: dict[tuple[str, int], str] = {
            [7, 9]])
     >>> idx
     array([[1, 5],
-           [7, 5]])""",
+           [7, 5]])
+    >>> sp.max_pool2d(np.array([[1., np.nan], [np.nan, 2.]]), 2, nan_policy="omit")  # NaN ignored
+    array([[2.]])""",
+    ("min_pool", 1): """
+    >>> y, idx = sp.min_pool1d(np.array([1, 5, 2, 4, 3, 0]), 2, return_indices=True)
+    >>> y
+    array([1, 2, 0])
+    >>> idx
+    array([0, 2, 5])
+    >>> sp.min_pool1d(np.array([3., np.nan, np.nan, np.nan]), 2, nan_policy="omit")  # all NaN: NaN
+    array([ 3., nan])""",
+    ("min_pool", 2): """
+    >>> x = np.array([[1., 5., 2.], [4., np.nan, 9.], [0., 7., 8.]])
+    >>> sp.min_pool2d(x, 2, stride=1)  # NaN propagates
+    array([[nan, nan],
+           [nan, nan]])
+    >>> y, idx = sp.min_pool2d(x, 2, stride=1, return_indices=True, nan_policy="omit")
+    >>> y
+    array([[1., 2.],
+           [0., 7.]])
+    >>> idx
+    array([[0, 2],
+           [6, 7]])""",
+    ("min_pool", 3): """
+    >>> x = np.arange(16.0).reshape(1, 4, 2, 2)  # (C, D, H, W)
+    >>> y, idx = sp.min_pool3d(x, (2, 2, 2), return_indices=True)
+    >>> y.ravel(), idx.ravel()
+    (array([0., 8.]), array([0, 8]))""",
+    ("min_pool_backward", 1): """
+    >>> x = np.array([3., 1., np.nan, np.nan, 2.])
+    >>> y, idx = sp.min_pool1d(x, 2, return_indices=True, nan_policy="omit")
+    >>> y, idx
+    (array([ 1., nan]), array([ 1, -1]))
+    >>> sp.min_pool1d_backward(np.ones_like(y), idx, x.shape, nan_policy="omit")
+    array([0., 1., 0., 0., 0.])""",
+    ("min_pool_backward", 2): """
+    >>> x = np.array([[1., 5., 2.], [4., 3., 9.], [0., 7., 8.]])
+    >>> y, idx = sp.min_pool2d(x, 2, stride=1, return_indices=True)
+    >>> sp.min_pool2d_backward(np.ones_like(y), idx, x.shape)
+    array([[1., 0., 1.],
+           [0., 1., 0.],
+           [1., 0., 0.]])""",
+    ("min_pool_backward", 3): """
+    >>> x = np.arange(27.0).reshape(3, 3, 3)
+    >>> y, idx = sp.min_pool3d(x, 2, stride=1, return_indices=True)
+    >>> sp.min_pool3d_backward(np.ones_like(y), idx, x.shape)[0]
+    array([[1., 1., 0.],
+           [1., 1., 0.],
+           [0., 0., 0.]])""",
     ("max_pool", 3): """
     >>> x = np.arange(16.0).reshape(1, 4, 2, 2)  # (C, D, H, W)
     >>> y, idx = sp.max_pool3d(x, (2, 2, 2), return_indices=True)
@@ -372,7 +439,9 @@ _EXAMPLES: dict[tuple[str, int], str] = {
     array([[3., 4.]])
     >>> sp.avg_pool2d(np.ones((2, 2)), 2, padding=1, count_include_pad=False)
     array([[1., 1.],
-           [1., 1.]])""",
+           [1., 1.]])
+    >>> sp.avg_pool2d(np.array([[1., np.nan], [3., np.nan]]), 2, nan_policy="omit")  # np.nanmean
+    array([[2.]])""",
     ("avg_pool", 3): """
     >>> sp.avg_pool3d(np.arange(8.0).reshape(2, 2, 2), 2)
     array([[[3.5]]])""",
@@ -382,7 +451,11 @@ _EXAMPLES: dict[tuple[str, int], str] = {
     ("avg_pool_backward", 2): """
     >>> sp.avg_pool2d_backward(np.array([[4.0, 8.0]]), (2, 3), 2, stride=1)
     array([[1., 3., 2.],
-           [1., 3., 2.]])""",
+           [1., 3., 2.]])
+    >>> x = np.array([[1., np.nan], [3., np.nan]])
+    >>> sp.avg_pool2d_backward(np.array([[4.0]]), x.shape, 2, nan_policy="omit", x=x)  # none to NaN
+    array([[2., 0.],
+           [2., 0.]])""",
     ("avg_pool_backward", 3): """
     >>> sp.avg_pool3d_backward(np.array([[[8.0]]]), (2, 2, 2), 2)[0]
     array([[1., 1.],
@@ -476,9 +549,28 @@ _EXAMPLES: dict[tuple[str, int], str] = {
 }
 
 
+#: the words that make max pooling's templates min pooling's (op -> (template, words))
+_EXTREMES: dict[str, tuple[str, dict[str, str]]] = {
+    "max_pool": ("max_pool", dict(
+        Ext="Max", ext="maximum", op="max_pool", op3="max", rules="PyTorch's semantics",
+        nan_note=" (PyTorch records the last NaN)", min_note="")),
+    "min_pool": ("max_pool", dict(
+        Ext="Min", ext="minimum", op="min_pool", op3="min", rules="max pooling's rules with the order reversed",
+        nan_note="", min_note=(
+            "\n\n    Computed as ``-max(-x)`` for floats and ``~max(~x)`` for integers, which reverse the order "
+            "exactly\n    (no overflow; ``-0.0`` ties ``0.0``): the values are the input's own elements, "
+            "on both backends\n    and on dask arrays. PyTorch has no min pooling; ``-max_pool{nd}d(-x)`` is "
+            "the same."))),
+    "max_pool_backward": ("max_pool_backward", dict(ext_name="max")),
+    "min_pool_backward": ("max_pool_backward", dict(ext_name="min")),
+}
+
+
 def doc(op: str, nd: int) -> str:
     """The docstring of operation ``op`` (``"max_pool"`` ...) for ``nd`` pooled axes."""
-    return _TEMPLATES[op].format(nd=nd, example=_EXAMPLES[op, nd].strip("\n"), **_WORDS[nd])
+    template, words = _EXTREMES.get(op, (op, {}))
+    text = _TEMPLATES[template].format(nd=nd, example=_EXAMPLES[op, nd].strip("\n"), **_WORDS[nd], **words)
+    return text.replace("{nd}", str(nd))
 
 
 BLOCK_REDUCE = """Downsample ``image`` by reducing blocks with ``func``: scikit-image's ``block_reduce``, faster.
@@ -487,10 +579,11 @@ BLOCK_REDUCE = """Downsample ``image`` by reducing blocks with ``func``: scikit-
     ``skimage.measure.block_reduce``, without scikit-image: the end of every axis is padded with ``cval`` up
     to a multiple of the block, and ``func`` reduces each block over the block axes. ``np.max``, ``np.min``,
     ``np.sum`` and ``np.mean`` run on stridepool's kernels (20 times scikit-image's speed and more), as do
-    ``np.nanmax``, ``np.nanmin``, ``np.nansum`` and ``np.nanmean`` (blocks without NaN; the others through
-    NumPy) and the same functions spelled otherwise (``np.amax``, ``np.amin``, the ``np.ndarray`` methods,
-    ``np.maximum.reduce``, ``np.minimum.reduce``, ``np.add.reduce``); ``np.median`` and any other callable
-    run as scikit-image runs them.
+    ``np.nanmax``, ``np.nanmin``, ``np.nansum`` and ``np.nanmean`` (the windowed family's NaN-ignoring
+    pooling, ``nan_policy="omit"``, with NumPy's warning for a block of NaN only) and the same functions
+    spelled otherwise (``np.amax``, ``np.amin``, the ``np.ndarray`` methods, ``np.maximum.reduce``,
+    ``np.minimum.reduce``, ``np.add.reduce``); ``np.median`` and any other callable run as scikit-image runs
+    them.
 
     Parameters
     ----------

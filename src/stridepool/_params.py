@@ -644,7 +644,11 @@ BAD_TAPS: str = "the layer's remembered window taps do not fit its windows (was 
 
 
 def bad_index_error(value: int, plane: int, nd: int = 2, what: str = "`input_shape`") -> ValueError:
-    return ValueError(f"`indices` must lie in [0, {plane}) ({plane_text(nd)} of {what}), got {value}")
+    hint = ""
+    if value == -1 and what == "`input_shape`":
+        hint = (" (-1 is the index of a window without a non-NaN element, from nan_policy='omit': pass "
+                "nan_policy='omit' to the backward too, and it adds nothing for such a window)")
+    return ValueError(f"`indices` must lie in [0, {plane}) ({plane_text(nd)} of {what}), got {value}{hint}")
 
 
 def check_indices(idx: NDArray[np.integer[Any]], plane: int, nd: int = 2, what: str = "`input_shape`") -> None:
@@ -681,6 +685,37 @@ def divisor(divisor_override: Any) -> int:
     if abs(d) > MAX_SIZE:
         raise ValueError(f"`divisor_override` is absurdly large, got {divisor_override!r}")
     return d
+
+
+#: the values of ``nan_policy`` (SciPy's names): NaN propagates through a window, or is ignored
+NAN_POLICIES: tuple[str, ...] = ("propagate", "omit")
+
+
+def nan_policy(value: object) -> bool:
+    """True for ``"omit"`` (NaN ignored), False for ``"propagate"``; anything else is a ValueError.
+
+    Examples
+    --------
+    >>> nan_policy("omit"), nan_policy("propagate")
+    (True, False)
+    """
+    if isinstance(value, str) and value in NAN_POLICIES:
+        return value == "omit"
+    raise ValueError(f"`nan_policy` must be 'propagate' or 'omit', got {value!r}")
+
+
+def nan_input(x: ArrayLike | None, shape: tuple[int, ...], omit: bool) -> NDArray[Any] | None:
+    """Validate average pooling's backward's ``x`` (the pooled input, which says where the NaN taps are):
+    required with ``nan_policy="omit"``, else optional; of exactly ``input_shape``."""
+    if x is None:
+        if omit:
+            raise ValueError("`x` (the pooled input) is required with nan_policy='omit': the gradient of a NaN-"
+                             "ignoring average depends on where the NaN are, got None")
+        return None
+    a = as_array(x, "x")
+    if a.shape != shape:
+        raise ValueError(f"`x` must have the shape of `input_shape` {shape}, got {a.shape}")
+    return a
 
 
 def avg_backward_args(grad_output: ArrayLike, input_shape: object, axes: object, nd: int, kernel_size: object,

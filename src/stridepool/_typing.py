@@ -62,6 +62,10 @@ OutputSizeArg = Union[int, None, tuple[Union[int, None], ...]]
 #: a shape (``input_shape``, an unpooling's ``output_size``)
 Shape = Sequence[int]
 
+#: what a window does with NaN (SciPy's names): ``"propagate"`` (a window holding one gives NaN) or ``"omit"``
+#: (NaN ignored, as ``np.nanmax`` and ``np.nanmean`` ignore it)
+NanPolicy = Literal["propagate", "omit"]
+
 # ----------------------------------------------------------------------------- the public callables
 
 # contravariant: protocol parameters only
@@ -72,34 +76,35 @@ _O = TypeVar("_O", contravariant=True)
 
 
 class MaxPoolFunction(Protocol[_S, _P, _A]):
-    """``max_pool{1,2,3}d``: an array, or ``(values, indices)`` with ``return_indices=True``."""
+    """``max_pool{1,2,3}d`` and ``min_pool{1,2,3}d``: an array, or ``(values, indices)`` with
+    ``return_indices=True``."""
 
     @overload
     def __call__(self, x: ArrayLike, kernel_size: _S, stride: _S | None = None, padding: _P | int = 0,
                  dilation: _S | int = 1, ceil_mode: bool = False, return_indices: Literal[False] = False, *,
-                 axes: _A = ..., out: Array | None = None) -> Array: ...
+                 nan_policy: NanPolicy = "propagate", axes: _A = ..., out: Array | None = None) -> Array: ...
 
     @overload
     def __call__(self, x: ArrayLike, kernel_size: _S, stride: _S | None, padding: _P | int, dilation: _S | int,
-                 ceil_mode: bool, return_indices: Literal[True], *, axes: _A = ...,
-                 out: Array | None = None) -> Indexed: ...
-
-    @overload
-    def __call__(self, x: ArrayLike, kernel_size: _S, stride: _S | None = None, padding: _P | int = 0,
-                 dilation: _S | int = 1, ceil_mode: bool = False, *, return_indices: Literal[True],
+                 ceil_mode: bool, return_indices: Literal[True], *, nan_policy: NanPolicy = "propagate",
                  axes: _A = ..., out: Array | None = None) -> Indexed: ...
 
     @overload
     def __call__(self, x: ArrayLike, kernel_size: _S, stride: _S | None = None, padding: _P | int = 0,
+                 dilation: _S | int = 1, ceil_mode: bool = False, *, return_indices: Literal[True],
+                 nan_policy: NanPolicy = "propagate", axes: _A = ..., out: Array | None = None) -> Indexed: ...
+
+    @overload
+    def __call__(self, x: ArrayLike, kernel_size: _S, stride: _S | None = None, padding: _P | int = 0,
                  dilation: _S | int = 1, ceil_mode: bool = False, return_indices: bool = False, *,
-                 axes: _A = ..., out: Array | None = None) -> Array | Indexed: ...
+                 nan_policy: NanPolicy = "propagate", axes: _A = ..., out: Array | None = None) -> Array | Indexed: ...
 
 
 class MaxPoolBackwardFunction(Protocol[_A]):
-    """``max_pool{1,2,3}d_backward``."""
+    """``max_pool{1,2,3}d_backward`` and ``min_pool{1,2,3}d_backward``."""
 
-    def __call__(self, grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *, axes: _A = ...,
-                 out: Array | None = None) -> Array: ...
+    def __call__(self, grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *,
+                 nan_policy: NanPolicy = "propagate", axes: _A = ..., out: Array | None = None) -> Array: ...
 
 
 class AvgPoolFunction(Protocol[_S, _P, _A]):
@@ -107,7 +112,7 @@ class AvgPoolFunction(Protocol[_S, _P, _A]):
 
     def __call__(self, x: ArrayLike, kernel_size: _S, stride: _S | None = None, padding: _P | int = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None,
-                 *, axes: _A = ..., out: Array | None = None) -> Array: ...
+                 *, nan_policy: NanPolicy = "propagate", axes: _A = ..., out: Array | None = None) -> Array: ...
 
 
 class AvgPoolBackwardFunction(Protocol[_S, _P, _A]):
@@ -115,7 +120,8 @@ class AvgPoolBackwardFunction(Protocol[_S, _P, _A]):
 
     def __call__(self, grad_output: ArrayLike, input_shape: Shape, kernel_size: _S, stride: _S | None = None,
                  padding: _P | int = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-                 divisor_override: int | None = None, *, axes: _A = ..., out: Array | None = None) -> Array: ...
+                 divisor_override: int | None = None, *, nan_policy: NanPolicy = "propagate",
+                 x: ArrayLike | None = None, axes: _A = ..., out: Array | None = None) -> Array: ...
 
 
 class AdaptiveMaxPoolFunction(Protocol[_O, _A]):
@@ -239,8 +245,11 @@ class Core(Protocol):
 
     def run_max_backward_taps(self, g: Array, taps: Array, shape: Ax, ax: Ax, geo: Geometry) -> Array: ...
 
-    # block_reduce's: average pooling of a validated array (``include``: count_include_pad; ``div``: 0 or the
-    # divisor)
+    # min and NaN-ignoring pooling's (stridepool._variants): the gradient of max pooling by index
+    def run_max_backward(self, g: Array, idx: Array, shape: Ax, ax: Ax, out: Array | None = None) -> Array: ...
+
+    # block_reduce's and stridepool._variants': average pooling of a validated array (``include``:
+    # count_include_pad; ``div``: 0 or the divisor)
     def run_avg(self, x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array | None = None) -> Array: ...
 
     def release_memory(self) -> int: ...
@@ -264,3 +273,7 @@ class DaskPath(Protocol):
     def fold(self, *args: Any, **kwargs: Any) -> Array: ...
     def max_unpool(self, *args: Any, **kwargs: Any) -> Array: ...
     def block_reduce(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    # argument checks for the dask forms of stridepool._variants' compositions
+    def meta(self, a: Any, name: str) -> Any: ...
+    def no_out(self, out: object) -> None: ...

@@ -38,7 +38,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess by the 
 import stridepool as _sp
 
 from . import _params as P
-from ._api import AXES, NAMES, public_name
+from ._api import AXES, BRIDGED, public_name
 
 if TYPE_CHECKING:
     from ._typing import (
@@ -213,7 +213,7 @@ for _make in (_max_pool, _max_pool_backward, _avg_pool, _avg_pool_backward, _ada
     for _nd in (1, 2, 3):
         _make(_nd)
 
-__all__ = list(NAMES)
+__all__ = list(BRIDGED)
 
 # The public names, typed as the NumPy API's (an autograd box passes where an array does).
 max_pool1d = cast("MaxPoolFunction[Size1, Padding1, Axes1]", _F["max_pool1d"])

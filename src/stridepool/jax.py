@@ -646,7 +646,7 @@ fold1d = cast(FoldFunction, _fold(1))
 fold2d = cast(FoldFunction, _fold(2))
 fold3d = cast(FoldFunction, _fold(3))
 
-# the NumPy API's names, in its order (tests check this against stridepool._api.NAMES)
+# the NumPy API's names, in its order (tests check this against stridepool._api.BRIDGED)
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_backward", "max_pool2d_backward", "max_pool3d_backward",
     "avg_pool1d", "avg_pool2d", "avg_pool3d", "avg_pool1d_backward", "avg_pool2d_backward", "avg_pool3d_backward",

@@ -42,6 +42,19 @@ assert_type(sp.adaptive_max_pool3d(x, 2, True), Indexed)
 assert_type(sp.adaptive_max_pool1d(x, 2, return_indices=flag), Array | Indexed)
 assert_type(reference.adaptive_max_pool2d(x, 2, return_indices=True), Indexed)
 
+# min pooling: max pooling's overloads; nan_policy on the windowed family
+assert_type(sp.min_pool2d(x, 2), Array)
+assert_type(sp.min_pool2d(x, 2, return_indices=True), Indexed)
+assert_type(sp.min_pool1d(x, 2, 2, 0, 1, False, True, nan_policy="omit"), Indexed)
+assert_type(sp.min_pool3d(x, 2, return_indices=flag, nan_policy="propagate"), Array | Indexed)
+assert_type(reference.min_pool2d(x, 2, return_indices=True, nan_policy="omit"), Indexed)
+assert_type(sp.max_pool2d(x, 2, return_indices=True, nan_policy="omit"), Indexed)
+assert_type(sp.avg_pool1d(x, 2, nan_policy="omit"), Array)
+m, midx = sp.min_pool2d(x, 2, return_indices=True, nan_policy="omit")
+assert_type(sp.min_pool2d_backward(m, midx, x.shape, nan_policy="omit"), Array)
+assert_type(sp.max_pool3d_backward(m, midx, x.shape, nan_policy="omit", axes=(1, 2, 3)), Array)
+assert_type(sp.avg_pool2d_backward(sp.avg_pool2d(x, 2), x.shape, 2, nan_policy="omit", x=x), Array)
+
 # the other functions return one array
 y, idx = sp.max_pool2d(x, 2, return_indices=True)
 assert_type(sp.max_pool2d_backward(y, idx, x.shape), Array)
@@ -83,3 +96,7 @@ sp.set_num_threads(1.5)  # type: ignore[arg-type]
 sp.block_reduce(x, 2.5)  # type: ignore[arg-type]
 sp.block_reduce(x, 2, np.max, 0, [("dtype", float)])  # type: ignore[arg-type]
 values, indices, extra = sp.max_pool2d(x, 2, return_indices=True)  # type: ignore[misc]
+sp.min_pool2d(x, 2, nan_policy="raise")  # type: ignore[call-overload]
+sp.avg_pool2d(x, 2, nan_policy="ignore")  # type: ignore[arg-type]
+sp.min_pool2d_backward(m, midx, x.shape, nan_policy=True)  # type: ignore[arg-type]
+sp.avg_pool2d_backward(x, x.shape, 2, x={"x": 1})  # type: ignore[arg-type]

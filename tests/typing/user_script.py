@@ -55,6 +55,14 @@ def main() -> None:
     folded = sp.fold2d(windows, x.shape, padding="same")
     print(am.shape, ai.shape, gaa.shape, up.shape, windows.shape, folded.shape)
 
+    # min pooling, and NaN ignored (np.nanmax's rule) with its gradient
+    gappy = np.where(x > 1.0, np.nan, x).astype(np.float32)
+    lows, where = sp.min_pool2d(gappy, 3, 2, 1, return_indices=True, nan_policy="omit")
+    glows = sp.min_pool2d_backward(np.ones_like(lows), where, x.shape, nan_policy="omit")
+    means_nan = sp.avg_pool2d(gappy, 2, nan_policy="omit")
+    gmeans = sp.avg_pool2d_backward(np.ones_like(means_nan), x.shape, 2, nan_policy="omit", x=gappy)
+    print(lows.shape, glows.shape, means_nan.shape, gmeans.shape)
+
     # scikit-image's block_reduce: any number of axes, any reduction
     means = sp.block_reduce(x, (1, 1, 2, 2), np.mean)
     peaks = sp.block_reduce(image=x, block_size=2, func=np.max, cval=-np.inf, func_kwargs=None)
