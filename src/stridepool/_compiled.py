@@ -150,7 +150,6 @@ _SCATTER: dict[np.dtype[Any], Any] = {}
 _FOLD: dict[np.dtype[Any], Any] = {}
 _AVG: dict[tuple[np.dtype[Any], object], Any] = {}
 _AVG_BACK: dict[tuple[np.dtype[Any], object], Any] = {}
-_TAPS_BACK: dict[np.dtype[Any], Any] = {}
 
 
 def use_kernels(name: str) -> str:
@@ -167,10 +166,9 @@ def use_kernels(name: str) -> str:
     _FOLD.update({dt: K.fold[n] for dt, n in _NAMES.items()})
     _AVG.update({(dt, rt): K.avg_pool[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()})
     _AVG_BACK.update({(dt, rt): K.avg_pool_backward[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()})
-    _TAPS_BACK.update({dt: K.max_pool_backward_taps[n] for dt, n in _NAMES.items()})
     _PLANS.clear()  # plans hold the kernels of the build that made them
     return before
-_INT64, _UINT8 = np.dtype(np.int64), np.dtype(np.uint8)
+_INT64 = np.dtype(np.int64)
 
 # ------------------------------------------------------------------------------------------------ layout
 
@@ -314,49 +312,32 @@ def _remember(key: Key, op: int, dtype: np.dtype[Any], geo: Geometry | None, dim
 
 @overload
 def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[False], out: Array | None = None,
-            key: Key | None = None, taps: bool = False) -> Array: ...
+            key: Key | None = None) -> Array: ...
 @overload
 def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[True], out: Array | None = None,
-            key: Key | None = None, taps: bool = False) -> tuple[Array, Array]: ...
+            key: Key | None = None) -> tuple[Array, Array]: ...
 @overload
 def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None,
-            key: Key | None = None, taps: bool = False) -> Array | tuple[Array, Array]: ...
+            key: Key | None = None) -> Array | tuple[Array, Array]: ...
 
 
 def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None,
-            key: Key | None = None, taps: bool = False) -> Array | tuple[Array, Array]:
-    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``.
-
-    The indices are int64 flat positions, or with ``taps`` the uint8 window tap of each maximum (layers'
-    compact form; ``prod(geo.kernel) <= 255``)."""
+            key: Key | None = None) -> Array | tuple[Array, Array]:
+    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo`` (indices: int64
+    flat positions)."""
     shape = P.pooled_shape(x.shape, ax, geo.out)
     work = P.acc_dtype(x.dtype)
     moved = _moved(x, ax)
     target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
-    idx, iflat = _empty(shape, ax, moved, _UINT8 if taps else _INT64) if return_indices else (None, None)
+    idx, iflat = _empty(shape, ax, moved, _INT64) if return_indices else (None, None)
     if target.flat.size:
         dims = _dims(_block_dims(x.shape, ax, moved), geo)
         work_size = target.flat.size * math.prod(geo.kernel)
         _MAX[work](_flat(x, ax, moved, work), target.flat, iflat, P.window_table(geo), dims, _threads(work_size))
-        if key is not None and not moved and not taps:
+        if key is not None and not moved:
             _remember(key, int(return_indices), x.dtype, geo, dims, False, 0, x.shape, shape, work_size)
     y = target.done(x.dtype)
     return (y, idx) if return_indices else y  # type: ignore[return-value]  # idx is an array with return_indices
-
-
-def run_max_backward_taps(g: Array, taps: Array, shape: Ax, ax: Ax, geo: Geometry) -> Array:
-    """Gradient of max pooling from the window taps :func:`run_max` gave (``g`` and ``taps`` of the output's
-    shape): the sums of :func:`run_max_backward` with the positions, bit for bit."""
-    work = P.acc_dtype(g.dtype)
-    moved = _moved(g, ax)
-    target = _Target(None, shape, ax, moved, g.dtype, work, (g,))
-    if target.flat.size:
-        block = _block_dims(shape, ax, moved)
-        threads = _threads(target.flat.size + g.size)
-        if _TAPS_BACK[work](_flat(g, ax, moved, work), _flat(taps, ax, moved, _UINT8), target.flat,
-                            P.window_table(geo), _dims(block, geo), _chunks(block[0], block[4], threads), threads):
-            raise ValueError(P.BAD_TAPS)
-    return target.done(g.dtype)
 
 
 def run_avg(x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array | None = None,

@@ -640,7 +640,6 @@ def max_backward_args(grad_output: ArrayLike, indices: ArrayLike, input_shape: o
 
 
 #: a layer's remembered window taps do not name an input element of their window
-BAD_TAPS: str = "the layer's remembered window taps do not fit its windows (was its state changed?)"
 
 
 def bad_index_error(value: int, plane: int, nd: int = 2, what: str = "`input_shape`") -> ValueError:

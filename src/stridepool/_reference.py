@@ -134,26 +134,21 @@ def _scatter_windows(values: Array, geo: Geometry, dtype: DTypeLike) -> Array:
 
 
 @overload
-def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[False], out: Array | None = None,
-            taps: bool = False) -> Array: ...
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[False], out: Array | None = None) -> Array: ...
 @overload
-def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[True], out: Array | None = None,
-            taps: bool = False) -> tuple[Array, Array]: ...
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: Literal[True], out: Array | None = None) -> tuple[Array, Array]: ...
 @overload
-def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None,
-            taps: bool = False) -> Array | tuple[Array, Array]: ...
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None) -> Array | tuple[Array, Array]: ...
 
 
-def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None,
-            taps: bool = False) -> Array | tuple[Array, Array]:
-    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo``.
-
-    The indices are int64 flat positions, or with ``taps`` the uint8 window tap of each maximum."""
+def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | None = None) -> Array | tuple[Array, Array]:
+    """Max pooling of a validated array ``x`` over the axes ``ax`` with the windows of ``geo`` (indices: int64
+    flat positions)."""
     nd = len(ax)
     shape = P.pooled_shape(x.shape, ax, geo.out)
     if math.prod(shape) == 0:
         y = _empty_result(shape, x.dtype, out)
-        return (y, np.empty(shape, np.uint8 if taps else np.int64)) if return_indices else y
+        return (y, np.empty(shape, np.int64)) if return_indices else y
     xl = _last(x, ax)
     values, valid = _windows(xl, geo)
     ntaps = math.prod(geo.kernel)
@@ -170,31 +165,19 @@ def run_max(x: Array, ax: Ax, geo: Geometry, return_indices: bool, out: Array | 
     y = _finish(first.astype(x.dtype, copy=False), ax, out)
     if not return_indices:
         return y
-    if taps:
-        return y, _from_last(tap.astype(np.uint8), ax)
     return y, _from_last(_positions(tap, geo), ax)
 
 
-def _positions(tap: NDArray[np.integer[Any]], geo: Geometry, check: bool = False) -> NDArray[np.int64]:
+def _positions(tap: NDArray[np.integer[Any]], geo: Geometry) -> NDArray[np.int64]:
     """Flat positions in the pooled extent of the window taps ``tap`` (pooled axes last)."""
     nd = len(geo)
     flat = np.zeros((), dtype=np.int64)
     for j, (a, t) in enumerate(zip(geo, np.unravel_index(tap, geo.kernel))):
         shape = [1] * nd
         shape[j] = a.o
-        start, t0, t1, _ = (row.reshape(shape) for row in P.axis_table(a))
-        if check and not np.all((t0 <= t) & (t < t1)):
-            raise ValueError(P.BAD_TAPS)
+        start = P.axis_table(a)[0].reshape(shape)
         flat = flat * a.n + (start + t * a.d)
     return flat.astype(np.int64)
-
-
-def run_max_backward_taps(g: Array, taps: Array, shape: Ax, ax: Ax, geo: Geometry) -> Array:
-    """Gradient of max pooling from the window taps :func:`run_max` gave: the positions' scatter."""
-    tl = _last(taps, ax).astype(np.int64)
-    if tl.size and tl.max() >= np.prod(geo.kernel):
-        raise ValueError(P.BAD_TAPS)
-    return run_max_backward(g, _from_last(_positions(tl, geo, check=True), ax), shape, ax)
 
 
 def run_avg(x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array | None = None) -> Array:

@@ -5,7 +5,6 @@ One class per kind of layer holds the logic for any number of pooled axes; ``Max
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
@@ -99,41 +98,35 @@ class _Layer:
 
 
 class _MaxLayer(_Layer):
-    """Max pooling layers remember, per output element, which window tap held the maximum: one byte where a
-    window has at most 255 taps (int64 positions otherwise, and for dask arrays), which moves 7 bytes less
-    per element through memory in the forward and again in the backward than the public indices."""
+    """Max pooling layers remember, per output element, the int64 position of the maximum (the public indices).
+    A one-byte window tap instead moves 7 bytes less per element through memory, but measured 1.4-2.2x slower
+    per forward and backward than the positions' kernels (ResNet stem, VGG, 14x14 planes; bench/targets.md),
+    so the layers use the positions."""
 
     # the last forward's, None before it (backward checks with _require)
     _indices: Array
     _input_shape: tuple[int, ...]
     _geo: Geometry
     _ax: Ax
-    _taps: bool
 
     def _forget(self) -> None:
         self._indices = self._input_shape = self._geo = self._ax = None  # type: ignore[assignment]
-        self._taps = False
 
     def _pool(self, x: Array, ax: Ax, geo: Geometry) -> Array:
-        self._taps = math.prod(geo.kernel) <= 255
-        y, self._indices = _core().run_max(x, ax, geo, True, taps=self._taps)
+        y, self._indices = _core().run_max(x, ax, geo, True)
         self._input_shape, self._geo, self._ax = x.shape, geo, ax
         return y
 
     def _pool_dask(self, x: Any, fn: Callable[..., Indexed], *args: Any) -> Array:
         y, self._indices = fn(x, *args, True, axes=self.axes)
-        self._input_shape, self._taps = x.shape, False
+        self._input_shape = x.shape
         return y
 
     def backward(self, grad_output: ArrayLike) -> Array:
         """Gradient with respect to the last ``forward`` input."""
         self._require("_indices")
-        if not self._taps:
-            return _function("max_pool_backward", self._nd)(grad_output, self._indices, self._input_shape,
-                                                            axes=self.axes)
-        g = P.as_array(grad_output, "grad_output")
-        P.check_same_batch(g.shape, self._indices.shape, "grad_output", "the output of the last forward")
-        return _core().run_max_backward_taps(g, self._indices, self._input_shape, self._ax, self._geo)
+        return _function("max_pool_backward", self._nd)(grad_output, self._indices, self._input_shape,
+                                                        axes=self.axes)
 
 
 class _MaxPool(_MaxLayer, Generic[_S, _P, _A]):
