@@ -1802,30 +1802,36 @@ cdef void _avg_tile(const num_t* xp, real_t* yp, const Dims* g, Py_ssize_t r0, P
                 b += 1
 
 
-cdef void _tile_map(const Dims* g, int32_t* tmap) noexcept nogil:
-    """Per element of a (D, H, W) block: the window (od, oh, ow) of a tiled pooling that reads it, numbered as
-    the block's outputs, or OD * OH * OW where no window does."""
-    cdef Py_ssize_t d, h, w, none = g.OD * g.OH * g.OW
-    for d in range(g.D):
-        for h in range(g.H):
-            for w in range(g.W):
-                tmap[(d * g.H + h) * g.W + w] = <int32_t>(
-                    ((d // g.kd) * g.OH + h // g.kh) * g.OW + w // g.kw
-                    if d < g.OD * g.kd and h < g.OH * g.kh and w < g.OW * g.kw else none)
+cdef Py_ssize_t _tile_map(const Dims* g, int32_t* tmap) noexcept nogil:
+    """Groups of m (D, H, W) blocks of a tiled pooling, m * D * H * W <= TILE_BLOCK (m >= 1, so that small
+    blocks share the per-group work): per element of a group, the output (block k's window (od, oh, ow),
+    numbered k * OD * OH * OW + (od * OH + oh) * OW + ow) that reads it, or m * OD * OH * OW where no window
+    does. Returns m."""
+    cdef Py_ssize_t d, h, w, k, S = g.D * g.H * g.W, n = g.OD * g.OH * g.OW
+    cdef Py_ssize_t m = max(1, min(g.B, TILE_BLOCK // S))
+    for k in range(m):
+        for d in range(g.D):
+            for h in range(g.H):
+                for w in range(g.W):
+                    tmap[k * S + (d * g.H + h) * g.W + w] = <int32_t>(
+                        k * n + ((d // g.kd) * g.OH + h // g.kh) * g.OW + w // g.kw
+                        if d < g.OD * g.kd and h < g.OH * g.kh and w < g.OW * g.kw else m * n)
+    return m
 
 
-cdef void _avg_tile_back(const num_t* gy, real_t* gx, const Dims* g, const int32_t* tmap, Py_ssize_t b,
-                         real_t div) noexcept nogil:
-    """Block b of a tiled average pooling's gradient: every tap of window w gets 0 + gy[w] / div (written once,
-    as the scatter adds it to a zero: -0.0 becomes +0.0), everything the windows miss 0."""
-    cdef Py_ssize_t e, n = g.OD * g.OH * g.OW, S = g.D * g.H * g.W
+cdef void _avg_tile_back(const num_t* gy, real_t* gx, const Dims* g, const int32_t* tmap, Py_ssize_t m,
+                         Py_ssize_t b0, real_t div) noexcept nogil:
+    """Blocks [b0, b0 + m) (fewer at the end) of a tiled average pooling's gradient: every tap of window w
+    gets 0 + gy[w] / div (written once, as the scatter adds it to a zero: -0.0 becomes +0.0), everything the
+    windows miss 0."""
+    cdef Py_ssize_t e, n = g.OD * g.OH * g.OW, S = g.D * g.H * g.W, nb = min(m, g.B - b0)
     cdef real_t share[TILE_BLOCK + 1]
-    gy = gy + b * n
-    gx = gx + b * S
-    for e in range(n):
+    gy = gy + b0 * n
+    gx = gx + b0 * S
+    for e in range(nb * n):
         share[e] = <real_t>0 + <real_t>gy[e] / div
-    share[n] = 0
-    for e in range(S):
+    share[m * n] = 0
+    for e in range(nb * S):
         gx[e] = share[tmap[e]]
 
 
@@ -1988,7 +1994,7 @@ def avg_pool_backward(const num_t[::1] gy not None, real_t[::1] gx not None, con
 cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_include_pad,
                        Py_ssize_t divisor_override, Py_ssize_t chunks, int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
-    cdef Py_ssize_t u
+    cdef Py_ssize_t u, m
     cdef real_t div
     cdef int32_t tmap[TILE_BLOCK]
     # per thread: the rows, the columns' divisors (Py_ssize_t), then the shares of one output row and the
@@ -2005,13 +2011,13 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
     if _tiled(g) and g.D * g.H * g.W <= TILE_BLOCK:
         div = <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
                                divisor_override)
-        _tile_map(g, tmap)
-        if num_threads <= 1 or g.B == 1:
-            for u in range(g.B):
-                _avg_tile_back(gyp, gxp, g, tmap, u, div)
+        m = _tile_map(g, tmap)
+        if num_threads <= 1 or g.B <= m:
+            for u in range((g.B + m - 1) // m):
+                _avg_tile_back(gyp, gxp, g, tmap, m, u * m, div)
         else:
-            for u in prange(g.B, num_threads=num_threads, schedule="static"):
-                _avg_tile_back(gyp, gxp, g, tmap, u, div)
+            for u in prange((g.B + m - 1) // m, num_threads=num_threads, schedule="static"):
+                _avg_tile_back(gyp, gxp, g, tmap, m, u * m, div)
         return 0
     if num_threads <= 1:
         rows = <Py_ssize_t*>malloc(scratch)
