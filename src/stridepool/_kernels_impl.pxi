@@ -1621,19 +1621,26 @@ cdef inline void _scatter_last(const num_t* gy, const int64_t* idx, num_t* gx, P
                                Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, bint add, int* bad) noexcept nogil:
     cdef Py_ssize_t k, c, done = 0
     cdef Py_ssize_t ahead = max(1, 16384 // (C * <Py_ssize_t>sizeof(num_t)))  # positions zeroed at a time
-    cdef int64_t pos
-    for k in range(n):
+    cdef uint64_t top
+    cdef const int64_t* ik
+    cdef const num_t* gk
+    for k in range(n):  # per output position: its channels' indices checked (and the highest found) in one
+        ik = idx + k * C  # vector pass, then the scatter without a test per element
+        gk = gy + k * C
+        top = 0
         for c in range(c0, c1):
-            pos = idx[k * C + c]
-            if <uint64_t>pos >= <uint64_t>N:
-                bad[0] = 1
-                return
-            if pos >= done:
-                done = _zero_to(gx, done, min(N, max(pos + 1, done + ahead)), C, c0, c1)
-            if add:
-                gx[pos * C + c] += gy[k * C + c]
-            else:
-                gx[pos * C + c] = gy[k * C + c]
+            top = max(top, <uint64_t>ik[c])  # a negative position is a huge one here
+        if top >= <uint64_t>N:
+            bad[0] = 1
+            return
+        if <Py_ssize_t>top >= done:
+            done = _zero_to(gx, done, min(N, max(<Py_ssize_t>top + 1, done + ahead)), C, c0, c1)
+        if add:
+            for c in range(c0, c1):
+                gx[ik[c] * C + c] += gk[c]
+        else:
+            for c in range(c0, c1):
+                gx[ik[c] * C + c] = gk[c]
     _zero_to(gx, done, N, C, c0, c1)
 
 
