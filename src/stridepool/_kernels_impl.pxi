@@ -1773,40 +1773,22 @@ cdef inline bint _tiled(const Dims* g) noexcept nogil:
 
 cdef void _avg_tile(const num_t* xp, real_t* yp, const Dims* g, Py_ssize_t r0, Py_ssize_t r1,
                     real_t div) noexcept nogil:
-    """Output rows [r0, r1) of a tiled average pooling: each window's taps summed from +0 in row-major order
-    (as the reference sums them), then divided."""
-    cdef Py_ssize_t W = g.W, HW = g.H * g.W, kw = g.kw, kh = g.kh, kd = g.kd, OW = g.OW, per = g.OD * g.OH
-    cdef Py_ssize_t r, ow, a, m, j, b = r0 // per, q = r0 % per
-    cdef Py_ssize_t od = q // g.OH, oh = q % g.OH
-    cdef const num_t* base
+    """Output rows [r0, r1) of a planar average pooling with 2 x 2 tiles: each window's taps summed from +0 in
+    row-major order (as the reference sums them), then divided."""
+    cdef Py_ssize_t W = g.W, OW = g.OW, OH = g.OH
+    cdef Py_ssize_t r, ow, b = r0 // OH, oh = r0 % OH
     cdef const num_t* src
     cdef real_t* yr = yp + r0 * OW
-    cdef real_t acc
-    cdef bint two = kw == 2 and kh == 2 and kd == 1
     for r in range(r0, r1):
-        base = xp + b * g.D * HW + od * kd * HW + oh * kh * W
-        if two:
-            for ow in range(OW):
-                src = base + 2 * ow
-                yr[ow] = (((<real_t>0 + <real_t>src[0]) + <real_t>src[1]) + <real_t>src[W]
-                          + <real_t>src[W + 1]) / div
-        else:
-            for ow in range(OW):
-                acc = 0
-                for a in range(kd):
-                    for m in range(kh):
-                        src = base + a * HW + m * W + ow * kw
-                        for j in range(kw):
-                            acc = acc + <real_t>src[j]
-                yr[ow] = acc / div
+        src = xp + b * g.H * W + oh * 2 * W
+        for ow in range(OW):
+            yr[ow] = (((<real_t>0 + <real_t>src[2 * ow]) + <real_t>src[2 * ow + 1]) + <real_t>src[W + 2 * ow]
+                      + <real_t>src[W + 2 * ow + 1]) / div
         yr += OW
         oh += 1
-        if oh == g.OH:
+        if oh == OH:
             oh = 0
-            od += 1
-            if od == g.OD:
-                od = 0
-                b += 1
+            b += 1
 
 
 cdef Py_ssize_t _tile_map(const Dims* g, int32_t* tmap) noexcept nogil:
@@ -1870,7 +1852,8 @@ cdef int _avg_run(const num_t* xp, real_t* yp, const Dims* g, bint count_include
                     <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
                                      divisor_override), num_threads)
         return 0
-    if _tiled(g):  # measured faster than the row batches on every plane size (from 7 x 7 to 56 x 56)
+    if _tiled(g) and g.kd == 1 and g.kh == 2 and g.kw == 2:  # 2 x 2 tiles: measured faster than the row
+        # batches on planes from 7 x 7 to 56 x 56 (other tiles, 3D ones among them, measured slower)
         div = <real_t>_divisor(g, _row_divisor(g, 0, 0, count_include_pad), 0, count_include_pad,
                                divisor_override)
         if num_threads <= 1 or n <= TILE_ROWS:
