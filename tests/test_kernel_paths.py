@@ -201,3 +201,16 @@ def test_every_build_average_bit_for_bit(build, nd, spatial, k, s, p):
     f, r = getattr(sp, f"avg_pool{nd}d"), getattr(ref, f"avg_pool{nd}d")
     for options in ({}, dict(count_include_pad=False)):
         np.testing.assert_array_equal(f(x, k, s, p, **options).view("u4"), r(x, k, s, p, **options).view("u4"))
+
+
+@pytest.mark.parametrize("dtype", ["uint32", "float32", "float64", "int8"])
+def test_dilated_rows_clipped_at_the_end_read_inside(dtype):
+    """Dilated windows whose last output row is clipped by the input's end: an earlier output row reads rows
+    further down than the last one, so the batches' whole-vector reads must be bounded over every output row
+    (an overread here was found by the sanitizer run on a dask block of this shape)."""
+    x = (np.arange(30) % 7).astype(dtype).reshape(1, 5, 6)
+    for kw in (dict(kernel_size=3, stride=1, padding=(1, 0), dilation=2), dict(kernel_size=3, stride=1, dilation=(2, 1))):
+        got, gi = sp.max_pool2d(x, return_indices=True, **kw)
+        want, wi = ref.max_pool2d(x, return_indices=True, **kw)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(gi, wi)

@@ -841,6 +841,7 @@ cdef struct Batch:
     Py_ssize_t seg, nseg             # windows per segment of an output row (all but the last: seg), segments
     Py_ssize_t OWp, Wp, ncol, RB, cells, span, ext, hn
     Py_ssize_t nr_max                # longest tap-row list
+    Py_ssize_t off_lo, off_hi        # the lowest first and the highest last tap-row offset of any output row
     Py_ssize_t slots                 # cell rows per item: 1 (max: column maxima), nr_max (average: the rows)
     bint avg                         # average pooling (else max)
     bint keyed                       # keys decide ties (else the taps are in row-major order as read)
@@ -910,9 +911,14 @@ cdef int _batch_rows(Batch* p, const Dims* g, char* stack, size_t stack_bytes, c
     taps = rows + per * nr_max
     counts = taps + per * nr_max
     keys = <int32_t*>(counts + per)
+    p.off_lo = g.D * g.H * g.W
+    p.off_hi = 0
     for q in range(per):
         nr = _rows(g, q // g.OH, q % g.OH, rows + q * nr_max, taps + q * nr_max)
         counts[q] = nr
+        if nr:  # (a later output row's windows may end higher up: rows clipped by the input's end)
+            p.off_lo = min(p.off_lo, rows[q * nr_max])
+            p.off_hi = max(p.off_hi, rows[q * nr_max + nr - 1])
         for m in range(nr):  # the flat position in the block (row offset + column), or the tap row << 16
             keys[q * nr_max + m] = <int32_t>(taps[q * nr_max + m] << 16 if p.tapmode else rows[q * nr_max + m])
     p.nr, p.offs, p.trow, p.keys, p.nr_max = counts, rows, taps, keys, nr_max
@@ -920,12 +926,13 @@ cdef int _batch_rows(Batch* p, const Dims* g, char* stack, size_t stack_bytes, c
 
 
 cdef inline bint _batch_safe(const Dims* g, const Batch* p, Py_ssize_t u0, Py_ssize_t u1) noexcept nogil:
-    """Whole vectors read columns [s0, s0 + ncol) of every tap row of items [u0, u1): inside the input?"""
+    """Whole vectors read columns [s0, s0 + ncol) of every tap row of items [u0, u1): inside the input? Bounds
+    over every output row and segment of the blocks the items span (the last item need not read the highest
+    row: with dilation, an earlier output row's window can reach rows a later, clipped one does not)."""
     cdef Py_ssize_t per = g.OD * g.OH, block = g.D * g.H * g.W
-    cdef Py_ssize_t r = u0 // p.nseg, rl = (u1 - 1) // p.nseg, q = r % per, ql = rl % per
-    return ((r // per) * block + p.offs[q * p.nr_max] + g.wt[(u0 % p.nseg) * p.seg] >= 0
-            and (rl // per) * block + p.offs[ql * p.nr_max + p.nr[ql] - 1] + g.wt[((u1 - 1) % p.nseg) * p.seg]
-            + p.ncol <= g.B * block)
+    cdef Py_ssize_t r = u0 // p.nseg, rl = (u1 - 1) // p.nseg
+    return ((r // per) * block + p.off_lo + g.wt[0] >= 0
+            and (rl // per) * block + p.off_hi + g.wt[(p.nseg - 1) * p.seg] + p.ncol <= g.B * block)
 
 
 cdef inline void _fill_cells(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
