@@ -214,3 +214,64 @@ def test_dilated_rows_clipped_at_the_end_read_inside(dtype):
         want, wi = ref.max_pool2d(x, return_indices=True, **kw)
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(gi, wi)
+
+
+# block_reduce's block kernels (windows = strides = the block, no padding): pairs of float columns in vectors
+# (2-wide blocks), other blocks tap by tap, channels after the blocks; integer sums wrap as NumPy's do
+BLOCKS = [((2, 2), (0, 1)), ((1, 2), (0, 1)), ((2, 3), (0, 1)), ((3, 1), (0, 1)), ((2, 2, 2), (0, 1, 2)),
+          ((2,), (1,)), ((2, 2), (0, 2))]
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 40, 80])
+@pytest.mark.parametrize("kind", ["random", "ties", "zeros", "nans"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_block_extremes_bit_for_bit(build, op, dtype, kind, width):
+    from stridepool import _compiled, _reference
+
+    rng = np.random.default_rng(width * 7 + len(kind))
+    bits = f"u{np.dtype(dtype).itemsize}"
+    for block, ax in BLOCKS:
+        shape = [4, 5, width + 3] if len(block) == 3 or ax == (0, 2) else [4, width + 3]
+        if ax == (1,):
+            shape = [3, 2 * width + 1]
+        x = _data(tuple(shape), dtype, kind, rng)
+        got = _compiled.run_block_extreme(x, ax, block, op)
+        want = _reference.run_block_extreme(x, ax, block, op)
+        np.testing.assert_array_equal(got.view(bits), want.view(bits))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64])
+def test_block_sums_and_extremes_of_integers(build, dtype):
+    from stridepool import _compiled, _reference
+
+    rng = np.random.default_rng(5)
+    info = np.iinfo(dtype)
+    sum_dtype = np.dtype(np.int64 if info.min < 0 else np.uint64)
+    for width in (1, 2, 5, 16, 17, 33, 64):
+        for block, ax in BLOCKS:
+            shape = (4, 5, width + 3) if len(block) == 3 or ax == (0, 2) else (4, width + 3)
+            x = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)  # the sums wrap in 64 bits
+            for op in ("max", "min"):
+                np.testing.assert_array_equal(_compiled.run_block_extreme(x, ax, block, op),
+                                              _reference.run_block_extreme(x, ax, block, op))
+            got = _compiled.run_block_sum(x, ax, block, sum_dtype)
+            assert got.dtype == sum_dtype
+            np.testing.assert_array_equal(got, _reference.run_block_sum(x, ax, block, sum_dtype))
+            small = x % 100  # a mean's sums stay exact in float64
+            np.testing.assert_array_equal(_compiled.run_block_sum(small, ax, block, np.dtype(np.float64)),
+                                          _reference.run_block_sum(small, ax, block, np.dtype(np.float64)))
+
+
+def test_block_sum_worked_by_hand():
+    from stridepool import _compiled
+
+    x = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.int8)
+    np.testing.assert_array_equal(_compiled.run_block_sum(x, (0, 1), (2, 2), np.dtype(np.int64)), [[14, 22]])
+    np.testing.assert_array_equal(_compiled.run_block_sum(x, (0, 1), (2, 2), np.dtype(np.float64)), [[3.5, 5.5]])
+    big = np.full((2, 2), 2**63 - 1, dtype=np.int64)  # wraps as np.sum wraps: 4 * (2**63 - 1) mod 2**64
+    np.testing.assert_array_equal(_compiled.run_block_sum(big, (0, 1), (2, 2), np.dtype(np.int64)), [[-4]])
+    m = np.array([[3.0, np.nan, 1.0, -0.0], [2.0, 1.0, 0.0, 5.0]], dtype=np.float32)
+    np.testing.assert_array_equal(_compiled.run_block_extreme(m, (0, 1), (2, 2), "min"), [[np.nan, -0.0]])
+    assert np.signbit(_compiled.run_block_extreme(m, (0, 1), (2, 2), "min")[0, 1])  # the first of -0.0, 0.0
+    np.testing.assert_array_equal(_compiled.run_block_extreme(m, (0, 1), (2, 2), "max"), [[np.nan, 5.0]])

@@ -11,7 +11,7 @@ one place where those operations run, on whole blocks: the image cut to a multip
 axis (a view), and the few blocks at the end of an axis that hold padding (one slab per padded axis, padded
 with ``np.pad`` as scikit-image pads, so ``cval`` is converted and counted exactly as there). Every block is
 thus reduced in the same order of operations wherever it lies: a dask chunk's blocks equal the in-memory
-call's bit for bit. Native kernels (min pooling, NaN-ignoring pooling) plug in there.
+call's bit for bit.
 
 Masked arrays (``numpy.ma.MaskedArray``) are honoured (:func:`masked_reduce`): masked cells are ignored as
 ``numpy.ma``'s reductions ignore them (and as the nan- reductions ignore NaN), a block without an unmasked cell
@@ -119,15 +119,22 @@ BAND_BYTES = 1 << 23
 
 def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype[Any], omit: bool = False) -> Array:
     """``op`` ("max", "min", "sum" or "mean") over the blocks of a validated array ``x``, as ``dtype``; ``omit``:
-    NaN ignored (floats; a block of NaN only is NaN, 0 for a sum). Max pooling (of ``-x`` or ``~x`` for "min",
-    see :func:`reduce_blocks`) or average pooling (divisor 1 for sums) through ``core``'s kernels with windows
-    = strides = ``block``, NaN-ignoring ones with ``omit`` (``stridepool._variants``), over the axes whose block
-    is more than 1: in one pass over bands of ``x`` (:func:`_banded`) for up to three such axes, else three
-    axes per pass (the last three first; integers in float64, float16 in float32, a mean divided once at the
-    end, by the number of non-NaN cells with ``omit``)."""
+    NaN ignored (floats; a block of NaN only is NaN, 0 for a sum). Over up to three axes whose block is more
+    than 1: ``core``'s block kernels for max and min (NaN propagating) and for sums and means of integers
+    (``run_block_extreme``, ``run_block_sum``: one pass, straight into the result); for the others max pooling
+    (of ``-x`` or ``~x`` for "min", see :func:`reduce_blocks`) or average pooling (divisor 1 for sums) with
+    windows = strides = ``block``, NaN-ignoring ones with ``omit`` (``stridepool._variants``), in one pass over
+    bands of ``x`` (:func:`_banded`). Over more axes, three axes per pass (the last three first; integers in
+    float64, float16 in float32, a mean divided once at the end, by the number of non-NaN cells with
+    ``omit``)."""
     axes = tuple(i for i, b in enumerate(block) if b > 1)
     if not axes:
         return x.astype(dtype)
+    if len(axes) <= 3 and op in ("sum", "mean") and x.dtype.kind in "iu":  # integers summed as integers
+        return core.run_block_sum(x, axes, tuple(block[a] for a in axes), dtype)
+    if len(axes) <= 3 and op in ("max", "min") and not omit:  # (bool arrives as uint8: viewed back)
+        e = core.run_block_extreme(x, axes, tuple(block[a] for a in axes), op)
+        return e.view(dtype) if dtype.kind == "b" else e
     if len(axes) <= 3:
         return _banded(core, x, axes, block, op, dtype, omit)
     count = None
@@ -218,21 +225,23 @@ def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Arra
 
     ``x``: a kernel dtype (any byte order) or bool, at least one dimension, no empty axis, a multiple of
     ``block`` along every axis. Returns ``NUMPY[op]`` over the blocks with its result dtype, or None (having
-    run nothing) when it cannot give NumPy's answer: integer sums that could leave float64's exact range, and
-    float16 sums (``np.sum``, ``np.nansum`` and ``np.nanmean`` round every partial sum of a strided block to
-    float16, and overflow where the kernels' float32 sums do not).
+    run nothing) when it cannot give NumPy's answer: integer means (and sums over four blocked axes or more)
+    that could leave float64's exact range, and float16 sums (``np.sum``, ``np.nansum`` and ``np.nanmean``
+    round every partial sum of a strided block to float16, and overflow where the kernels' float32 sums do
+    not).
 
-    Today every operation is made of the windowed kernels of ``core`` (max pooling, and average pooling with
-    a divisor of 1 for sums): NumPy's values exactly for max, min, integer sums and means (the sign of a zero
-    that ties +0.0 and -0.0, and NaN payloads, are NumPy's SIMD code's choice and may differ), to rounding for
-    float sums and means (in the kernels' order: the taps of a block in row-major order, in float32 for
-    float32 and float16, in float64 for float64 and integers):
+    Every operation runs on the kernels of ``core`` (see :func:`_pool`): NumPy's values exactly for max, min,
+    integer sums and means (the sign of a zero that ties +0.0 and -0.0, and NaN payloads, are NumPy's SIMD
+    code's choice and may differ), to rounding for float sums and means (in the kernels' order: the taps of a
+    block in row-major order, in float32 for float32 and float16, in float64 for float64):
 
-    - max: max pooling with kernel = stride = block;
-    - min: ``-max(-x)`` for floats, ``~max(~x)`` for integers and bool (both reverse the order exactly: NaN
-      and infinities keep their place; ``-`` flips the sign bit of NaN payloads and zeros and flips it back);
-    - sum, mean: average pooling in float64 for integers (exact while :func:`_exact_sums`), divisor 1 for a
-      sum, the block size for a mean;
+    - max: the block kernel's maximum, the cell max pooling with kernel = stride = block picks (the first
+      NaN, else the first largest cell in row-major order);
+    - min: the cell ``-max(-x)`` (floats) or ``~max(~x)`` (integers and bool) picks (both reverse the order
+      exactly: NaN and infinities keep their place; ``-`` flips the sign bit of NaN payloads and zeros and
+      flips it back): the block kernel's minimum over up to three axes, that composition over more;
+    - sum, mean: integers in 64-bit integers (sums: exact, wrapping as NumPy's do) or float64 (means: exact
+      while :func:`_exact_sums`), floats by average pooling, divisor 1 for a sum, the block size for a mean;
     - nanmax, nanmin, nansum, nanmean: the same for integers and bool; for floats, NaN-ignoring max, min and
       average pooling (``stridepool._variants``, the windowed family's ``nan_policy="omit"``): a block of NaN
       only gives NaN (0 for nansum) and NumPy's RuntimeWarning ("All-NaN slice encountered", "Mean of empty
@@ -248,8 +257,9 @@ def reduce_blocks(core: Core, x: Array, block: tuple[int, ...], op: str) -> Arra
     if x.dtype.kind == "b":
         x = x.view(np.uint8)
     x = P.as_array(x, "image")  # native byte order (a copy only when it is not)
-    if base in ("sum", "mean") and x.dtype.kind in "iu" and not _exact_sums(x, block):
-        return None
+    if base in ("sum", "mean") and x.dtype.kind in "iu" and (
+            base == "mean" or sum(b > 1 for b in block) > 3) and not _exact_sums(x, block):
+        return None  # (the integer kernels sum exactly; means and sums over four axes or more add in float64)
     omit = base != op and x.dtype.kind == "f"
     y = _pool(core, x, block, base, dtype, omit)
     if omit and op != "nansum" and np.isnan(y).any():

@@ -150,6 +150,8 @@ _SCATTER: dict[np.dtype[Any], Any] = {}
 _FOLD: dict[np.dtype[Any], Any] = {}
 _AVG: dict[tuple[np.dtype[Any], object], Any] = {}
 _AVG_BACK: dict[tuple[np.dtype[Any], object], Any] = {}
+_BLOCK_SUM: dict[tuple[np.dtype[Any], object], Any] = {}
+_BLOCK_EXTREME: dict[np.dtype[Any], Any] = {}
 
 
 def use_kernels(name: str) -> str:
@@ -166,6 +168,9 @@ def use_kernels(name: str) -> str:
     _FOLD.update({dt: K.fold[n] for dt, n in _NAMES.items()})
     _AVG.update({(dt, rt): K.avg_pool[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()})
     _AVG_BACK.update({(dt, rt): K.avg_pool_backward[n, r] for dt, n in _NAMES.items() for rt, r in _REAL.items()})
+    _BLOCK_SUM.update({(dt, rt): K.block_sum[n, r] for dt, n in _NAMES.items() if dt.kind in "iu"
+                       for rt, r in ((np.dtype(np.uint64), "uint64_t"), (np.dtype(np.float64), "double"))})
+    _BLOCK_EXTREME.update({dt: K.block_extreme[n] for dt, n in _NAMES.items()})
     _PLANS.clear()  # plans hold the kernels of the build that made them
     return before
 _INT64 = np.dtype(np.int64)
@@ -375,6 +380,36 @@ def run_avg_backward(g: Array, shape: Ax, ax: Ax, geo: Geometry, include: bool, 
         if key is not None and not moved:
             _remember(key, 4, g.dtype, geo, dims, include, div, shape, g.shape, work_size)
     return target.done(rdt)
+
+
+def run_block_sum(x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array | None = None) -> Array:
+    """The sums (``dtype`` int64 or uint64: exact, wrapping as NumPy's integer sums wrap) or means (``dtype``
+    float64: exact sums, divided once) of the ``block``-sized blocks of a validated integer array ``x`` along
+    up to three axes ``ax``; cells past the last whole block of an axis are not read."""
+    mean = dtype.kind == "f"
+    work = np.dtype(np.float64) if mean else np.dtype(np.uint64)
+    shape = P.pooled_shape(x.shape, ax, [n // b for n, b in zip(P.sizes_at(x.shape, ax), block)])
+    moved = _moved(x, ax)
+    target = _Target(out if out is None or mean else out.view(work), shape, ax, moved, work, work, (x,))
+    if target.flat.size:
+        dims = _block_dims(x.shape, ax, moved) + (1,) * (3 - len(ax)) + tuple(block)
+        _BLOCK_SUM[x.dtype, work](_flat(x, ax, moved), target.flat, dims, float(math.prod(block)), _threads(x.size))
+    y = target.done(work)
+    return y if mean else y.view(dtype)
+
+
+def run_block_extreme(x: Array, ax: Ax, block: Ax, op: str, out: Array | None = None) -> Array:
+    """The maxima (``op`` "max") or minima ("min") of the ``block``-sized blocks of a validated array ``x``
+    along up to three axes ``ax``: the cell max pooling (``-max(-x)``) picks, the first NaN of a block, else
+    its first largest (smallest) cell in row-major order."""
+    shape = P.pooled_shape(x.shape, ax, [n // b for n, b in zip(P.sizes_at(x.shape, ax), block)])
+    work = P.acc_dtype(x.dtype)  # (float16 in float32: exact)
+    moved = _moved(x, ax)
+    target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
+    if target.flat.size:
+        dims = _block_dims(x.shape, ax, moved) + (1,) * (3 - len(ax)) + tuple(block)
+        _BLOCK_EXTREME[work](_flat(x, ax, moved, work), target.flat, dims, op == "max", _threads(x.size))
+    return target.done(x.dtype)
 
 
 def _scatter(values: Array, idx: Array, shape: Ax, ax: Ax, add: bool, what: str, out: Array | None = None) -> Array:

@@ -615,8 +615,9 @@ BLOCK_REDUCE = """Downsample ``image`` by reducing blocks with ``func``: scikit-
     where a block ties +0.0 and -0.0, and the payload of a NaN, may differ; NumPy itself leaves them to its
     SIMD code). Sums and means of floats are equal to rounding: a block's cells are added in row-major order
     (in float32 for float32 and float16, in float64 for float64), NumPy's reduction adds them in its own order.
-    Integer sums run in float64 where that is exact (every partial sum within 2**53, which the dtype or the
-    data's extremes guarantee), else as scikit-image does it (wrapping around as NumPy's sums do).
+    Integer sums (up to three blocked axes) add in 64-bit integers: exact, and wrapping around as NumPy's
+    int64 and uint64 sums do. Means of integers add in float64 where that is exact (every partial sum within
+    2**53, which the dtype or the data's extremes guarantee), else run as scikit-image runs them.
 
     A masked array's masked cells are ignored (padding is unmasked ``cval``): max, min, sum, mean and median
     are ``numpy.ma``'s (``np.ma.mean`` of float32 gives float64, and masks a mean that is not finite), a block

@@ -41,6 +41,13 @@ class _AvgPoolBackward(Protocol):
     def __call__(self, gy: _Buffer, gx: _Buffer, tab: _Table, dims: tuple[int, ...], count_include_pad: bool,
                  divisor_override: int, chunks: int, num_threads: int, /) -> None: ...
 
+class _BlockSum(Protocol):
+    # block_sum["uint8_t", "uint64_t"] (sums, wrapping) or [..., "double"] (sums / div)
+    def __call__(self, x: _Buffer, y: _Buffer, dims: tuple[int, ...], div: float, num_threads: int, /) -> None: ...
+
+class _BlockExtreme(Protocol):
+    def __call__(self, x: _Buffer, y: _Buffer, dims: tuple[int, ...], highest: bool, num_threads: int, /) -> None: ...
+
 class _Fold(Protocol):
     def __call__(self, win: _Buffer, gx: _Buffer, tab: _Table, dims: tuple[int, ...], chunks: int,
                  num_threads: int, /) -> None: ...
@@ -60,6 +67,8 @@ max_pool_backward_taps: _Fused[_MaxPoolBackwardTaps]
 avg_pool: _Fused[_AvgPool]
 avg_pool_backward: _Fused[_AvgPoolBackward]
 fold: _Fused[_Fold]
+block_sum: _Fused[_BlockSum]
+block_extreme: _Fused[_BlockExtreme]
 
 def plain(obj: object) -> bool: ...
 def lean(plans: dict[Any, Plan], nd: int, op: str, x: object, flags: tuple[object, ...],
@@ -104,6 +113,8 @@ class _Module(Protocol):
     avg_pool: _Fused[_AvgPool]
     avg_pool_backward: _Fused[_AvgPoolBackward]
     fold: _Fused[_Fold]
+    block_sum: _Fused[_BlockSum]
+    block_extreme: _Fused[_BlockExtreme]
     Plan: type[Plan]
     Block: type[Block]
     CACHE_MIN_BYTES: int

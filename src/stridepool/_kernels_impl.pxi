@@ -100,6 +100,10 @@ cdef extern from "_vec.h" nogil:
     # vector building blocks (see _vec.h): SP_LANES lanes of any type per step, an int32 key per lane
     const int SP_LANES
     const int32_t SP_KEY_PAD
+    void sp_lowpairs_float(const float*, Py_ssize_t, float*, int)
+    void sp_lowpairs_double(const double*, Py_ssize_t, double*, int)
+    void sp_highpairs_float(const float*, Py_ssize_t, float*, int)
+    void sp_highpairs_double(const double*, Py_ssize_t, double*, int)
     void sp_colmax_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                          float*, int32_t*)
     void sp_colmax_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
@@ -1961,6 +1965,199 @@ cdef void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssiz
     for k in range(n):
         yp[k] = yp[k] / div
 
+
+# ------------------------------------------------------------------------------------- block reductions
+#
+# scikit-image-style block reductions (block_reduce's np.sum, np.mean, np.max and np.min): windows = strides = the
+# block, no padding, no indices. Integer sums accumulate in uint64_t: exact, and wrapping modulo 2**64 as
+# NumPy's int64 / uint64 sums wrap (a signed input is sign-extended; the caller reads the result as int64).
+# Integer means accumulate in double (exact while every partial sum stays within 2**53: the caller checks)
+# and are divided once. Maxima (minima) take the first largest (smallest) cell of a block in row-major
+# order, and the first NaN of a block where it has one: the cell max pooling (-max(-x)) picks, so the
+# reference's max pooling (and its composition for minima) gives the same bits.
+
+ctypedef fused int_t:
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+ctypedef fused bsum_t:
+    uint64_t
+    double
+
+
+cdef int _block_dims(tuple dims, Py_ssize_t nx, Py_ssize_t ny, Py_ssize_t* d) except -1:
+    """d[0:8] <- dims = (B, D, H, W, C, kd, kh, kw), checked against buffers of nx and ny elements (y holds
+    (B, D // kd, H // kh, W // kw, C))."""
+    cdef Py_ssize_t i
+    if len(dims) != 8:
+        raise ValueError(f"bad block dims {dims}")
+    for i in range(8):
+        d[i] = dims[i]
+    if min(d[0], d[1], d[2], d[3], d[4]) < 0 or min(d[5], d[6], d[7]) < 1:
+        raise ValueError(f"bad block dims {dims}")
+    if nx != d[0] * d[1] * d[2] * d[3] * d[4] or ny != d[0] * (d[1] // d[5]) * (d[2] // d[6]) * (d[3] // d[7]) * d[4]:
+        raise ValueError(f"buffers of {nx} and {ny} elements do not fit block dims {dims}")
+    return 0
+
+
+def block_sum(const int_t[::1] x not None, bsum_t[::1] y not None, tuple dims, double div, int num_threads):
+    """y (B, D // kd, H // kh, W // kw, C) <- the sum of each (kd, kh, kw) block of x (B, D, H, W, C), for
+    dims = (B, D, H, W, C, kd, kh, kw) (integer sums: exact in any order), / div for a double y. Cells past
+    the last whole block of an axis are not read."""
+    cdef Py_ssize_t d[8]
+    _block_dims(dims, x.shape[0], y.shape[0], d)
+    cdef Py_ssize_t r, n = d[0] * (d[1] // d[5]) * (d[2] // d[6])
+    if y.shape[0] == 0:
+        return
+    with nogil:
+        if num_threads <= 1 or n < 2:
+            for r in range(n):
+                _bsum_row(&x[0], &y[0], r, d, div)
+        else:
+            for r in prange(n, num_threads=num_threads, schedule="static"):
+                _bsum_row(&x[0], &y[0], r, d, div)
+
+
+cdef inline void _bsum_row(const int_t* xp, bsum_t* yp, Py_ssize_t r, const Py_ssize_t* d,
+                           double div) noexcept nogil:
+    """Output row r = (b, od, oh): its blocks' cells added row by row into the row itself."""
+    cdef Py_ssize_t D = d[1], H = d[2], W = d[3], C = d[4], kd = d[5], kh = d[6], kw = d[7]
+    cdef Py_ssize_t OD = D // kd, OH = H // kh, OW = W // kw, m = OW * C
+    cdef Py_ssize_t b = r // (OD * OH), od = (r // OH) % OD, oh = r % OH
+    cdef Py_ssize_t i, j, e, ow, t, c
+    cdef bsum_t* y = yp + r * m
+    cdef const int_t* src = xp + ((b * D + od * kd) * H + oh * kh) * W * C
+    cdef const int_t* s1
+    if C == 1 and kd == 1 and kh == 2 and kw == 2:  # 2 x 2 blocks: both rows in one pass
+        s1 = src + W
+        for ow in range(OW):
+            y[ow] = ((<bsum_t>src[2 * ow] + <bsum_t>src[2 * ow + 1])
+                     + (<bsum_t>s1[2 * ow] + <bsum_t>s1[2 * ow + 1]))
+    else:
+        for e in range(m):
+            y[e] = 0
+        for i in range(kd):
+            for j in range(kh):
+                src = xp + ((b * D + od * kd + i) * H + oh * kh + j) * W * C
+                if C == 1 and kw == 2:
+                    for ow in range(OW):
+                        y[ow] = y[ow] + (<bsum_t>src[2 * ow] + <bsum_t>src[2 * ow + 1])
+                elif C == 1:
+                    for ow in range(OW):
+                        for t in range(kw):
+                            y[ow] = y[ow] + <bsum_t>src[ow * kw + t]
+                else:
+                    for ow in range(OW):
+                        for t in range(kw):
+                            for c in range(C):
+                                y[ow * C + c] = y[ow * C + c] + <bsum_t>src[(ow * kw + t) * C + c]
+    if bsum_t is double:
+        for e in range(m):
+            y[e] = y[e] / div
+
+
+# which extreme a block reduction takes, as a type (each specialisation compiles to plain selects)
+ctypedef struct Lowest:
+    char unused
+ctypedef struct Highest:
+    char unused
+ctypedef fused extreme_t:
+    Lowest
+    Highest
+
+
+def block_extreme(const num_t[::1] x not None, num_t[::1] y not None, tuple dims, bint highest, int num_threads):
+    """y (B, D // kd, H // kh, W // kw, C) <- the maximum (highest) or minimum of each (kd, kh, kw) block of
+    x (B, D, H, W, C), for dims = (B, D, H, W, C, kd, kh, kw): the block's first NaN if it has one, else its
+    first largest (smallest) cell in row-major order, the cell max pooling (-max(-x)) picks. Cells past the
+    last whole block of an axis are not read."""
+    cdef Py_ssize_t d[8]
+    _block_dims(dims, x.shape[0], y.shape[0], d)
+    cdef Py_ssize_t n = d[0] * (d[1] // d[5]) * (d[2] // d[6])
+    cdef Lowest low
+    cdef Highest high
+    if y.shape[0] == 0:
+        return
+    with nogil:
+        if highest:
+            _bext_run(&x[0], &y[0], n, d, num_threads, high)
+        else:
+            _bext_run(&x[0], &y[0], n, d, num_threads, low)
+
+
+cdef void _bext_run(const num_t* xp, num_t* yp, Py_ssize_t n, const Py_ssize_t* d, int num_threads,
+                    extreme_t which) noexcept nogil:
+    cdef Py_ssize_t r
+    if num_threads <= 1 or n < 2:
+        for r in range(n):
+            _bext_row(xp, yp, r, d, which)
+    else:
+        for r in prange(n, num_threads=num_threads, schedule="static"):
+            _bext_row(xp, yp, r, d, which)
+
+
+cdef inline num_t _pick(num_t v, num_t best, extreme_t which) noexcept nogil:
+    """v if it replaces best in a maximum (minimum) that keeps the first NaN and the first of equal cells."""
+    cdef bint take
+    if num_t is float or num_t is double:  # (as _takes: & rather than a branch)
+        if extreme_t is Highest:
+            take = (best == best) & (not (v <= best))
+        else:
+            take = (best == best) & (not (v >= best))
+    elif extreme_t is Highest:
+        take = v > best
+    else:
+        take = v < best
+    return v if take else best
+
+
+cdef inline void _bext_row(const num_t* xp, num_t* yp, Py_ssize_t r, const Py_ssize_t* d,
+                           extreme_t which) noexcept nogil:
+    """Output row r = (b, od, oh): the taps of its blocks in row-major order (pairs of columns of floats in
+    vectors, _vec.h)."""
+    cdef Py_ssize_t D = d[1], H = d[2], W = d[3], C = d[4], kd = d[5], kh = d[6], kw = d[7]
+    cdef Py_ssize_t OD = D // kd, OH = H // kh, OW = W // kw
+    cdef Py_ssize_t b = r // (OD * OH), od = (r // OH) % OD, oh = r % OH
+    cdef Py_ssize_t i, j, ow, t, c, t0
+    cdef num_t* y = yp + r * OW * C
+    cdef const num_t* src
+    cdef bint first
+    for i in range(kd):
+        for j in range(kh):
+            src = xp + ((b * D + od * kd + i) * H + oh * kh + j) * W * C
+            first = i == 0 and j == 0
+            if C == 1 and kw == 2:
+                if num_t is float and extreme_t is Lowest:
+                    sp_lowpairs_float(src, OW, y, first)
+                elif num_t is double and extreme_t is Lowest:
+                    sp_lowpairs_double(src, OW, y, first)
+                elif num_t is float:
+                    sp_highpairs_float(src, OW, y, first)
+                elif num_t is double:
+                    sp_highpairs_double(src, OW, y, first)
+                elif first:
+                    for ow in range(OW):
+                        y[ow] = _pick(src[2 * ow + 1], src[2 * ow], which)
+                else:
+                    for ow in range(OW):
+                        y[ow] = _pick(src[2 * ow + 1], _pick(src[2 * ow], y[ow], which), which)
+                continue
+            t0 = 0
+            if first:  # the first tap of every block
+                for ow in range(OW):
+                    for c in range(C):
+                        y[ow * C + c] = src[ow * kw * C + c]
+                t0 = 1
+            for ow in range(OW):
+                for t in range(t0, kw):
+                    for c in range(C):
+                        y[ow * C + c] = _pick(src[(ow * kw + t) * C + c], y[ow * C + c], which)
 
 # ---------------------------------------------------------------------------- avg backward, fold (scatter)
 #

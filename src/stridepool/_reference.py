@@ -19,6 +19,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import _lazy
 from . import _params as P
+from ._variants import flip
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -194,6 +195,41 @@ def run_avg(x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array
             total += values[(Ellipsis,) + t]
         y = total / P.avg_divisors(geo, include, div).astype(acc)
     return _finish(y.astype(rdt, copy=False), ax, out)
+
+
+def run_block_sum(x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array | None = None) -> Array:
+    """The sums (``dtype`` int64 or uint64, wrapping) or means (float64) of the ``block``-sized blocks of a
+    validated integer array ``x`` along the axes ``ax``: NumPy's sum over the block view (in ``dtype``; a
+    mean's exact float64 sum divided once)."""
+    full = [dict(zip(ax, block)).get(i, 1) for i in range(x.ndim)]
+    cut = x[tuple(slice(0, n - n % b) for n, b in zip(x.shape, full))]
+    split = cut.reshape([v for n, b in zip(cut.shape, full) for v in (n // b, b)])
+    y = split.sum(axis=tuple(range(1, 2 * x.ndim, 2)), dtype=dtype)
+    if dtype.kind == "f":
+        y = y / math.prod(block)
+    if out is None:
+        return y
+    out[...] = y
+    return out
+
+
+def run_block_extreme(x: Array, ax: Ax, block: Ax, op: str, out: Array | None = None) -> Array:
+    """The maxima (``op`` "max") or minima ("min") of the ``block``-sized blocks of a validated array ``x``
+    along the axes ``ax``: max pooling of the blocks (of ``-x`` or ``~x`` for minima, flipped back; see
+    ``stridepool._variants``)."""
+    full = dict(zip(ax, block))
+    cut = x[tuple(slice(0, n - n % full.get(i, 1)) for i, n in enumerate(x.shape))]
+    geo = P.geometry(P.sizes_at(cut.shape, ax), block, block, 0, 1, False)
+    y: Array
+    if op == "max":
+        y = run_max(cut, ax, geo, False)
+    else:
+        turn = flip(x.dtype)
+        y = turn(run_max(turn(cut), ax, geo, False))
+    if out is None:
+        return y
+    out[...] = y
+    return out
 
 
 def run_avg_backward(g: Array, shape: Ax, ax: Ax, geo: Geometry, include: bool, div: int,

@@ -250,6 +250,13 @@ class Core(Protocol):
     # count_include_pad; ``div``: 0 or the divisor)
     def run_avg(self, x: Array, ax: Ax, geo: Geometry, include: bool, div: int, out: Array | None = None) -> Array: ...
 
+    # block_reduce's integer sums (``dtype`` int64 or uint64) and means (float64) over whole blocks
+    def run_block_sum(self, x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array | None = None
+                      ) -> Array: ...
+
+    # block_reduce's maxima and minima (``op``; NaN propagating) over whole blocks
+    def run_block_extreme(self, x: Array, ax: Ax, block: Ax, op: str, out: Array | None = None) -> Array: ...
+
     def release_memory(self) -> int: ...
 
 

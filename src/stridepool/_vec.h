@@ -364,4 +364,38 @@ SP_SUMS(uint16_t, uint16_t)
 SP_SUMS(uint32_t, uint32_t)
 SP_SUMS(uint64_t, uint64_t)
 
+/* sp_lowpairs_<T>(src, n, y, init), sp_highpairs_<T> (float, double): for q in [0, n), the minimum (maximum)
+ *   of y[q] (not with init) and src[2q], src[2q + 1], in that order, that keeps the first NaN and the first of
+ *   equal values (the cell max pooling picks; -max(-x) for the minimum): into y[q]. Block reductions of
+ *   block_reduce over pairs of columns. */
+#define SP_PICK_F(v, b, GE) ((((b) == (b)) & !((v) GE (b))) ? (v) : (b))
+#define SP_PAIRS_TAIL(q0, GE)                                                                               \
+    for (sp_ssize qq = (q0); qq < n; qq++) {                                                              \
+        y[qq] = SP_PICK_F(src[2 * qq + 1], init ? src[2 * qq] : SP_PICK_F(src[2 * qq], y[qq], GE), GE);    \
+    }
+#if SP_VECTORS
+#define SP_PICK_V(N, v, b, GE) SP_SEL(N, (sp_m_##N)(((b) == (b)) & ~((v) GE (b))), v, b)
+#define SP_DEFINE_PAIRS(T, N, NAME, GE)                                                                     \
+static inline void sp_##NAME##_##N(const T* src, sp_ssize n, T* y, int init) {                            \
+    sp_ssize q = 0;                                                                                       \
+    for (; q + SP_LANES <= n; q += SP_LANES) {                                                            \
+        sp_v_##N a = *(const sp_v_##N*)(src + 2 * q), b = *(const sp_v_##N*)(src + 2 * q + SP_LANES);     \
+        sp_v_##N e = SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_EVEN);                                        \
+        sp_v_##N o = SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_ODD);                                         \
+        sp_v_##N best = init ? e : SP_PICK_V(N, e, *(const sp_v_##N*)(y + q), GE);                         \
+        *(sp_v_##N*)(y + q) = SP_PICK_V(N, o, best, GE);                                                  \
+    }                                                                                                     \
+    SP_PAIRS_TAIL(q, GE)                                                                                  \
+}
+#else
+#define SP_DEFINE_PAIRS(T, N, NAME, GE)                                                                     \
+static inline void sp_##NAME##_##N(const T* src, sp_ssize n, T* y, int init) {                            \
+    SP_PAIRS_TAIL(0, GE)                                                                                  \
+}
+#endif
+SP_DEFINE_PAIRS(float, float, lowpairs, >=)
+SP_DEFINE_PAIRS(double, double, lowpairs, >=)
+SP_DEFINE_PAIRS(float, float, highpairs, <=)
+SP_DEFINE_PAIRS(double, double, highpairs, <=)
+
 #endif
