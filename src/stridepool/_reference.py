@@ -204,7 +204,7 @@ def run_block_sum(x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array 
     full = [dict(zip(ax, block)).get(i, 1) for i in range(x.ndim)]
     cut = x[tuple(slice(0, n - n % b) for n, b in zip(x.shape, full))]
     split = cut.reshape([v for n, b in zip(cut.shape, full) for v in (n // b, b)])
-    y = split.sum(axis=tuple(range(1, 2 * x.ndim, 2)), dtype=dtype)
+    y: Array = split.sum(axis=tuple(range(1, 2 * x.ndim, 2)), dtype=dtype)
     if dtype.kind == "f":
         y = y / math.prod(block)
     if out is None:
