@@ -19,7 +19,7 @@ class _Fused(Protocol[_K]):
     def __getitem__(self, types: str | tuple[str, ...], /) -> _K: ...
 
 class _MaxPool(Protocol):
-    # idx: None, int64 positions or uint8 window taps (prod(kernel) <= 255)
+    # idx: None or int64 positions
     def __call__(self, x: _Buffer, y: _Buffer, idx: _Buffer | None, tab: _Table, dims: tuple[int, ...],
                  num_threads: int, /) -> None: ...
 
@@ -27,11 +27,6 @@ class _Scatter(Protocol):
     # returns 1 when an index lies outside its block (the caller names it), else 0
     def __call__(self, src: _Buffer, idx: NDArray[np.int64], dst: _Buffer, B: int, C: int, add: bool, chunks: int,
                  num_threads: int, /) -> int: ...
-
-class _MaxPoolBackwardTaps(Protocol):
-    # returns 1 when a tap does not name an input element of its window, else 0
-    def __call__(self, gy: _Buffer, taps: NDArray[np.uint8], gx: _Buffer, tab: _Table, dims: tuple[int, ...],
-                 chunks: int, num_threads: int, /) -> int: ...
 
 class _AvgPool(Protocol):
     def __call__(self, x: _Buffer, y: _Buffer, tab: _Table, dims: tuple[int, ...], count_include_pad: bool,
@@ -63,7 +58,6 @@ def openmp_set_num_threads(n: int) -> None: ...
 
 max_pool: _Fused[_MaxPool]
 scatter: _Fused[_Scatter]
-max_pool_backward_taps: _Fused[_MaxPoolBackwardTaps]
 avg_pool: _Fused[_AvgPool]
 avg_pool_backward: _Fused[_AvgPoolBackward]
 fold: _Fused[_Fold]
@@ -109,8 +103,7 @@ class _Module(Protocol):
     LANES: int
     max_pool: _Fused[_MaxPool]
     scatter: _Fused[_Scatter]
-    max_pool_backward_taps: _Fused[_MaxPoolBackwardTaps]
-    avg_pool: _Fused[_AvgPool]
+        avg_pool: _Fused[_AvgPool]
     avg_pool_backward: _Fused[_AvgPoolBackward]
     fold: _Fused[_Fold]
     block_sum: _Fused[_BlockSum]

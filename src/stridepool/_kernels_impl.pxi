@@ -578,10 +578,8 @@ cdef inline bint _global(const Dims* g) noexcept nogil:
 # ------------------------------------------------------------------------------------------- max forward
 
 cdef struct Index:
-    # where a max kernel puts the index of each maximum: flat positions (pos), window taps (tap), or neither
+    # where a max kernel puts the index of each maximum: flat positions (pos), or nowhere (NULL)
     int64_t* pos
-    uint8_t* tap
-    const Py_ssize_t* trow           # tap-row number of each of the output row's input rows
     void* cols                       # scratch: a row's column maxima (W values, in 8-byte units)
     Py_ssize_t* toffs                # scratch: a window's taps (channels-last): their offsets,
     Py_ssize_t* tpos                 # positions,
@@ -608,8 +606,7 @@ cdef inline bint _takes(num_t v, num_t best) noexcept nogil:
 # previous one (OWp - OW extra windows per row take the place of the columns the last window reads past the
 # next window's start), so one pass over the whole batch takes each window's maximum across its columns (with
 # sw > 1, over the cells split by phase first, so that every tap reads contiguous cells). Keys make the result
-# the row-major first maximum bit for bit (see _vec.h). The keys are the maxima's flat positions in their block,
-# or for layers (tap mode) (tap row << 16) | cell, from which the window tap follows.
+# the row-major first maximum bit for bit (see _vec.h). The keys are the maxima's flat positions in their block.
 
 cdef inline void _colmax(const num_t* blk, const Py_ssize_t* offs, const int32_t* keys, Py_ssize_t nr,
                          Py_ssize_t c0, Py_ssize_t kshift, Py_ssize_t n, num_t* dv, int32_t* dk,
@@ -849,10 +846,8 @@ cdef struct Batch:
     Py_ssize_t slots                 # cell rows per item: 1 (max: column maxima), nr_max (average: the rows)
     bint avg                         # average pooling (else max)
     bint keyed                       # keys decide ties (else the taps are in row-major order as read)
-    bint tapmode                     # keys (tap row << 16) | cell (layers' window taps), else positions
     const Py_ssize_t* nr             # per output row (od, oh) of a block: its number of tap rows,
-    const Py_ssize_t* offs           # their offsets in the block (nr_max each),
-    const Py_ssize_t* trow           # their tap-row numbers
+    const Py_ssize_t* offs           # their offsets in the block (nr_max each)
     const int32_t* keys              # and their key bases
     Py_ssize_t toff[256]             # per window tap: its phase and offset in the split cells
 
@@ -923,9 +918,9 @@ cdef int _batch_rows(Batch* p, const Dims* g, char* stack, size_t stack_bytes, c
         if nr:  # (a later output row's windows may end higher up: rows clipped by the input's end)
             p.off_lo = min(p.off_lo, rows[q * nr_max])
             p.off_hi = max(p.off_hi, rows[q * nr_max + nr - 1])
-        for m in range(nr):  # the flat position in the block (row offset + column), or the tap row << 16
-            keys[q * nr_max + m] = <int32_t>(taps[q * nr_max + m] << 16 if p.tapmode else rows[q * nr_max + m])
-    p.nr, p.offs, p.trow, p.keys, p.nr_max = counts, rows, taps, keys, nr_max
+        for m in range(nr):  # the flat position in the block (row offset + column)
+            keys[q * nr_max + m] = <int32_t>rows[q * nr_max + m]
+    p.nr, p.offs, p.keys, p.nr_max = counts, rows, keys, nr_max
     return 0
 
 
@@ -1007,7 +1002,7 @@ cdef inline void _split_cells(const Dims* g, const Batch* p, Py_ssize_t n, num_t
                 sk[f * span + i] = ck[i * sw + f]
 
 
-cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, uint8_t* tp8, const Dims* g, Batch* p,
+cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, const Dims* g, Batch* p,
                       bint count_include_pad, Py_ssize_t divisor_override, bint dbl, int num_threads) noexcept nogil:
     """Items in batches over the threads: max (p.slots == 1) or average (into float, or double with dbl).
     Returns 1 when memory ran out, else 0."""
@@ -1030,7 +1025,7 @@ cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, uint8_t* tp8, cons
         else:
             memset(scratch, 0, per_thread)  # junk windows read cells no row wrote: defined values
             for u in range(nb):
-                _batch(xp, yp, ip, tp8, g, p, u * p.RB, min(items, u * p.RB + p.RB), scratch, count_include_pad,
+                _batch(xp, yp, ip, g, p, u * p.RB, min(items, u * p.RB + p.RB), scratch, count_include_pad,
                        divisor_override, dbl)
             if scratch != <char*>scratch_stack:
                 free(scratch)
@@ -1041,7 +1036,7 @@ cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, uint8_t* tp8, cons
                 failed[0] = 1
             for u in prange(nb, schedule="static"):
                 if scratch != NULL:
-                    _batch(xp, yp, ip, tp8, g, p, u * p.RB, min(items, u * p.RB + p.RB), scratch,
+                    _batch(xp, yp, ip, g, p, u * p.RB, min(items, u * p.RB + p.RB), scratch,
                            count_include_pad, divisor_override, dbl)
             free(scratch)
     if table != <char*>table_stack:
@@ -1049,21 +1044,20 @@ cdef int _batched_run(const num_t* xp, void* yp, int64_t* ip, uint8_t* tp8, cons
     return failed[0]
 
 
-cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g,
+cdef int _max_batched(const num_t* xp, num_t* yp, int64_t* ip, const Dims* g,
                       int num_threads) noexcept nogil:
     """Max pooling by batches of output rows (see above); returns 1 when memory ran out, else 0."""
     cdef Batch p
     cdef Py_ssize_t nr_max = g.kd * g.kh
-    cdef bint index = ip != NULL or tp8 != NULL
+    cdef bint index = ip != NULL
     # keys are needed where maxima of different input rows meet: several tap rows, unless only values are
     # asked for and equal values cannot differ (integers; -0.0 and NaN payloads can); and for an index where
     # windows reach padding (a padding cell must never be the maximum's tap, even when tied)
     p.keyed = ((nr_max > 1 and (index or num_t is float or num_t is double))
                or (index and (g.wt[0] < 0 or g.wt[0] + (g.OW - 1) * g.sw + (g.kw - 1) * g.dw >= g.W)))
-    p.tapmode = tp8 != NULL
     p.slots = 1
     p.avg = False
-    return _batched_run(xp, yp, ip, tp8, g, &p, False, 0, sizeof(num_t) == 8, num_threads)
+    return _batched_run(xp, yp, ip, g, &p, False, 0, sizeof(num_t) == 8, num_threads)
 
 
 cdef int _avg_batched(const num_t* xp, real_t* yp, const Dims* g, bint count_include_pad,
@@ -1072,21 +1066,20 @@ cdef int _avg_batched(const num_t* xp, real_t* yp, const Dims* g, bint count_inc
     input), then every window's taps summed in row-major order, as the reference sums them."""
     cdef Batch p
     p.keyed = False
-    p.tapmode = False
     p.slots = g.kd * g.kh
     p.avg = True
-    return _batched_run(xp, yp, NULL, NULL, g, &p, count_include_pad, divisor_override, real_t is double,
+    return _batched_run(xp, yp, NULL, g, &p, count_include_pad, divisor_override, real_t is double,
                         num_threads)
 
 
-cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Dims* g, const Batch* p,
+cdef void _batch(const num_t* xp, void* out, int64_t* ip, const Dims* g, const Batch* p,
                  Py_ssize_t u0, Py_ssize_t u1, char* scratch, bint count_include_pad, Py_ssize_t divisor_override,
                  bint dbl) noexcept nogil:
     """Items [u0, u1) of all B * OD * OH * nseg: item u is segment u % nseg of output row u // nseg."""
     cdef Py_ssize_t n = u1 - u0, per = g.OD * g.OH, block = g.D * g.H * g.W, nseg = p.nseg, nr_max = p.nr_max
     cdef Py_ssize_t seg = p.seg, OWp = p.OWp, OW = g.OW, sw = g.sw, cells = p.cells, slots = p.slots
     cdef Py_ssize_t r = u0 // nseg, sg = u0 % nseg, b = r // per, q = r % per
-    cdef Py_ssize_t t, m, i, ns, s0, at, nq = n * OWp, key, rdiv, tap, last_rdiv = -1, last_sg = -1
+    cdef Py_ssize_t t, m, i, ns, s0, at, nq = n * OWp, rdiv, last_rdiv = -1, last_sg = -1
     cdef bint keyed = p.keyed, avg = p.avg, safe = _batch_safe(g, p, u0, u1)
     cdef bint direct = not avg and nseg == 1 and OWp == OW  # the batch's windows are its rows' windows
     cdef num_t* cv = <num_t*>scratch             # per slot: cells, then the split cells
@@ -1108,7 +1101,7 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
         for t in range(n):
             s0 = g.wt[sg * seg]
             _colmax2(xp + b * block, p.offs + q * nr_max, p.keys + q * nr_max, p.nr[q], s0,
-                     -s0 if p.tapmode else 0, npairs, cv + cells + t * OWp, cv + cells + span + t * OWp,
+                     0, npairs, cv + cells + t * OWp, cv + cells + span + t * OWp,
                      sk + t * OWp if keyed else NULL, sk + span + t * OWp if keyed else NULL)
             lo = min(Wp, max(0, -s0))
             hi = min(Wp, max(0, g.W - s0))
@@ -1126,7 +1119,7 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
             s0 = g.wt[sg * seg]                  # the segment's first column (negative: padding)
             if not avg:
                 _fill_cells(xp + b * block, p.offs + q * nr_max, p.keys + q * nr_max, p.nr[q], s0,
-                            -s0 if p.tapmode else 0, g, p, t, safe, low, cv, ck if keyed else NULL,
+                            0, g, p, t, safe, low, cv, ck if keyed else NULL,
                             cv + cells, sk if keyed else NULL)
             else:  # one slot per tap row; a missing one (padding) holds zeros, which add nothing
                 for m in range(slots):
@@ -1163,12 +1156,12 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
         _winmax(cv + soff[0], sk if sw > 1 else ck, p.toff, g.kw, nq, yp + u0 * OW if direct else hv, hk)
     else:  # hk: the window tap of each maximum, if an index is asked for
         _winfirst(cv + soff[0], p.toff, g.kw, nq, yp + u0 * OW if direct else hv,
-                  hk if ip != NULL or tp8 != NULL else NULL)
+                  hk if ip != NULL else NULL)
     if direct and keyed and ip != NULL:  # keys are the positions
         for i in range(nq):
             ip[u0 * OW + i] = hk[i]
         return
-    if direct and ip == NULL and tp8 == NULL:
+    if direct and ip == NULL:
         return
     # each item's windows to the output, with the index of each maximum or divided by the divisors
     r = u0 // nseg
@@ -1199,17 +1192,9 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
         if keyed and ip != NULL:  # keys are the positions
             for i in range(ns):
                 ip[at + i] = hk[t * OWp + i]
-        elif keyed and tp8 != NULL:  # key (tap row << 16) | cell; window i's tap j is at cell i * sw + j * dw
-            for i in range(ns):
-                key = hk[t * OWp + i]
-                tp8[at + i] = <uint8_t>((key >> 16) * g.kw + ((key & 0xffff) - i * sw) // g.dw)
         elif ip != NULL:  # one tap row per output row: hk holds the tap j
             for i in range(ns):
                 ip[at + i] = p.offs[q * nr_max] + s0 + i * sw + hk[t * OWp + i] * g.dw
-        elif tp8 != NULL:
-            tap = p.trow[q * nr_max] * g.kw
-            for i in range(ns):
-                tp8[at + i] = <uint8_t>(tap + hk[t * OWp + i])
         sg += 1
         if sg == nseg:
             sg = 0
@@ -1218,36 +1203,27 @@ cdef void _batch(const num_t* xp, void* out, int64_t* ip, uint8_t* tp8, const Di
 
 def max_pool(const num_t[::1] x not None, num_t[::1] y not None, idx, const int64_t[:, :, ::1] tab not None,
              tuple dims, int num_threads):
-    """y, idx (B, OD, OH, OW, C) <- max over the windows of x (B, D, H, W, C). idx may be None, an int64 buffer
-    (flat positions of the maxima in their block) or a uint8 buffer (the window tap of each maximum, row-major
-    over (kd, kh, kw): the compact form layers keep; kd * kh * kw must be at most 255)."""
+    """y, idx (B, OD, OH, OW, C) <- max over the windows of x (B, D, H, W, C). idx may be None or an int64
+    buffer (flat positions of the maxima in their block)."""
     cdef Dims g
     cdef int64_t[::1] i64
-    cdef uint8_t[::1] i8
     cdef int64_t* ip = NULL
-    cdef uint8_t* tp8 = NULL
     _set_dims(&g, dims, tab, x.shape[0], y.shape[0], True)
     if idx is not None:
         if len(idx) != y.shape[0]:
             raise ValueError("idx must have the length of y")
-        if getattr(idx, "dtype", None) is not None and idx.dtype.itemsize == 1:
-            if g.kd * g.kh * g.kw > 255:
-                raise ValueError("taps do not fit a byte")
-            i8 = idx
-            tp8 = &i8[0] if i8.shape[0] else NULL
-        else:
-            i64 = idx
-            ip = &i64[0] if i64.shape[0] else NULL
+        i64 = idx
+        ip = &i64[0] if i64.shape[0] else NULL
     if y.shape[0] == 0:
         return
     cdef int failed
     with nogil:  # other Python threads (dask's workers) run while the kernel does
-        failed = _max_run(&x[0], &y[0], ip, tp8, &g, num_threads)
+        failed = _max_run(&x[0], &y[0], ip, &g, num_threads)
     if failed:
         raise MemoryError()
 
 
-cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const Dims* g,
+cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, const Dims* g,
                   int num_threads) noexcept nogil:
     """Returns 1 when a thread could not get its scratch (nothing sensible was written), else 0."""
     cdef Py_ssize_t r, n = g.B * g.OD * g.OH
@@ -1262,16 +1238,16 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
     cdef int failed[1]
     failed[0] = 0
     if _global(g):
-        _global_max(xp, yp, ip, tp8, g.B, g.D * g.H * g.W, num_threads)
+        _global_max(xp, yp, ip, g.B, g.D * g.H * g.W, num_threads)
         return 0
     if _batchable(g):
-        return _max_batched(xp, yp, ip, tp8, g, num_threads)
+        return _max_batched(xp, yp, ip, g, num_threads)
     if num_threads <= 1:  # no parallel region at all: small calls pay nothing for OpenMP
         rows = <Py_ssize_t*>malloc(scratch)
         if rows == NULL:
             return 1
         for r in range(n):
-            _max_row(xp, yp, ip, tp8, rows, head, g, r)
+            _max_row(xp, yp, ip, rows, head, g, r)
         free(rows)
         return 0
     with parallel(num_threads=num_threads):
@@ -1280,12 +1256,12 @@ cdef int _max_run(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, const D
             failed[0] = 1
         for r in prange(n, schedule="static"):
             if rows != NULL:
-                _max_row(xp, yp, ip, tp8, rows, head, g, r)
+                _max_row(xp, yp, ip, rows, head, g, r)
         free(rows)
     return failed[0]
 
 
-cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, Py_ssize_t* rows,
+cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t* rows,
                           Py_ssize_t head, const Dims* g, Py_ssize_t r) noexcept nogil:
     """Output row r of all B * OD * OH rows (the paths _max_batched does not take: channels-last, and planar
     rows of irregular (adaptive) or gigantic windows along W), in the scratch _max_run lays out."""
@@ -1298,12 +1274,10 @@ cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8,
     cdef int32_t* lanes = <int32_t*>(rows + head)
     cdef Index out
     out.pos = ip + at if ip != NULL else NULL
-    out.tap = tp8 + at if tp8 != NULL else NULL
-    out.trow = trow
     out.toffs = trow + nr
     out.tpos = out.toffs + nt
     out.cols = <void*>(out.tpos + nt)
-    out.any = ip != NULL or tp8 != NULL
+    out.any = ip != NULL
     xp = xp + b * block
     yp = yp + at
     if g.C > 1:
@@ -1313,11 +1287,9 @@ cdef inline void _max_row(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8,
         _max_row_planar(xp, yp, &out, lanes, rows, nrows, g)
 
 
-cdef inline void _put_index(const Index* out, Py_ssize_t at, Py_ssize_t pos, Py_ssize_t tap) noexcept nogil:
+cdef inline void _put_index(const Index* out, Py_ssize_t at, Py_ssize_t pos) noexcept nogil:
     if out.pos != NULL:
         out.pos[at] = pos
-    elif out.tap != NULL:
-        out.tap[at] = <uint8_t>tap
 
 
 cdef inline void _max_window(const num_t* xp, num_t* yp, const Index* out, const Py_ssize_t* rows,
@@ -1325,7 +1297,7 @@ cdef inline void _max_window(const num_t* xp, num_t* yp, const Index* out, const
                              Py_ssize_t dw, Py_ssize_t ow) noexcept nogil:
     """One window of a block, tap by tap in row-major order."""
     cdef Py_ssize_t m, j, pos
-    cdef Py_ssize_t bi = rows[0] + cs + c0 * dw, bt = out.trow[0] * kw + c0
+    cdef Py_ssize_t bi = rows[0] + cs + c0 * dw
     cdef num_t v, best = xp[bi]
     cdef bint take
     for m in range(nrows):
@@ -1335,9 +1307,8 @@ cdef inline void _max_window(const num_t* xp, num_t* yp, const Index* out, const
             take = _takes(v, best)
             best = v if take else best
             bi = pos if take else bi
-            bt = (out.trow[m] * kw + j) if take else bt
     yp[ow] = best
-    _put_index(out, ow, bi, bt)
+    _put_index(out, ow, bi)
 
 
 cdef inline void _max_row_planar(const num_t* xp, num_t* yp, const Index* out, int32_t* cm,
@@ -1405,14 +1376,14 @@ cdef inline void _max_window_cols(const num_t* cv, const int32_t* cm, num_t* yp,
     yp[ow] = best
     if out.any:
         m = bt // kw
-        _put_index(out, ow, rows[m] + cs + (bt - m * kw) * dw, out.trow[m] * kw + bt - m * kw)
+        _put_index(out, ow, rows[m] + cs + (bt - m * kw) * dw)
 
 
 cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int32_t* ko, const Py_ssize_t* rows,
                                Py_ssize_t nrows, const Dims* g) noexcept nogil:
     """One output row, channels-last: window by window, its taps in row-major order, vectorised across the
     channels with the running maxima in registers (_vec.h). ko (C int32) gets each maximum's key: its position
-    (blocks of fewer than 2**31 elements), its window tap (layers), else its ordinal in the window's taps."""
+    (blocks of fewer than 2**31 elements), else its ordinal in the window's taps."""
     cdef const int64_t* ct = g.wt
     cdef Py_ssize_t L = g.L, C = g.C, dw = g.dw, kw = g.kw
     cdef Py_ssize_t ow, m, j, c, cs, c0, c1, pos, n
@@ -1427,10 +1398,7 @@ cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int
                 pos = rows[m] + cs + j * dw
                 out.toffs[n] = pos * C
                 out.tpos[n] = pos
-                if out.tap != NULL:
-                    out.tkeys[n] = <int32_t>(out.trow[m] * kw + j)
-                else:
-                    out.tkeys[n] = <int32_t>(pos if small else n)
+                out.tkeys[n] = <int32_t>(pos if small else n)
                 n += 1
         _wincl(xp, out.toffs, out.tkeys, n, C, yp + ow * C, ko if out.any else NULL)
         if out.pos != NULL:
@@ -1440,9 +1408,6 @@ cdef inline void _max_row_last(const num_t* xp, num_t* yp, const Index* out, int
             else:
                 for c in range(C):
                     out.pos[ow * C + c] = out.tpos[ko[c]]
-        elif out.tap != NULL:
-            for c in range(C):
-                out.tap[ow * C + c] = <uint8_t>ko[c]
 
 
 # ---------------------------------------------------------------------------------------- global pooling
@@ -1455,20 +1420,20 @@ cdef enum:
     GROUP = 8
 
 
-cdef void _global_max(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, Py_ssize_t P, Py_ssize_t S,
+cdef void _global_max(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t P, Py_ssize_t S,
                       int num_threads) noexcept nogil:
     """Global max pooling of P blocks of S elements; the index of a maximum is its position in the block,
     which is also its window tap."""
     cdef Py_ssize_t u, groups = (P + GROUP - 1) // GROUP
     if num_threads <= 1:
         for u in range(groups):
-            _global_max_group(xp, yp, ip, tp8, u * GROUP, min(P, u * GROUP + GROUP), S)
+            _global_max_group(xp, yp, ip, u * GROUP, min(P, u * GROUP + GROUP), S)
     else:
         for u in prange(groups, num_threads=num_threads, schedule="static"):
-            _global_max_group(xp, yp, ip, tp8, u * GROUP, min(P, u * GROUP + GROUP), S)
+            _global_max_group(xp, yp, ip, u * GROUP, min(P, u * GROUP + GROUP), S)
 
 
-cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, uint8_t* tp8, Py_ssize_t p0,
+cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, Py_ssize_t p0,
                                    Py_ssize_t p1, Py_ssize_t S) noexcept nogil:
     cdef num_t best[GROUP]
     cdef Py_ssize_t at[GROUP]
@@ -1487,8 +1452,6 @@ cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, uint
             yp[p] = best[0]
             if ip != NULL:
                 ip[p] = at[0]
-            elif tp8 != NULL:
-                tp8[p] = <uint8_t>at[0]
         return
     src = xp + p0 * S
     for q in range(GROUP):
@@ -1504,8 +1467,6 @@ cdef inline void _global_max_group(const num_t* xp, num_t* yp, int64_t* ip, uint
         yp[p0 + q] = best[q]
         if ip != NULL:
             ip[p0 + q] = at[q]
-        elif tp8 != NULL:
-            tp8[p0 + q] = <uint8_t>at[q]
 
 
 cdef void _global_avg(const num_t* xp, real_t* yp, Py_ssize_t P, Py_ssize_t S, real_t div,
@@ -1671,91 +1632,6 @@ cdef inline Py_ssize_t _zero_to(num_t* gx, Py_ssize_t done, Py_ssize_t upto, Py_
             for c in range(c0, c1):
                 gx[k * C + c] = 0
     return upto
-
-
-def max_pool_backward_taps(const num_t[::1] gy not None, const uint8_t[::1] taps not None, num_t[::1] gx not None,
-                           const int64_t[:, :, ::1] tab not None, tuple dims, Py_ssize_t chunks, int num_threads):
-    """gx (B, D, H, W, C) <- zeros, then each gy element added at the input element of its window tap (the
-    compact index of max_pool), in row-major output order: the same sums as a scatter by position. A tap
-    outside its window's input taps stops its unit; the call then returns 1 (else 0)."""
-    cdef Dims g
-    _set_dims(&g, dims, tab, gx.shape[0], gy.shape[0], True)
-    if taps.shape[0] != gy.shape[0] or chunks < 1 or g.kd * g.kh * g.kw > 255:
-        raise ValueError("taps do not match dims")
-    if gx.shape[0] == 0:
-        return 0
-    if gy.shape[0] == 0:
-        memset(&gx[0], 0, gx.shape[0] * sizeof(num_t))
-        return 0
-    cdef int bad
-    with nogil:
-        bad = _taps_back_run(&gy[0], &taps[0], &gx[0], &g, chunks, num_threads)
-    return bad
-
-
-cdef int _taps_back_run(const num_t* gyp, const uint8_t* tp, num_t* gxp, const Dims* g, Py_ssize_t chunks,
-                        int num_threads) noexcept nogil:
-    cdef int bad[1]
-    cdef Py_ssize_t u
-    bad[0] = 0
-    if num_threads <= 1:
-        for u in range(g.B * chunks):
-            _taps_back_unit(gyp, tp, gxp, g, u, chunks, bad)
-    else:
-        for u in prange(g.B * chunks, num_threads=num_threads, schedule="static"):
-            _taps_back_unit(gyp, tp, gxp, g, u, chunks, bad)
-    return bad[0]
-
-
-cdef inline void _taps_back_unit(const num_t* gy, const uint8_t* tp, num_t* gx, const Dims* g, Py_ssize_t u,
-                                 Py_ssize_t chunks, int* bad) noexcept nogil:
-    cdef Py_ssize_t L = g.L, C = g.C, OW = g.OW
-    cdef Py_ssize_t b = u // chunks
-    cdef Py_ssize_t c0 = (u % chunks) * C // chunks, c1 = (u % chunks + 1) * C // chunks
-    cdef Py_ssize_t od, oh, ow, c, t, at, base, cs, w0, w1, d0, d1, h0, h1
-    cdef Py_ssize_t ntaps = g.kd * g.kh * g.kw
-    cdef bint full
-    # per tap: its (depth, height, width) tap numbers and its offset from the window's first element
-    cdef int32_t ti[256]
-    cdef int32_t tj[256]
-    cdef int32_t tl[256]
-    cdef Py_ssize_t off[256]
-    for t in range(ntaps):
-        ti[t] = <int32_t>(t // (g.kh * g.kw))
-        tj[t] = <int32_t>((t // g.kw) % g.kh)
-        tl[t] = <int32_t>(t % g.kw)
-        off[t] = (ti[t] * g.dd * g.H + tj[t] * g.dh) * g.W + tl[t] * g.dw
-    gy = gy + b * g.OD * g.OH * OW * C
-    tp = tp + b * g.OD * g.OH * OW * C
-    cdef Py_ssize_t done = 0
-    gx = gx + b * g.D * g.H * g.W * C
-    for od in range(g.OD):
-        d0, d1 = g.dt[L + od], g.dt[2 * L + od]
-        for oh in range(g.OH):
-            h0, h1 = g.ht[L + oh], g.ht[2 * L + oh]
-            base = (g.dt[od] * g.H + g.ht[oh]) * g.W
-            if d1 > d0 and h1 > h0:  # zeroed through the window's last input row
-                done = _zero_to(gx, done, ((g.dt[od] + (d1 - 1) * g.dd) * g.H + g.ht[oh] + (h1 - 1) * g.dh + 1)
-                                * g.W, C, c0, c1)
-            full = d0 == 0 and d1 == g.kd and h0 == 0 and h1 == g.kh  # no depth or height tap is padding
-            for ow in range(OW):
-                at = ((od * g.OH + oh) * OW + ow) * C
-                cs, w0, w1 = g.wt[ow], g.wt[L + ow], g.wt[2 * L + ow]
-                if full and w0 == 0 and w1 == g.kw:  # a window inside the input: every tap number is valid
-                    for c in range(c0, c1):
-                        t = tp[at + c]
-                        if t >= ntaps:
-                            bad[0] = 1
-                            return
-                        gx[(base + cs + off[t]) * C + c] += gy[at + c]
-                    continue
-                for c in range(c0, c1):
-                    t = tp[at + c]
-                    if t >= ntaps or not (d0 <= ti[t] < d1 and h0 <= tj[t] < h1 and w0 <= tl[t] < w1):
-                        bad[0] = 1
-                        return
-                    gx[(base + cs + off[t]) * C + c] += gy[at + c]
-    _zero_to(gx, done, g.D * g.H * g.W, C, c0, c1)
 
 
 # ------------------------------------------------------------------------------------------- avg forward
@@ -2082,6 +1958,7 @@ def block_extreme(const num_t[::1] x not None, num_t[::1] y not None, tuple dims
     cdef Py_ssize_t n = d[0] * (d[1] // d[5]) * (d[2] // d[6])
     cdef Lowest low
     cdef Highest high
+    low.unused = high.unused = 0
     if y.shape[0] == 0:
         return
     with nogil:
@@ -2520,10 +2397,10 @@ cdef class Plan:
                                                         self.incl, self.divisor, nt)
                 elif self.dbl:
                     failed = _max_run[double](<const double*>bx.buf, <double*>by.buf,
-                                              <int64_t*>bi.buf if self.op == 1 else NULL, NULL, &self.g, nt)
+                                              <int64_t*>bi.buf if self.op == 1 else NULL, &self.g, nt)
                 else:
                     failed = _max_run[float](<const float*>bx.buf, <float*>by.buf,
-                                             <int64_t*>bi.buf if self.op == 1 else NULL, NULL, &self.g, nt)
+                                             <int64_t*>bi.buf if self.op == 1 else NULL, &self.g, nt)
             if idx is not None:
                 PyBuffer_Release(&bi)
             PyBuffer_Release(&by)

@@ -639,9 +639,6 @@ def max_backward_args(grad_output: ArrayLike, indices: ArrayLike, input_shape: o
     return g, idx, shape, ax
 
 
-#: a layer's remembered window taps do not name an input element of their window
-
-
 def bad_index_error(value: int, plane: int, nd: int = 2, what: str = "`input_shape`") -> ValueError:
     hint = ""
     if value == -1 and what == "`input_shape`":

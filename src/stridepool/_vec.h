@@ -9,7 +9,7 @@
  *
  * Keys order the taps of a window: a smaller key is earlier in row-major tap order. The callers give each
  * input row a key base that makes key = base + column increase in that order (the element's flat position
- * in its block, or (tap row << 16) | scratch column for layers' window taps); padding cells carry
+ * in its block); padding cells carry
  * SP_KEY_PAD, after every real tap. With keys the maximum can be taken in any order and still be the
  * row-major first maximum (ties and NaNs: the first NaN wins; -0.0 and +0.0 are told apart by position),
  * which is what makes the separable scheme (column maxima, then across columns) exact.
