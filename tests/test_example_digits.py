@@ -9,8 +9,6 @@
 The example lives outside the package: when the tests run from an installed wheel with only tests/ copied,
 these tests skip.
 """
-import importlib.util
-import pathlib
 import re
 
 import numpy as np
@@ -20,18 +18,13 @@ import stridepool as sp
 
 pytest.importorskip("sklearn")  # the example's data set: sklearn.datasets.load_digits
 
-EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "train_digits.py"
+from example_scripts import load, losses as _losses  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def td():
     """The example, imported by path."""
-    if not EXAMPLE.is_file():
-        pytest.skip(f"{EXAMPLE} is not there (tests run outside a source checkout)")
-    spec = importlib.util.spec_from_file_location("train_digits", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("train_digits")
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +118,6 @@ def test_same_as_pytorch(td, data):
             optimiser.step(params, grads)
     finally:
         torch.set_num_threads(threads)
-
-
-def _losses(text):
-    return re.findall(r"^epoch .* loss (\S+) ", text, flags=re.M)
 
 
 def test_script_output(td, capsys, tmp_path):

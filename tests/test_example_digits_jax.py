@@ -6,47 +6,22 @@
 
 Skipped without JAX or scikit-learn, and outside a source checkout (the example is not installed).
 """
-import importlib.util
-import pathlib
-import re
-
 import numpy as np
 import pytest
 
 pytest.importorskip("jax")
 pytest.importorskip("sklearn")
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+from example_scripts import load, run_both_pools  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tj():
-    path = EXAMPLES / "train_digits_jax.py"
-    if not path.is_file():
-        pytest.skip(f"{path} is not there (tests run outside a source checkout)")
-    spec = importlib.util.spec_from_file_location("train_digits_jax", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _losses(text):
-    return re.findall(r"^epoch .* loss (\S+) ", text, flags=re.M)
+    return load("train_digits_jax")
 
 
 def test_both_pools_print_the_same_losses(tj, capsys):
-    outputs = {}
-    for pool in ("stridepool", "native"):
-        tj.main(["--epochs", "1", "--pool", pool])
-        outputs[pool] = capsys.readouterr().out
-    a, b = (_losses(outputs[p]) for p in ("stridepool", "native"))
-    assert len(a) == 1 and a == b, outputs
-    assert 0 < float(a[0]) < 2.3
-    assert "pooling: stridepool" in outputs["stridepool"] and "pooling: native" in outputs["native"]
-    for out in outputs.values():
-        assert re.search(r"epoch +1/1 .* time \d+\.\d+ s", out)
-        last = out.strip().splitlines()[-1]
-        assert re.fullmatch(r"test accuracy: 0\.\d+", last), last
+    run_both_pools(tj, capsys, epochs=1)
 
 
 def test_same_network_as_the_numpy_example(tj):
