@@ -103,7 +103,7 @@ class _Module(Protocol):
     LANES: int
     max_pool: _Fused[_MaxPool]
     scatter: _Fused[_Scatter]
-        avg_pool: _Fused[_AvgPool]
+    avg_pool: _Fused[_AvgPool]
     avg_pool_backward: _Fused[_AvgPoolBackward]
     fold: _Fused[_Fold]
     block_sum: _Fused[_BlockSum]
