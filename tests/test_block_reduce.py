@@ -243,11 +243,12 @@ def test_means_of_blocks_beyond_the_kernels_divisor(monkeypatch):
 
 
 @pytest.mark.parametrize("band_bytes", [1, 200, 10**9], ids=["one-block-row", "bands", "one-band"])
-@pytest.mark.parametrize("dtype", ["float32", "uint8", "bool"])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "uint8", "bool"])
 @pytest.mark.parametrize("op", ["max", "min", "sum", "mean", "nansum"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bands(monkeypatch, backend, op, dtype, band_bytes):
-    """The kernels run on bands of block rows (a short last band too); the result does not depend on them."""
+    """The kernels run on bands of block rows (a short last band too; float16 means, through float32); the
+    result does not depend on them."""
     monkeypatch.setattr(BR, "BAND_BYTES", band_bytes)
     image = values((23, 7, 6), dtype, seed=9)
     for block in [(2, 3, 2), (1, 2, 3), (3, 1, 1)]:

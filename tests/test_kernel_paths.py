@@ -275,3 +275,37 @@ def test_block_sum_worked_by_hand():
     np.testing.assert_array_equal(_compiled.run_block_extreme(m, (0, 1), (2, 2), "min"), [[np.nan, -0.0]])
     assert np.signbit(_compiled.run_block_extreme(m, (0, 1), (2, 2), "min")[0, 1])  # the first of -0.0, 0.0
     np.testing.assert_array_equal(_compiled.run_block_extreme(m, (0, 1), (2, 2), "max"), [[np.nan, 5.0]])
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 8, 9, 16, 17, 33, 80])
+@pytest.mark.parametrize("kind", ["random", "zeros", "nans", "allnan"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_block_nan_ignoring_bit_for_bit(build, dtype, kind, width):
+    """NaN-ignoring block maxima, minima, sums and means: the windowed family's nan_policy="omit" composition's
+    bits (the reference's), NaN payloads of every kind, blocks of NaN only among them."""
+    from stridepool import _compiled, _reference
+
+    rng = np.random.default_rng(width * 11 + len(kind))
+    bits = f"u{np.dtype(dtype).itemsize}"
+    for block, ax in BLOCKS:
+        shape = (4, 5, width + 3) if len(block) == 3 or ax == (0, 2) else (4, width + 3)
+        x = _data(shape, dtype, "nans" if kind == "allnan" else kind, rng)
+        if kind == "allnan":  # whole blocks of NaN
+            x[:2] = np.nan
+        for op in ("nanmax", "nanmin"):
+            got = _compiled.run_block_extreme(x, ax, block, op)
+            np.testing.assert_array_equal(got.view(bits), _reference.run_block_extreme(x, ax, block, op).view(bits))
+        for mean in (False, True):
+            got = _compiled.run_block_nansum(x, ax, block, mean)
+            want = _reference.run_block_nansum(x, ax, block, mean)
+            np.testing.assert_array_equal(got.view(bits), want.view(bits), err_msg=f"mean={mean} {block} {ax}")
+
+
+def test_block_nan_ignoring_worked_by_hand():
+    from stridepool import _compiled
+
+    x = np.array([[np.nan, 2.0, np.nan, np.nan], [1.0, np.nan, np.nan, np.nan]], dtype=np.float32)
+    np.testing.assert_array_equal(_compiled.run_block_extreme(x, (0, 1), (2, 2), "nanmax"), [[2.0, np.nan]])
+    np.testing.assert_array_equal(_compiled.run_block_extreme(x, (0, 1), (2, 2), "nanmin"), [[1.0, np.nan]])
+    np.testing.assert_array_equal(_compiled.run_block_nansum(x, (0, 1), (2, 2), True), [[1.5, np.nan]])
+    np.testing.assert_array_equal(_compiled.run_block_nansum(x, (0, 1), (2, 2), False), [[3.0, 0.0]])

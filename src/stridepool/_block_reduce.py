@@ -120,23 +120,26 @@ BAND_BYTES = 1 << 23
 def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype[Any], omit: bool = False) -> Array:
     """``op`` ("max", "min", "sum" or "mean") over the blocks of a validated array ``x``, as ``dtype``; ``omit``:
     NaN ignored (floats; a block of NaN only is NaN, 0 for a sum). Over up to three axes whose block is more
-    than 1: ``core``'s block kernels for max and min (NaN propagating) and for sums and means of integers
-    (``run_block_extreme``, ``run_block_sum``: one pass, straight into the result); for the others max pooling
-    (of ``-x`` or ``~x`` for "min", see :func:`reduce_blocks`) or average pooling (divisor 1 for sums) with
-    windows = strides = ``block``, NaN-ignoring ones with ``omit`` (``stridepool._variants``), in one pass over
-    bands of ``x`` (:func:`_banded`). Over more axes, three axes per pass (the last three first; integers in
-    float64, float16 in float32, a mean divided once at the end, by the number of non-NaN cells with
-    ``omit``)."""
+    than 1: ``core``'s block kernels (one pass, straight into the result) for max and min, for sums and means
+    of integers, and with ``omit`` for sums and means of floats (``run_block_extreme``, ``run_block_sum``,
+    ``run_block_nansum``: the bits of the compositions below); for float sums and means average pooling
+    (divisor 1 for sums) with windows = strides = ``block``, in one pass over bands of ``x``
+    (:func:`_banded`). Over more axes, three axes per pass (the last three first), by max pooling (of ``-x``
+    or ``~x`` for "min", see :func:`reduce_blocks`) or average pooling, NaN-ignoring ones with ``omit``
+    (``stridepool._variants``): integers in float64, float16 in float32, a mean divided once at the end, by
+    the number of non-NaN cells with ``omit``."""
     axes = tuple(i for i, b in enumerate(block) if b > 1)
     if not axes:
         return x.astype(dtype)
     if len(axes) <= 3 and op in ("sum", "mean") and x.dtype.kind in "iu":  # integers summed as integers
         return core.run_block_sum(x, axes, tuple(block[a] for a in axes), dtype)
-    if len(axes) <= 3 and op in ("max", "min") and not omit:  # (bool arrives as uint8: viewed back)
-        e = core.run_block_extreme(x, axes, tuple(block[a] for a in axes), op)
+    if len(axes) <= 3 and op in ("max", "min"):  # (bool arrives as uint8: viewed back)
+        e = core.run_block_extreme(x, axes, tuple(block[a] for a in axes), "nan" + op if omit else op)
         return e.view(dtype) if dtype.kind == "b" else e
+    if len(axes) <= 3 and omit:  # NaN-ignoring sums and means of floats
+        return core.run_block_nansum(x, axes, tuple(block[a] for a in axes), op == "mean").astype(dtype, copy=False)
     if len(axes) <= 3:
-        return _banded(core, x, axes, block, op, dtype, omit)
+        return _banded(core, x, axes, block, op, dtype)
     count = None
     if omit and op in ("sum", "mean"):  # NaN-ignoring sums: the sums of x with NaN read as 0
         nan = np.isnan(x)
@@ -164,48 +167,34 @@ def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype
 
 
 def _banded(core: Core, x: Array, axes: tuple[int, ...], block: tuple[int, ...], op: str,
-            dtype: np.dtype[Any], omit: bool = False) -> Array:
-    """One kernel pass over up to three pooled ``axes``, written into the result. Where a temporary is needed
-    (``-x`` or ``~x`` for a min, the float64 sums of integers before their cast, the masks and sums of a
-    NaN-ignoring reduction), the pass runs on bands of whole blocks along the first axis of ``x`` (about
-    :data:`BAND_BYTES` each): the temporaries of a band stay in the cache and are never a whole image."""
-    kernel_dtype = x.dtype if op in ("max", "min") else P.result_dtype_avg(x.dtype)
+            dtype: np.dtype[Any]) -> Array:
+    """Float sums and means (NaN propagating) over up to three pooled ``axes`` in one kernel pass, written into
+    the result: average pooling, divisor 1 for sums. float16 means are summed and divided in float32 on bands
+    of whole blocks along the first axis of ``x`` (about :data:`BAND_BYTES` each), so that the float32
+    temporary stays in the cache and is never a whole image."""
+    kernel_dtype = P.result_dtype_avg(x.dtype)
     whole = math.prod(block)
     div = 1 if op == "sum" or whole > P.MAX_SIZE else whole
     # the compiled core's allocator reuses freed large buffers (no page faults for a fresh result)
     alloc: Callable[..., Array] = getattr(core, "_alloc", np.empty)
     out = alloc(tuple(n // b for n, b in zip(x.shape, block)), dtype)
-    flip = V.flip(x.dtype) if op == "min" and not omit else None  # (NaN-ignoring: stridepool._variants flips)
     direct = kernel_dtype == dtype
     rows_per_block = block[0]
-    per_band = out.shape[0]  # one band when the kernel writes the result with no temporary
-    if flip is not None or not direct or omit:
+    per_band = out.shape[0]  # one band when the kernel writes the result itself
+    if not direct:
         per_band = min(per_band, max(1, BAND_BYTES // (x.nbytes // x.shape[0] * rows_per_block)))
     rows = per_band * rows_per_block
-    flipped = alloc((min(rows, x.shape[0]),) + x.shape[1:], x.dtype) if flip is not None else None
     staged = None if direct else alloc((per_band,) + out.shape[1:], kernel_dtype)
-    # float64 sums to uint64 through int64 (exact below 2**53; NumPy's float64 -> int64 cast is the faster one)
-    sink = out.view(np.int64) if dtype == np.uint64 and kernel_dtype.kind == "f" else out
     sizes = tuple(block[a] for a in axes)
     for r0 in range(0, x.shape[0], rows):
         band = x[r0:r0 + rows]
         o0, o1 = r0 // rows_per_block, (r0 + band.shape[0]) // rows_per_block
-        if flip is not None and flipped is not None:
-            band = flip(band, out=flipped[:band.shape[0]])
         target = out[o0:o1] if staged is None else staged[:o1 - o0]
         geo = P.geometry(P.sizes_at(band.shape, axes), sizes, sizes, 0, 1, False)
-        if op in ("max", "min"):
-            V.run_max(core, band, axes, geo, False, target, flipped=omit and op == "min", omit=omit)
-        elif omit:  # a NaN-ignoring mean divides by the non-NaN cells (no padding here); a sum of none is 0
-            V.run_avg(core, band, axes, geo, True, 0 if op == "mean" else 1, target, omit=True,
-                      empty=np.nan if op == "mean" else 0.0)
-        else:
-            core.run_avg(band, axes, geo, True, div, target)
-        if flip is not None:
-            flip(target, out=target)
+        core.run_avg(band, axes, geo, True, div, target)
         if staged is not None:
-            sink[o0:o1] = target
-    if op == "mean" and div != whole and not omit:
+            out[o0:o1] = target
+    if op == "mean" and div != whole:
         np.divide(out, whole, out=out)
     return out
 

@@ -152,6 +152,7 @@ _AVG: dict[tuple[np.dtype[Any], object], Any] = {}
 _AVG_BACK: dict[tuple[np.dtype[Any], object], Any] = {}
 _BLOCK_SUM: dict[tuple[np.dtype[Any], object], Any] = {}
 _BLOCK_EXTREME: dict[np.dtype[Any], Any] = {}
+_BLOCK_NANSUM: dict[np.dtype[Any], Any] = {}
 
 
 def use_kernels(name: str) -> str:
@@ -171,6 +172,7 @@ def use_kernels(name: str) -> str:
     _BLOCK_SUM.update({(dt, rt): K.block_sum[n, r] for dt, n in _NAMES.items() if dt.kind in "iu"
                        for rt, r in ((np.dtype(np.uint64), "uint64_t"), (np.dtype(np.float64), "double"))})
     _BLOCK_EXTREME.update({dt: K.block_extreme[n] for dt, n in _NAMES.items()})
+    _BLOCK_NANSUM.update({dt: K.block_nansum[n] for dt, n in _NAMES.items() if dt.kind == "f"})
     _PLANS.clear()  # plans hold the kernels of the build that made them
     return before
 _INT64 = np.dtype(np.int64)
@@ -401,14 +403,37 @@ def run_block_sum(x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array 
 def run_block_extreme(x: Array, ax: Ax, block: Ax, op: str, out: Array | None = None) -> Array:
     """The maxima (``op`` "max") or minima ("min") of the ``block``-sized blocks of a validated array ``x``
     along up to three axes ``ax``: the cell max pooling (``-max(-x)``) picks, the first NaN of a block, else
-    its first largest (smallest) cell in row-major order."""
+    its first largest (smallest) cell in row-major order. "nanmax", "nanmin": NaN ignored, the first largest
+    (smallest) non-NaN cell, NaN (``np.nan``) for a block of NaN only."""
     shape = P.pooled_shape(x.shape, ax, [n // b for n, b in zip(P.sizes_at(x.shape, ax), block)])
     work = P.acc_dtype(x.dtype)  # (float16 in float32: exact)
     moved = _moved(x, ax)
     target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
     if target.flat.size:
         dims = _block_dims(x.shape, ax, moved) + (1,) * (3 - len(ax)) + tuple(block)
-        _BLOCK_EXTREME[work](_flat(x, ax, moved, work), target.flat, dims, op == "max", _threads(x.size))
+        _BLOCK_EXTREME[work](_flat(x, ax, moved, work), target.flat, dims, op.endswith("max"),
+                             op.startswith("nan"), _threads(x.size))
+    y = target.done(x.dtype)
+    if op.startswith("nan") and x.dtype.kind == "f":  # a block of NaN only: np.nan, whichever NaN it held
+        nan = np.isnan(y)
+        if nan.any():
+            y[nan] = np.nan
+    return y
+
+
+def run_block_nansum(x: Array, ax: Ax, block: Ax, mean: bool, out: Array | None = None) -> Array:
+    """The sums (``mean``: means) of the non-NaN cells of the ``block``-sized blocks of a validated float array
+    ``x`` along up to three axes ``ax``: NaN added as +0 from +0 in row-major order (in float32 for float16
+    and float32, in float64 for float64), divided by the number of non-NaN cells; a block of NaN only gives
+    NaN (a mean) or 0 (a sum). The result has ``x``'s dtype."""
+    shape = P.pooled_shape(x.shape, ax, [n // b for n, b in zip(P.sizes_at(x.shape, ax), block)])
+    work = P.acc_dtype(x.dtype)
+    moved = _moved(x, ax)
+    target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
+    if target.flat.size:
+        dims = _block_dims(x.shape, ax, moved) + (1,) * (3 - len(ax)) + tuple(block)
+        _BLOCK_NANSUM[work](_flat(x, ax, moved, work), target.flat, dims, mean, np.nan if mean else 0.0,
+                            _threads(x.size))
     return target.done(x.dtype)
 
 

@@ -41,7 +41,12 @@ class _BlockSum(Protocol):
     def __call__(self, x: _Buffer, y: _Buffer, dims: tuple[int, ...], div: float, num_threads: int, /) -> None: ...
 
 class _BlockExtreme(Protocol):
-    def __call__(self, x: _Buffer, y: _Buffer, dims: tuple[int, ...], highest: bool, num_threads: int, /) -> None: ...
+    def __call__(self, x: _Buffer, y: _Buffer, dims: tuple[int, ...], highest: bool, omit: bool, num_threads: int,
+                 /) -> None: ...
+
+class _BlockNanSum(Protocol):
+    def __call__(self, x: _Buffer, y: _Buffer, dims: tuple[int, ...], mean: bool, empty: float, num_threads: int,
+                 /) -> None: ...
 
 class _Fold(Protocol):
     def __call__(self, win: _Buffer, gx: _Buffer, tab: _Table, dims: tuple[int, ...], chunks: int,
@@ -63,6 +68,7 @@ avg_pool_backward: _Fused[_AvgPoolBackward]
 fold: _Fused[_Fold]
 block_sum: _Fused[_BlockSum]
 block_extreme: _Fused[_BlockExtreme]
+block_nansum: _Fused[_BlockNanSum]
 
 def plain(obj: object) -> bool: ...
 def lean(plans: dict[Any, Plan], nd: int, op: str, x: object, flags: tuple[object, ...],
@@ -108,6 +114,7 @@ class _Module(Protocol):
     fold: _Fused[_Fold]
     block_sum: _Fused[_BlockSum]
     block_extreme: _Fused[_BlockExtreme]
+    block_nansum: _Fused[_BlockNanSum]
     Plan: type[Plan]
     Block: type[Block]
     CACHE_MIN_BYTES: int

@@ -104,6 +104,12 @@ cdef extern from "_vec.h" nogil:
     void sp_lowpairs_double(const double*, Py_ssize_t, double*, int)
     void sp_highpairs_float(const float*, Py_ssize_t, float*, int)
     void sp_highpairs_double(const double*, Py_ssize_t, double*, int)
+    void sp_lownanpairs_float(const float*, Py_ssize_t, float*, int)
+    void sp_nanblocks_float(const float*, const float*, Py_ssize_t, float*, int, float)
+    void sp_nanblocks_double(const double*, const double*, Py_ssize_t, double*, int, double)
+    void sp_lownanpairs_double(const double*, Py_ssize_t, double*, int)
+    void sp_highnanpairs_float(const float*, Py_ssize_t, float*, int)
+    void sp_highnanpairs_double(const double*, Py_ssize_t, double*, int)
     void sp_colmax_float(const float*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                          float*, int32_t*)
     void sp_colmax_double(const double*, const Py_ssize_t*, const int32_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
@@ -1850,7 +1856,9 @@ cdef void _avg_interior(const num_t* xp, real_t* yp, Py_ssize_t n, const Py_ssiz
 # Integer means accumulate in double (exact while every partial sum stays within 2**53: the caller checks)
 # and are divided once. Maxima (minima) take the first largest (smallest) cell of a block in row-major
 # order, and the first NaN of a block where it has one: the cell max pooling (-max(-x)) picks, so the
-# reference's max pooling (and its composition for minima) gives the same bits.
+# reference's max pooling (and its composition for minima) gives the same bits; NaN-ignoring ones the first
+# largest (smallest) non-NaN cell, as the windowed family's nan_policy="omit" composition. NaN-ignoring sums
+# and means of floats add NaN as +0, as that composition does.
 
 ctypedef fused int_t:
     int8_t
@@ -1938,32 +1946,47 @@ cdef inline void _bsum_row(const int_t* xp, bsum_t* yp, Py_ssize_t r, const Py_s
             y[e] = y[e] / div
 
 
-# which extreme a block reduction takes, as a type (each specialisation compiles to plain selects)
+# which extreme a block reduction takes, NaN propagating or ignored, as a type (each specialisation compiles
+# to plain selects)
 ctypedef struct Lowest:
     char unused
 ctypedef struct Highest:
     char unused
+ctypedef struct LowestNan:
+    char unused
+ctypedef struct HighestNan:
+    char unused
 ctypedef fused extreme_t:
     Lowest
     Highest
+    LowestNan
+    HighestNan
 
 
-def block_extreme(const num_t[::1] x not None, num_t[::1] y not None, tuple dims, bint highest, int num_threads):
+def block_extreme(const num_t[::1] x not None, num_t[::1] y not None, tuple dims, bint highest, bint omit,
+                  int num_threads):
     """y (B, D // kd, H // kh, W // kw, C) <- the maximum (highest) or minimum of each (kd, kh, kw) block of
-    x (B, D, H, W, C), for dims = (B, D, H, W, C, kd, kh, kw): the block's first NaN if it has one, else its
-    first largest (smallest) cell in row-major order, the cell max pooling (-max(-x)) picks. Cells past the
-    last whole block of an axis are not read."""
+    x (B, D, H, W, C), for dims = (B, D, H, W, C, kd, kh, kw). NaN propagating: the block's first NaN if it has
+    one, else its first largest (smallest) cell in row-major order, the cell max pooling (-max(-x)) picks;
+    omit: NaN ignored, the first largest (smallest) non-NaN cell, a NaN of the block where it has no other.
+    Cells past the last whole block of an axis are not read."""
     cdef Py_ssize_t d[8]
     _block_dims(dims, x.shape[0], y.shape[0], d)
     cdef Py_ssize_t n = d[0] * (d[1] // d[5]) * (d[2] // d[6])
     cdef Lowest low
     cdef Highest high
-    low.unused = high.unused = 0
+    cdef LowestNan lownan
+    cdef HighestNan highnan
+    low.unused = high.unused = lownan.unused = highnan.unused = 0
     if y.shape[0] == 0:
         return
     with nogil:
-        if highest:
+        if highest and omit:
+            _bext_run(&x[0], &y[0], n, d, num_threads, highnan)
+        elif highest:
             _bext_run(&x[0], &y[0], n, d, num_threads, high)
+        elif omit:
+            _bext_run(&x[0], &y[0], n, d, num_threads, lownan)
         else:
             _bext_run(&x[0], &y[0], n, d, num_threads, low)
 
@@ -1980,24 +2003,56 @@ cdef void _bext_run(const num_t* xp, num_t* yp, Py_ssize_t n, const Py_ssize_t* 
 
 
 cdef inline num_t _pick(num_t v, num_t best, extreme_t which) noexcept nogil:
-    """v if it replaces best in a maximum (minimum) that keeps the first NaN and the first of equal cells."""
+    """v if it replaces best: in a maximum (minimum) that keeps the first NaN and the first of equal cells, or
+    (NaN ignored) the first of equal non-NaN cells."""
     cdef bint take
-    if num_t is float or num_t is double:  # (as _takes: & rather than a branch)
+    if num_t is float or num_t is double:  # (as _takes: & and | rather than branches)
         if extreme_t is Highest:
             take = (best == best) & (not (v <= best))
-        else:
+        elif extreme_t is Lowest:
             take = (best == best) & (not (v >= best))
-    elif extreme_t is Highest:
+        elif extreme_t is HighestNan:
+            take = (v > best) | ((best != best) & (v == v))
+        else:
+            take = (v < best) | ((best != best) & (v == v))
+    elif extreme_t is Highest or extreme_t is HighestNan:
         take = v > best
     else:
         take = v < best
     return v if take else best
 
 
+cdef inline void _bext_pairs(const num_t* src, Py_ssize_t n, num_t* y, bint first,
+                             extreme_t which) noexcept nogil:
+    """y[q] <- the extreme of y[q] (unless first) and src[2q], src[2q + 1]: floats in vectors (_vec.h)."""
+    cdef Py_ssize_t ow
+    if num_t is float and extreme_t is Lowest:
+        sp_lowpairs_float(src, n, y, first)
+    elif num_t is double and extreme_t is Lowest:
+        sp_lowpairs_double(src, n, y, first)
+    elif num_t is float and extreme_t is Highest:
+        sp_highpairs_float(src, n, y, first)
+    elif num_t is double and extreme_t is Highest:
+        sp_highpairs_double(src, n, y, first)
+    elif num_t is float and extreme_t is LowestNan:
+        sp_lownanpairs_float(src, n, y, first)
+    elif num_t is double and extreme_t is LowestNan:
+        sp_lownanpairs_double(src, n, y, first)
+    elif num_t is float:
+        sp_highnanpairs_float(src, n, y, first)
+    elif num_t is double:
+        sp_highnanpairs_double(src, n, y, first)
+    elif first:
+        for ow in range(n):
+            y[ow] = _pick(src[2 * ow + 1], src[2 * ow], which)
+    else:
+        for ow in range(n):
+            y[ow] = _pick(src[2 * ow + 1], _pick(src[2 * ow], y[ow], which), which)
+
+
 cdef inline void _bext_row(const num_t* xp, num_t* yp, Py_ssize_t r, const Py_ssize_t* d,
                            extreme_t which) noexcept nogil:
-    """Output row r = (b, od, oh): the taps of its blocks in row-major order (pairs of columns of floats in
-    vectors, _vec.h)."""
+    """Output row r = (b, od, oh): the taps of its blocks in row-major order."""
     cdef Py_ssize_t D = d[1], H = d[2], W = d[3], C = d[4], kd = d[5], kh = d[6], kw = d[7]
     cdef Py_ssize_t OD = D // kd, OH = H // kh, OW = W // kw
     cdef Py_ssize_t b = r // (OD * OH), od = (r // OH) % OD, oh = r % OH
@@ -2010,20 +2065,7 @@ cdef inline void _bext_row(const num_t* xp, num_t* yp, Py_ssize_t r, const Py_ss
             src = xp + ((b * D + od * kd + i) * H + oh * kh + j) * W * C
             first = i == 0 and j == 0
             if C == 1 and kw == 2:
-                if num_t is float and extreme_t is Lowest:
-                    sp_lowpairs_float(src, OW, y, first)
-                elif num_t is double and extreme_t is Lowest:
-                    sp_lowpairs_double(src, OW, y, first)
-                elif num_t is float:
-                    sp_highpairs_float(src, OW, y, first)
-                elif num_t is double:
-                    sp_highpairs_double(src, OW, y, first)
-                elif first:
-                    for ow in range(OW):
-                        y[ow] = _pick(src[2 * ow + 1], src[2 * ow], which)
-                else:
-                    for ow in range(OW):
-                        y[ow] = _pick(src[2 * ow + 1], _pick(src[2 * ow], y[ow], which), which)
+                _bext_pairs(src, OW, y, first, which)
                 continue
             t0 = 0
             if first:  # the first tap of every block
@@ -2035,6 +2077,59 @@ cdef inline void _bext_row(const num_t* xp, num_t* yp, Py_ssize_t r, const Py_ss
                 for t in range(t0, kw):
                     for c in range(C):
                         y[ow * C + c] = _pick(src[(ow * kw + t) * C + c], y[ow * C + c], which)
+
+
+def block_nansum(const real_t[::1] x not None, real_t[::1] y not None, tuple dims, bint mean, double empty,
+                 int num_threads):
+    """y (B, D // kd, H // kh, W // kw, C) <- the sum of the non-NaN cells of each (kd, kh, kw) block of
+    x (B, D, H, W, C), for dims = (B, D, H, W, C, kd, kh, kw): from +0, NaN added as +0, in row-major order;
+    divided by the number of non-NaN cells with mean; empty where the block has no non-NaN cell."""
+    cdef Py_ssize_t d[8]
+    _block_dims(dims, x.shape[0], y.shape[0], d)
+    cdef Py_ssize_t r, n = d[0] * (d[1] // d[5]) * (d[2] // d[6])
+    if y.shape[0] == 0:
+        return
+    with nogil:
+        if num_threads <= 1 or n < 2:
+            for r in range(n):
+                _bnansum_row(&x[0], &y[0], r, d, mean, <real_t>empty)
+        else:
+            for r in prange(n, num_threads=num_threads, schedule="static"):
+                _bnansum_row(&x[0], &y[0], r, d, mean, <real_t>empty)
+
+
+cdef inline void _bnansum_row(const real_t* xp, real_t* yp, Py_ssize_t r, const Py_ssize_t* d, bint mean,
+                              real_t empty) noexcept nogil:
+    """Output row r = (b, od, oh): each block's sum and count, tap by tap in row-major order."""
+    cdef Py_ssize_t D = d[1], H = d[2], W = d[3], C = d[4], kd = d[5], kh = d[6], kw = d[7]
+    cdef Py_ssize_t OD = D // kd, OH = H // kh, OW = W // kw
+    cdef Py_ssize_t b = r // (OD * OH), od = (r // OH) % OD, oh = r % OH
+    cdef Py_ssize_t i, j, ow, t, c, count
+    cdef real_t* y = yp + r * OW * C
+    cdef const real_t* src = xp + ((b * D + od * kd) * H + oh * kh) * W * C
+    cdef real_t acc, v
+    if C == 1 and kd == 1 and kh == 2 and kw == 2:  # 2 x 2 blocks in vectors (_vec.h)
+        if real_t is float:
+            sp_nanblocks_float(src, src + W, OW, y, mean, empty)
+        else:
+            sp_nanblocks_double(src, src + W, OW, y, mean, empty)
+        return
+    for ow in range(OW):
+        for c in range(C):
+            acc = 0
+            count = 0
+            for i in range(kd):
+                for j in range(kh):
+                    for t in range(kw):
+                        v = src[((i * H + j) * W + ow * kw + t) * C + c]
+                        acc = acc + (v if v == v else <real_t>0)
+                        count = count + (v == v)
+            if count == 0:
+                y[ow * C + c] = empty
+            elif mean:
+                y[ow * C + c] = acc / <real_t>count
+            else:
+                y[ow * C + c] = acc
 
 # ---------------------------------------------------------------------------- avg backward, fold (scatter)
 #

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _lazy
 from . import _params as P
-from ._variants import flip
+from . import _variants as V
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -214,22 +214,34 @@ def run_block_sum(x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array 
 
 
 def run_block_extreme(x: Array, ax: Ax, block: Ax, op: str, out: Array | None = None) -> Array:
-    """The maxima (``op`` "max") or minima ("min") of the ``block``-sized blocks of a validated array ``x``
-    along the axes ``ax``: max pooling of the blocks (of ``-x`` or ``~x`` for minima, flipped back; see
-    ``stridepool._variants``)."""
-    full = dict(zip(ax, block))
-    cut = x[tuple(slice(0, n - n % full.get(i, 1)) for i, n in enumerate(x.shape))]
-    geo = P.geometry(P.sizes_at(cut.shape, ax), block, block, 0, 1, False)
-    y: Array
-    if op == "max":
-        y = run_max(cut, ax, geo, False)
-    else:
-        turn = flip(x.dtype)
-        y = turn(run_max(turn(cut), ax, geo, False))
+    """The maxima (``op`` "max", "nanmax") or minima ("min", "nanmin") of the ``block``-sized blocks of a
+    validated array ``x`` along the axes ``ax``: max pooling of the blocks (of ``-x`` or ``~x`` for minima,
+    flipped back), NaN ignored for the nan- forms (``stridepool._variants``' composition)."""
+    cut, geo = _whole_blocks(x, ax, block)
+    y = cast("Array", V.run_max(_SELF, cut, ax, geo, False, flipped=op.endswith("min"), omit=op.startswith("nan")))
     if out is None:
         return y
     out[...] = y
     return out
+
+
+def run_block_nansum(x: Array, ax: Ax, block: Ax, mean: bool, out: Array | None = None) -> Array:
+    """The sums (``mean``: means) of the non-NaN cells of the ``block``-sized blocks of a validated float array
+    ``x`` along the axes ``ax``: NaN-ignoring average pooling (``stridepool._variants``' composition; divisor 1
+    for sums, whose blocks of NaN only give 0)."""
+    cut, geo = _whole_blocks(x, ax, block)
+    y = V.run_avg(_SELF, cut, ax, geo, True, 0 if mean else 1, omit=True, empty=np.nan if mean else 0.0)
+    if out is None:
+        return y
+    out[...] = y
+    return out
+
+
+def _whole_blocks(x: Array, ax: Ax, block: Ax) -> tuple[Array, Geometry]:
+    """``x`` cut to whole blocks along ``ax``, and the geometry of windows = strides = ``block`` over it."""
+    full = dict(zip(ax, block))
+    cut = x[tuple(slice(0, n - n % full.get(i, 1)) for i, n in enumerate(x.shape))]
+    return cut, P.geometry(P.sizes_at(cut.shape, ax), block, block, 0, 1, False)
 
 
 def run_avg_backward(g: Array, shape: Ax, ax: Ax, geo: Geometry, include: bool, div: int,

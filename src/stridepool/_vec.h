@@ -364,38 +364,97 @@ SP_SUMS(uint16_t, uint16_t)
 SP_SUMS(uint32_t, uint32_t)
 SP_SUMS(uint64_t, uint64_t)
 
-/* sp_lowpairs_<T>(src, n, y, init), sp_highpairs_<T> (float, double): for q in [0, n), the minimum (maximum)
- *   of y[q] (not with init) and src[2q], src[2q + 1], in that order, that keeps the first NaN and the first of
- *   equal values (the cell max pooling picks; -max(-x) for the minimum): into y[q]. Block reductions of
- *   block_reduce over pairs of columns. */
-#define SP_PICK_F(v, b, GE) ((((b) == (b)) & !((v) GE (b))) ? (v) : (b))
-#define SP_PAIRS_TAIL(q0, GE)                                                                               \
+/* sp_<NAME>_<T>(src, n, y, init) (float, double), NAME one of lowpairs, highpairs (NaN propagating) and
+ *   lownanpairs, highnanpairs (NaN ignored): for q in [0, n), the minimum (maximum) of y[q] (not with init) and
+ *   src[2q], src[2q + 1], in that order, into y[q]. NaN propagating keeps the first NaN and the first of equal
+ *   values (the cell max pooling picks; -max(-x) for the minimum); NaN ignored, the first of equal non-NaN
+ *   values (a NaN stays only while no value came). Block reductions of block_reduce over pairs of columns. */
+#define SP_HIGH_S(v, b) (((b) == (b)) & !((v) <= (b)))
+#define SP_LOW_S(v, b) (((b) == (b)) & !((v) >= (b)))
+#define SP_HIGHNAN_S(v, b) (((v) > (b)) | (((b) != (b)) & ((v) == (v))))
+#define SP_LOWNAN_S(v, b) (((v) < (b)) | (((b) != (b)) & ((v) == (v))))
+#define SP_PICK_S(v, b, TAKE) (TAKE(v, b) ? (v) : (b))
+#define SP_PAIRS_TAIL(q0, TAKE)                                                                             \
     for (sp_ssize qq = (q0); qq < n; qq++) {                                                              \
-        y[qq] = SP_PICK_F(src[2 * qq + 1], init ? src[2 * qq] : SP_PICK_F(src[2 * qq], y[qq], GE), GE);    \
+        y[qq] = SP_PICK_S(src[2 * qq + 1], init ? src[2 * qq] : SP_PICK_S(src[2 * qq], y[qq], TAKE), TAKE); \
     }
 #if SP_VECTORS
-#define SP_PICK_V(N, v, b, GE) SP_SEL(N, (sp_m_##N)(((b) == (b)) & ~((v) GE (b))), v, b)
-#define SP_DEFINE_PAIRS(T, N, NAME, GE)                                                                     \
+#define SP_HIGH_V(v, b) (((b) == (b)) & ~((v) <= (b)))
+#define SP_LOW_V(v, b) (((b) == (b)) & ~((v) >= (b)))
+#define SP_HIGHNAN_V(v, b) (((v) > (b)) | (((b) != (b)) & ((v) == (v))))
+#define SP_LOWNAN_V(v, b) (((v) < (b)) | (((b) != (b)) & ((v) == (v))))
+#define SP_PICK_V(N, v, b, TAKE) SP_SEL(N, (sp_m_##N)(TAKE(v, b)), v, b)
+#define SP_DEFINE_PAIRS(T, N, NAME, VTAKE, STAKE)                                                           \
 static inline void sp_##NAME##_##N(const T* src, sp_ssize n, T* y, int init) {                            \
     sp_ssize q = 0;                                                                                       \
     for (; q + SP_LANES <= n; q += SP_LANES) {                                                            \
         sp_v_##N a = *(const sp_v_##N*)(src + 2 * q), b = *(const sp_v_##N*)(src + 2 * q + SP_LANES);     \
         sp_v_##N e = SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_EVEN);                                        \
         sp_v_##N o = SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_ODD);                                         \
-        sp_v_##N best = init ? e : SP_PICK_V(N, e, *(const sp_v_##N*)(y + q), GE);                         \
-        *(sp_v_##N*)(y + q) = SP_PICK_V(N, o, best, GE);                                                  \
+        sp_v_##N best = init ? e : SP_PICK_V(N, e, *(const sp_v_##N*)(y + q), VTAKE);                      \
+        *(sp_v_##N*)(y + q) = SP_PICK_V(N, o, best, VTAKE);                                               \
     }                                                                                                     \
-    SP_PAIRS_TAIL(q, GE)                                                                                  \
+    SP_PAIRS_TAIL(q, STAKE)                                                                               \
 }
 #else
-#define SP_DEFINE_PAIRS(T, N, NAME, GE)                                                                     \
+#define SP_DEFINE_PAIRS(T, N, NAME, VTAKE, STAKE)                                                           \
 static inline void sp_##NAME##_##N(const T* src, sp_ssize n, T* y, int init) {                            \
-    SP_PAIRS_TAIL(0, GE)                                                                                  \
+    SP_PAIRS_TAIL(0, STAKE)                                                                               \
 }
 #endif
-SP_DEFINE_PAIRS(float, float, lowpairs, >=)
-SP_DEFINE_PAIRS(double, double, lowpairs, >=)
-SP_DEFINE_PAIRS(float, float, highpairs, <=)
-SP_DEFINE_PAIRS(double, double, highpairs, <=)
+#define SP_PAIRS(NAME, VTAKE, STAKE) \
+    SP_DEFINE_PAIRS(float, float, NAME, VTAKE, STAKE) SP_DEFINE_PAIRS(double, double, NAME, VTAKE, STAKE)
+SP_PAIRS(lowpairs, SP_LOW_V, SP_LOW_S)
+SP_PAIRS(highpairs, SP_HIGH_V, SP_HIGH_S)
+SP_PAIRS(lownanpairs, SP_LOWNAN_V, SP_LOWNAN_S)
+SP_PAIRS(highnanpairs, SP_HIGHNAN_V, SP_HIGHNAN_S)
+
+/* sp_nanblocks_<T>(r0, r1, n, y, mean, empty) (float, double): for the 2 x 2 blocks q in [0, n) of the rows
+ *   r0 and r1, the sum from +0 of r0[2q], r0[2q + 1], r1[2q], r1[2q + 1] in that order with NaN added as +0,
+ *   divided by the number of non-NaN cells with mean; empty where all four are NaN. block_reduce's nansum and
+ *   nanmean of 2 x 2 blocks. */
+#define SP_NANBLOCKS_TAIL(T, q0)                                                                            \
+    for (sp_ssize qq = (q0); qq < n; qq++) {                                                              \
+        T c4[4] = {r0[2 * qq], r0[2 * qq + 1], r1[2 * qq], r1[2 * qq + 1]};                                \
+        T acc = 0;                                                                                        \
+        int cnt = 0;                                                                                      \
+        for (int k = 0; k < 4; k++) {                                                                     \
+            acc = acc + (c4[k] == c4[k] ? c4[k] : (T)0);                                                  \
+            cnt += c4[k] == c4[k];                                                                        \
+        }                                                                                                 \
+        y[qq] = cnt == 0 ? empty : mean ? acc / (T)cnt : acc;                                             \
+    }
+#if SP_VECTORS
+#define SP_DEFINE_NANBLOCKS(T, N)                                                                           \
+static inline void sp_nanblocks_##N(const T* r0, const T* r1, sp_ssize n, T* y, int mean, T empty) {      \
+    sp_ssize q = 0;                                                                                       \
+    const sp_v_##N zero = {0};                                                                            \
+    const sp_v_##N none = zero + empty;                                                                   \
+    for (; q + SP_LANES <= n; q += SP_LANES) {                                                            \
+        sp_v_##N a = *(const sp_v_##N*)(r0 + 2 * q), b = *(const sp_v_##N*)(r0 + 2 * q + SP_LANES);       \
+        sp_v_##N c = *(const sp_v_##N*)(r1 + 2 * q), d = *(const sp_v_##N*)(r1 + 2 * q + SP_LANES);       \
+        sp_v_##N t[4] = {SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_EVEN), SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_ODD), \
+                         SP_SHUFFLE(sp_v_##N, sp_m_##N, c, d, SP_EVEN), SP_SHUFFLE(sp_v_##N, sp_m_##N, c, d, SP_ODD)}; \
+        sp_v_##N acc = zero;                                                                              \
+        sp_m_##N cnt = {0};                                                                               \
+        for (int k = 0; k < 4; k++) {                                                                     \
+            sp_m_##N ok = (sp_m_##N)(t[k] == t[k]);                                                       \
+            acc = acc + SP_SEL(N, ok, t[k], zero);                                                        \
+            cnt -= ok;                                                                                    \
+        }                                                                                                 \
+        sp_v_##N r = acc;                                                                                 \
+        if (mean) r = acc / __builtin_convertvector(cnt, sp_v_##N);                                       \
+        *(sp_v_##N*)(y + q) = SP_SEL(N, (sp_m_##N)(cnt == 0), none, r);                                   \
+    }                                                                                                     \
+    SP_NANBLOCKS_TAIL(T, q)                                                                               \
+}
+#else
+#define SP_DEFINE_NANBLOCKS(T, N)                                                                           \
+static inline void sp_nanblocks_##N(const T* r0, const T* r1, sp_ssize n, T* y, int mean, T empty) {      \
+    SP_NANBLOCKS_TAIL(T, 0)                                                                               \
+}
+#endif
+SP_DEFINE_NANBLOCKS(float, float)
+SP_DEFINE_NANBLOCKS(double, double)
 
 #endif
