@@ -433,15 +433,17 @@ static inline void sp_nanblocks_##N(const T* r0, const T* r1, sp_ssize n, T* y, 
     for (; q + SP_LANES <= n; q += SP_LANES) {                                                            \
         sp_v_##N a = *(const sp_v_##N*)(r0 + 2 * q), b = *(const sp_v_##N*)(r0 + 2 * q + SP_LANES);       \
         sp_v_##N c = *(const sp_v_##N*)(r1 + 2 * q), d = *(const sp_v_##N*)(r1 + 2 * q + SP_LANES);       \
-        sp_v_##N t[4] = {SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_EVEN), SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_ODD), \
-                         SP_SHUFFLE(sp_v_##N, sp_m_##N, c, d, SP_EVEN), SP_SHUFFLE(sp_v_##N, sp_m_##N, c, d, SP_ODD)}; \
-        sp_v_##N acc = zero;                                                                              \
-        sp_m_##N cnt = {0};                                                                               \
-        for (int k = 0; k < 4; k++) {                                                                     \
-            sp_m_##N ok = (sp_m_##N)(t[k] == t[k]);                                                       \
-            acc = acc + SP_SEL(N, ok, t[k], zero);                                                        \
-            cnt -= ok;                                                                                    \
-        }                                                                                                 \
+        sp_v_##N t0 = SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_EVEN);                                       \
+        sp_v_##N t1 = SP_SHUFFLE(sp_v_##N, sp_m_##N, a, b, SP_ODD);                                        \
+        sp_v_##N t2 = SP_SHUFFLE(sp_v_##N, sp_m_##N, c, d, SP_EVEN);                                       \
+        sp_v_##N t3 = SP_SHUFFLE(sp_v_##N, sp_m_##N, c, d, SP_ODD);                                        \
+        sp_m_##N k0 = (sp_m_##N)(t0 == t0), k1 = (sp_m_##N)(t1 == t1);                                     \
+        sp_m_##N k2 = (sp_m_##N)(t2 == t2), k3 = (sp_m_##N)(t3 == t3);                                     \
+        sp_v_##N acc = zero + SP_SEL(N, k0, t0, zero);                                                    \
+        acc = acc + SP_SEL(N, k1, t1, zero);                                                              \
+        acc = acc + SP_SEL(N, k2, t2, zero);                                                              \
+        acc = acc + SP_SEL(N, k3, t3, zero);                                                              \
+        sp_m_##N cnt = -(k0 + k1 + k2 + k3);                                                              \
         sp_v_##N r = acc;                                                                                 \
         if (mean) r = acc / __builtin_convertvector(cnt, sp_v_##N);                                       \
         *(sp_v_##N*)(y + q) = SP_SEL(N, (sp_m_##N)(cnt == 0), none, r);                                   \
