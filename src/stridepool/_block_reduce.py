@@ -131,14 +131,15 @@ def _pool(core: Core, x: Array, block: tuple[int, ...], op: str, dtype: np.dtype
     axes = tuple(i for i, b in enumerate(block) if b > 1)
     if not axes:
         return x.astype(dtype)
-    if len(axes) <= 3 and op in ("sum", "mean") and x.dtype.kind in "iu":  # integers summed as integers
-        return core.run_block_sum(x, axes, tuple(block[a] for a in axes), dtype)
-    if len(axes) <= 3 and op in ("max", "min"):  # (bool arrives as uint8: viewed back)
-        e = core.run_block_extreme(x, axes, tuple(block[a] for a in axes), "nan" + op if omit else op)
-        return e.view(dtype) if dtype.kind == "b" else e
-    if len(axes) <= 3 and omit:  # NaN-ignoring sums and means of floats
-        return core.run_block_nansum(x, axes, tuple(block[a] for a in axes), op == "mean").astype(dtype, copy=False)
     if len(axes) <= 3:
+        sizes = tuple(block[a] for a in axes)
+        if op in ("sum", "mean") and x.dtype.kind in "iu":  # integers summed as integers
+            return core.run_block_sum(x, axes, sizes, dtype)
+        if op in ("max", "min"):  # (bool arrives as uint8: viewed back)
+            e = core.run_block_extreme(x, axes, sizes, "nan" + op if omit else op)
+            return e.view(dtype) if dtype.kind == "b" else e
+        if omit:  # NaN-ignoring sums and means of floats
+            return core.run_block_nansum(x, axes, sizes, op == "mean").astype(dtype, copy=False)
         return _banded(core, x, axes, block, op, dtype)
     count = None
     if omit and op in ("sum", "mean"):  # NaN-ignoring sums: the sums of x with NaN read as 0

@@ -384,19 +384,28 @@ def run_avg_backward(g: Array, shape: Ax, ax: Ax, geo: Geometry, include: bool, 
     return target.done(rdt)
 
 
+def _run_block(kernel: Any, x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], work: np.dtype[Any],
+               out: Array | None, *args: object) -> Array:
+    """One block kernel (windows = strides = ``block`` over up to three axes ``ax`` of a validated ``x``, read
+    as ``work``'s input type) into ``out`` or a new array of ``dtype`` (written as ``work``): ``kernel(x, y,
+    dims, *args, threads)``. Cells past the last whole block of an axis are not read."""
+    shape = P.pooled_shape(x.shape, ax, [n // b for n, b in zip(P.sizes_at(x.shape, ax), block)])
+    moved = _moved(x, ax)
+    target = _Target(out, shape, ax, moved, dtype, work, (x,))
+    if target.flat.size:
+        dims = _block_dims(x.shape, ax, moved) + (1,) * (3 - len(ax)) + tuple(block)
+        kernel(_flat(x, ax, moved), target.flat, dims, *args, _threads(x.size))
+    return target.done(dtype)
+
+
 def run_block_sum(x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array | None = None) -> Array:
     """The sums (``dtype`` int64 or uint64: exact, wrapping as NumPy's integer sums wrap) or means (``dtype``
     float64: exact sums, divided once) of the ``block``-sized blocks of a validated integer array ``x`` along
     up to three axes ``ax``; cells past the last whole block of an axis are not read."""
     mean = dtype.kind == "f"
-    work = np.dtype(np.float64) if mean else np.dtype(np.uint64)
-    shape = P.pooled_shape(x.shape, ax, [n // b for n, b in zip(P.sizes_at(x.shape, ax), block)])
-    moved = _moved(x, ax)
-    target = _Target(out if out is None or mean else out.view(work), shape, ax, moved, work, work, (x,))
-    if target.flat.size:
-        dims = _block_dims(x.shape, ax, moved) + (1,) * (3 - len(ax)) + tuple(block)
-        _BLOCK_SUM[x.dtype, work](_flat(x, ax, moved), target.flat, dims, float(math.prod(block)), _threads(x.size))
-    y = target.done(work)
+    work = np.dtype(np.float64) if mean else np.dtype(np.uint64)  # (int64 sums are written as uint64)
+    y = _run_block(_BLOCK_SUM[x.dtype, work], x, ax, block, work, work,
+                   out if out is None or mean else out.view(work), float(math.prod(block)))
     return y if mean else y.view(dtype)
 
 
@@ -405,15 +414,9 @@ def run_block_extreme(x: Array, ax: Ax, block: Ax, op: str, out: Array | None = 
     along up to three axes ``ax``: the cell max pooling (``-max(-x)``) picks, the first NaN of a block, else
     its first largest (smallest) cell in row-major order. "nanmax", "nanmin": NaN ignored, the first largest
     (smallest) non-NaN cell, NaN (``np.nan``) for a block of NaN only."""
-    shape = P.pooled_shape(x.shape, ax, [n // b for n, b in zip(P.sizes_at(x.shape, ax), block)])
     work = P.acc_dtype(x.dtype)  # (float16 in float32: exact)
-    moved = _moved(x, ax)
-    target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
-    if target.flat.size:
-        dims = _block_dims(x.shape, ax, moved) + (1,) * (3 - len(ax)) + tuple(block)
-        _BLOCK_EXTREME[work](_flat(x, ax, moved, work), target.flat, dims, op.endswith("max"),
-                             op.startswith("nan"), _threads(x.size))
-    y = target.done(x.dtype)
+    y = _run_block(_BLOCK_EXTREME[work], x.astype(work, copy=False), ax, block, x.dtype, work, out,
+                   op.endswith("max"), op.startswith("nan"))
     if op.startswith("nan") and x.dtype.kind == "f":  # a block of NaN only: np.nan, whichever NaN it held
         nan = np.isnan(y)
         if nan.any():
@@ -426,15 +429,9 @@ def run_block_nansum(x: Array, ax: Ax, block: Ax, mean: bool, out: Array | None 
     ``x`` along up to three axes ``ax``: NaN added as +0 from +0 in row-major order (in float32 for float16
     and float32, in float64 for float64), divided by the number of non-NaN cells; a block of NaN only gives
     NaN (a mean) or 0 (a sum). The result has ``x``'s dtype."""
-    shape = P.pooled_shape(x.shape, ax, [n // b for n, b in zip(P.sizes_at(x.shape, ax), block)])
     work = P.acc_dtype(x.dtype)
-    moved = _moved(x, ax)
-    target = _Target(out, shape, ax, moved, x.dtype, work, (x,))
-    if target.flat.size:
-        dims = _block_dims(x.shape, ax, moved) + (1,) * (3 - len(ax)) + tuple(block)
-        _BLOCK_NANSUM[work](_flat(x, ax, moved, work), target.flat, dims, mean, np.nan if mean else 0.0,
-                            _threads(x.size))
-    return target.done(x.dtype)
+    return _run_block(_BLOCK_NANSUM[work], x.astype(work, copy=False), ax, block, x.dtype, work, out,
+                      mean, np.nan if mean else 0.0)
 
 
 def _scatter(values: Array, idx: Array, shape: Ax, ax: Ax, add: bool, what: str, out: Array | None = None) -> Array:

@@ -202,7 +202,7 @@ def run_block_sum(x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array 
     validated integer array ``x`` along the axes ``ax``: NumPy's sum over the block view (in ``dtype``; a
     mean's exact float64 sum divided once)."""
     full = [dict(zip(ax, block)).get(i, 1) for i in range(x.ndim)]
-    cut = x[tuple(slice(0, n - n % b) for n, b in zip(x.shape, full))]
+    cut, _ = _whole_blocks(x, ax, block)
     split = cut.reshape([v for n, b in zip(cut.shape, full) for v in (n // b, b)])
     y: Array = split.sum(axis=tuple(range(1, 2 * x.ndim, 2)), dtype=dtype)
     if dtype.kind == "f":
