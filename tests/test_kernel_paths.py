@@ -203,6 +203,54 @@ def test_every_build_average_bit_for_bit(build, nd, spatial, k, s, p):
         np.testing.assert_array_equal(f(x, k, s, p, **options).view("u4"), r(x, k, s, p, **options).view("u4"))
 
 
+# average pooling's backward by phases (1D and 2D windows regular along H and W, any overlap and padding):
+# strides that differ per axis, windows wider than their stride, clipped ceil_mode windows
+AVG_BACK = dict(AVG, **{
+    "k5s2p2ceil": dict(kernel_size=5, stride=2, padding=2, ceil_mode=True),
+    "k(3,2)s(2,1)p(1,0)ceil": dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), ceil_mode=True),
+    "k(4,3)s(3,2)p(2,1)ceil": dict(kernel_size=(4, 3), stride=(3, 2), padding=(2, 1), ceil_mode=True),
+})
+
+
+@pytest.mark.parametrize("geometry", list(AVG_BACK))
+@pytest.mark.parametrize("options", [{}, dict(count_include_pad=False), dict(divisor_override=3)], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16"])
+def test_small_planes_average_backward_every_width(build, geometry, options, dtype):
+    """Average pooling's backward, every width from 1 to 40: bit for bit with the reference's np.add.at (each
+    element's shares added from +0 in the scatter's order); signed zeros among the gradients."""
+    kw = dict(AVG_BACK[geometry], **options)
+    rng = np.random.default_rng(abs(hash((geometry, str(options), dtype, "back"))) % 2**32)
+    for h in (1, 2, 3, 5, 8):
+        for w in range(1, 41):
+            shape = (2, 3, h, w)
+            try:
+                out_shape = ref.avg_pool2d(np.zeros(shape, np.float32), **kw).shape
+            except ValueError:  # no such pooling for this size
+                continue
+            if np.dtype(dtype).kind == "f":
+                g = rng.standard_normal(out_shape).astype(dtype)
+                g[rng.random(out_shape) < 0.1] = -0.0
+            else:
+                g = rng.integers(-50, 50, out_shape).astype(dtype)
+            want = ref.avg_pool2d_backward(g, shape, **kw)
+            got = sp.avg_pool2d_backward(g, shape, **kw)
+            where = f"{geometry} {options} {h}x{w} {dtype} ({build})"
+            assert got.dtype == want.dtype, where
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"), err_msg=where)
+
+
+def test_average_backward_worked_by_hand(build):
+    """Windows of 3 at stride 2 with padding 1 over 5 elements start at -1, 1, 3: element 1 takes windows 0
+    and 1, element 3 windows 1 and 2. Gradients of -0.0 give +0.0 (added to zeros), as the scatter gives."""
+    g = np.array([[1.0, 2.0, 4.0]], np.float32)
+    got = sp.avg_pool1d_backward(g, (1, 5), 3, 2, 1, divisor_override=1)
+    np.testing.assert_array_equal(got, [[1, 3, 2, 6, 4]])
+    got = sp.avg_pool2d_backward(np.full((1, 1, 2, 3), -0.0), (1, 1, 4, 5), 3, 2, 1)
+    np.testing.assert_array_equal(np.signbit(got), np.zeros((1, 1, 4, 5), bool))
+    got = sp.avg_pool2d_backward(np.ones((1, 1, 2, 3)), (1, 1, 4, 5), 3, 2, 1, divisor_override=1)
+    np.testing.assert_array_equal(got[0, 0], [[1, 2, 1, 2, 1], [2, 4, 2, 4, 2], [1, 2, 1, 2, 1], [1, 2, 1, 2, 1]])
+
+
 @pytest.mark.parametrize("dtype", ["uint32", "float32", "float64", "int8"])
 def test_dilated_rows_clipped_at_the_end_read_inside(dtype):
     """Dilated windows whose last output row is clipped by the input's end: an earlier output row reads rows

@@ -2167,6 +2167,7 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
     # divisors of a row (real_t)
     cdef size_t scratch = (g.kd * g.kh + g.OW) * sizeof(Py_ssize_t) + (g.OW * g.C + g.OW + 1) * sizeof(real_t)
     cdef Py_ssize_t* rows = NULL
+    cdef Phased f
     cdef int failed[1]
     failed[0] = 0
     if _global(g):
@@ -2185,6 +2186,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
             for u in prange((g.B + m - 1) // m, num_threads=num_threads, schedule="static"):
                 _avg_tile_back(gyp, gxp, g, tmap, m, u * m, div)
         return 0
+    if _phased(g, &f):
+        return _phase_back_run(gyp, gxp, g, &f, count_include_pad, divisor_override, num_threads)
     if num_threads <= 1:
         rows = <Py_ssize_t*>malloc(scratch)
         if rows == NULL:
@@ -2204,6 +2207,166 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
                                count_include_pad, divisor_override)
         free(rows)
     return failed[0]
+
+
+# Planar 1D and 2D average pooling whose windows are regular along H and W (any overlap, padding, ceil_mode) takes
+# its gradient block by block, by phases: a padded input element (r, c) = (oh * sh + i, ow * sw + j) belongs to
+# phase (r % sh, c % sw) at cell (r // sh, c // sw) = (oh + i // sh, ow + j // sw), so with the windows' shares
+# laid out in rows of Tw = OW + (kw - 1) // sw cells (zeros past OW), every cell of a phase is the sum of shares
+# at fixed shifts back, one shift per tap of that phase: one vectorised _winsum over all the phase's cells. An
+# element's contributions come in the scatter's order (output row ascending, which is tap row i descending, then
+# tap column j ascending), from +0; the shifts that land on the zeros add +0, which changes no sum from +0 (it is
+# never -0.0). The phases are then interleaved into the input's rows; what no window covers gets 0.
+
+cdef enum:
+    PHASE_CELLS = 1 << 17            # cells of one block's shares and phases at most (larger: the row loop)
+
+
+cdef struct Phased:
+    Py_ssize_t sh                    # stride along H
+    Py_ssize_t Tw, NR, tsize         # cells of a phase row (OW + (kw - 1) // sw), phase rows, cells of a phase
+    Py_ssize_t M                     # zero cells before the shares: the largest shift back
+    Py_ssize_t nph                   # phases, sh * sw
+    Py_ssize_t start[257]            # phase q's taps are toff[start[q]:start[q + 1]]
+    Py_ssize_t toff[256]             # each tap's shift, from a phase cell back to its window's share (<= 0)
+
+
+cdef inline bint _regular_axis(const int64_t* t, Py_ssize_t L, Py_ssize_t o, Py_ssize_t n, Py_ssize_t k,
+                               Py_ssize_t s) noexcept nogil:
+    """Window i starts at t[0] + i * s and takes exactly its taps inside [0, n)."""
+    cdef Py_ssize_t i, start, t0, t1
+    for i in range(o):
+        start = t[0] + i * s
+        t0 = min(k, max(0, -start))
+        t1 = max(t0, min(k, n - start))
+        if t[i] != start or t[L + i] != t0 or t[2 * L + i] != t1:
+            return False
+    return True
+
+
+cdef bint _phased(const Dims* g, Phased* f) noexcept nogil:
+    """Planar pooling over H and W only (one trivial depth window), regular windows along both that take every
+    tap inside the input, undilated, at most 256 taps and phases: fills f, for _phase_back."""
+    cdef const int64_t* dt = g.dt
+    cdef Py_ssize_t L = g.L, sh, i, j, fi, fj, n = 0
+    if (g.C != 1 or g.sw < 1 or g.sw > 64 or g.D != 1 or g.OD != 1 or g.kd != 1 or dt[0] != 0 or dt[L] != 0
+            or dt[2 * L] != 1 or g.dh != 1 or g.dw != 1 or g.kh * g.kw > 256):
+        return False
+    sh = g.ht[1] - g.ht[0] if g.OH > 1 else 1
+    if (sh < 1 or sh > 64 or sh * g.sw > 256 or not _regular_axis(g.ht, L, g.OH, g.H, g.kh, sh)
+            or not _regular_axis(g.wt, L, g.OW, g.W, g.kw, g.sw)):
+        return False
+    f.sh = sh
+    f.Tw = g.OW + (g.kw - 1) // g.sw
+    f.NR = g.OH + (g.kh - 1) // sh
+    f.tsize = f.NR * f.Tw
+    f.M = (g.kh - 1) // sh * f.Tw + (g.kw - 1) // g.sw
+    f.nph = sh * g.sw
+    if (f.nph + 1) * f.tsize + f.M + g.OH * g.OW > PHASE_CELLS:
+        return False
+    for fi in range(sh):
+        for fj in range(g.sw):
+            f.start[fi * g.sw + fj] = n
+            for i in range(g.kh):  # tap rows descending, tap columns ascending
+                if (g.kh - 1 - i) % sh == fi:
+                    for j in range(g.kw):
+                        if j % g.sw == fj:
+                            f.toff[n] = -((g.kh - 1 - i) // sh * f.Tw + j // g.sw)
+                            n += 1
+    f.start[f.nph] = n
+    return True
+
+
+cdef int _phase_back_run(const num_t* gyp, real_t* gxp, const Dims* g, const Phased* f, bint count_include_pad,
+                         Py_ssize_t divisor_override, int num_threads) noexcept nogil:
+    """Block by block over the threads; returns 1 when memory ran out, else 0."""
+    cdef Py_ssize_t b, oh, ow, rdiv
+    cdef Py_ssize_t n = f.M + f.tsize + f.nph * f.tsize  # per thread: zeros, shares (zeros past OW), phases
+    cdef real_t* dv = <real_t*>malloc(g.OH * g.OW * sizeof(real_t))  # every window's divisor, shared
+    cdef real_t* buf = NULL
+    cdef int failed[1]
+    failed[0] = 0
+    if dv == NULL:
+        return 1
+    for oh in range(g.OH):
+        rdiv = _row_divisor(g, 0, oh, count_include_pad)
+        for ow in range(g.OW):
+            dv[oh * g.OW + ow] = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
+    if num_threads <= 1 or g.B == 1:
+        buf = <real_t*>calloc(n, sizeof(real_t))
+        if buf == NULL:
+            failed[0] = 1
+        else:
+            for b in range(g.B):
+                _phase_back(gyp, gxp, g, f, dv, buf, b)
+            free(buf)
+    else:
+        with parallel(num_threads=num_threads):
+            buf = <real_t*>calloc(n, sizeof(real_t))
+            if buf == NULL:
+                failed[0] = 1
+            for b in prange(g.B, schedule="static"):
+                if buf != NULL:
+                    _phase_back(gyp, gxp, g, f, dv, buf, b)
+            free(buf)
+    free(dv)
+    return failed[0]
+
+
+cdef void _phase_back(const num_t* gy, real_t* gx, const Dims* g, const Phased* f, const real_t* dv, real_t* buf,
+                      Py_ssize_t b) noexcept nogil:
+    """Block b's gradient (see above): the shares after f.M zeros in buf, the phases after them."""
+    cdef Py_ssize_t OH = g.OH, OW = g.OW, W = g.W, sw = g.sw, sh = f.sh, Tw = f.Tw, tsize = f.tsize
+    cdef Py_ssize_t oh, ow, q, h, r, zero = 0
+    cdef real_t* S = buf + f.M
+    cdef real_t* T = S + tsize
+    gy = gy + b * OH * OW
+    gx = gx + b * g.H * W
+    for oh in range(OH):
+        for ow in range(OW):
+            S[oh * Tw + ow] = <real_t>gy[oh * OW + ow] / dv[oh * OW + ow]
+    for q in range(f.nph):
+        _winsum(S, &f.toff[f.start[q]], &zero, 1, f.start[q + 1] - f.start[q], tsize, T + q * tsize)
+    for h in range(g.H):
+        r = h - g.ht[0]
+        if r < 0 or r // sh >= f.NR:
+            memset(gx + h * W, 0, W * sizeof(real_t))
+        else:
+            _unphase(T + (r % sh) * sw * tsize + r // sh * Tw, tsize, sw, -g.wt[0], W, Tw, gx + h * W)
+
+
+cdef inline void _unphase(const real_t* src, Py_ssize_t tsize, Py_ssize_t sw, Py_ssize_t pw, Py_ssize_t W,
+                          Py_ssize_t Tw, real_t* out) noexcept nogil:
+    """One input row from its sw phase rows (src, src + tsize, ...): element w is padded column c = w + pw, cell
+    c // sw of phase c % sw; 0 where no cell is (c < 0 or c // sw >= Tw)."""
+    cdef Py_ssize_t w, t, m, w0 = min(W, max(0, -pw)), w1
+    cdef const real_t* a
+    cdef real_t* o
+    w1 = max(w0, min(W, sw * Tw - pw))
+    for w in range(w0):
+        out[w] = 0
+    for w in range(w1, W):
+        out[w] = 0
+    if sw == 1:
+        for w in range(w0, w1):
+            out[w] = src[w + pw]
+    elif sw == 2:
+        w = w0
+        if w < w1 and (w + pw) % 2 == 1:
+            out[w] = src[tsize + (w + pw) // 2]
+            w += 1
+        m = (w1 - w) // 2
+        a = src + (w + pw) // 2
+        o = out + w
+        for t in range(m):
+            o[2 * t] = a[t]
+            o[2 * t + 1] = a[tsize + t]
+        w += 2 * m
+        if w < w1:
+            out[w] = src[(w + pw) // 2]
+    else:
+        for w in range(w0, w1):
+            out[w] = src[(w + pw) % sw * tsize + (w + pw) // sw]
 
 
 cdef inline void _avg_back_unit(const num_t* gy, real_t* gx, Py_ssize_t* rows, real_t* share, const Dims* g,
