@@ -357,3 +357,25 @@ def test_block_nan_ignoring_worked_by_hand():
     np.testing.assert_array_equal(_compiled.run_block_extreme(x, (0, 1), (2, 2), "nanmin"), [[1.0, np.nan]])
     np.testing.assert_array_equal(_compiled.run_block_nansum(x, (0, 1), (2, 2), True), [[1.5, np.nan]])
     np.testing.assert_array_equal(_compiled.run_block_nansum(x, (0, 1), (2, 2), False), [[3.0, 0.0]])
+
+
+@pytest.mark.parametrize("spatial,C", [((7, 7), 256), ((14, 14), 64), ((28, 28), 32), ((64, 64), 32)], ids=str)
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 1, 1)])
+def test_channels_last_scatter_blocks_small_and_large(build, spatial, C, k, s, p):
+    """Max pooling's channels-last backward zeroes a block that stays in cache (up to 256 KiB) before the
+    scatter and checks each index as it uses it, a larger one progressively (one check pass per position):
+    both give the reference's sums (overlapping windows add in row-major order), and both refuse an index
+    outside the block, however far (negative, just past the end, past 2**32)."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, (2,) + spatial + (C,)).astype(np.float32)  # ties: the first maximum's index
+    y, idx = sp.max_pool2d(x, k, s, p, return_indices=True, axes=(1, 2))
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    got = sp.max_pool2d_backward(g, idx, x.shape, axes=(1, 2))
+    want = ref.max_pool2d_backward(g, idx, x.shape, axes=(1, 2))
+    np.testing.assert_array_equal(got.view("u4"), want.view("u4"))
+    n = spatial[0] * spatial[1]
+    for bad in (-1, n, 2**32 + 1):
+        wrong = idx.copy()
+        wrong[1, -1, -1, C // 2] = bad
+        with pytest.raises(ValueError, match=r"`indices` must lie in"):
+            sp.max_pool2d_backward(g, wrong, x.shape, axes=(1, 2))

@@ -1595,6 +1595,10 @@ cdef inline void _scatter_plane(const num_t* gy, const int64_t* idx, num_t* gx, 
             gx[pos] = gy[k]
 
 
+cdef enum:
+    SCATTER_SMALL = 262144           # channels-last blocks up to this many bytes are zeroed before the scatter
+
+
 cdef inline void _scatter_last(const num_t* gy, const int64_t* idx, num_t* gx, Py_ssize_t n, Py_ssize_t N,
                                Py_ssize_t C, Py_ssize_t c0, Py_ssize_t c1, bint add, int* bad) noexcept nogil:
     cdef Py_ssize_t k, c, done = 0
@@ -1602,6 +1606,20 @@ cdef inline void _scatter_last(const num_t* gy, const int64_t* idx, num_t* gx, P
     cdef uint64_t top
     cdef const int64_t* ik
     cdef const num_t* gk
+    if N * C <= SCATTER_SMALL // <Py_ssize_t>sizeof(num_t):  # a block that stays in cache: zeroed at once,
+        _zero_to(gx, 0, N, C, c0, c1)  # then each index checked as it is used (no pass of its own)
+        for k in range(n):
+            ik = idx + k * C
+            gk = gy + k * C
+            for c in range(c0, c1):
+                if <uint64_t>ik[c] >= <uint64_t>N:
+                    bad[0] = 1
+                    return
+                if add:
+                    gx[ik[c] * C + c] += gk[c]
+                else:
+                    gx[ik[c] * C + c] = gk[c]
+        return
     for k in range(n):  # per output position: its channels' indices checked (and the highest found) in one
         ik = idx + k * C  # vector pass, then the scatter without a test per element
         gk = gy + k * C
