@@ -164,15 +164,21 @@ def test_every_build_every_dtype(build, dtype):
         np.testing.assert_array_equal(y, ry, err_msg=str((nd, spatial, k, s, p)))
 
 
-AVG = {name: kw for name, kw in SMALL.items() if "dilation" not in kw}
+# average pooling: the small-plane geometries, and for the phases (1D and 2D windows regular along H and W, any
+# overlap and padding) strides that differ per axis, windows wider than their stride, clipped ceil_mode windows
+AVG = dict({name: kw for name, kw in SMALL.items() if "dilation" not in kw}, **{
+    "k5s2p2ceil": dict(kernel_size=5, stride=2, padding=2, ceil_mode=True),
+    "k(3,2)s(2,1)p(1,0)ceil": dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), ceil_mode=True),
+    "k(4,3)s(3,2)p(2,1)ceil": dict(kernel_size=(4, 3), stride=(3, 2), padding=(2, 1), ceil_mode=True),
+})
 
 
 @pytest.mark.parametrize("geometry", list(AVG))
 @pytest.mark.parametrize("options", [{}, dict(count_include_pad=False), dict(divisor_override=3)], ids=str)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8", "int64"])
 def test_small_planes_average_every_width(build, geometry, options, dtype):
-    """Average pooling's batched rows: every width from 1 to 40, bit for bit with the reference (the same
-    row-major summation from +0, the same divisors); signed zeros and infinities among the values."""
+    """Average pooling's phases, tiles and batched rows: every width from 1 to 40, bit for bit with the reference
+    (the same row-major summation from +0, the same divisors); signed zeros and infinities among the values."""
     kw = dict(AVG[geometry], **options)
     rng = np.random.default_rng(abs(hash((geometry, str(options), dtype))) % 2**32)
     for h in (1, 2, 3, 5, 7):
@@ -203,22 +209,13 @@ def test_every_build_average_bit_for_bit(build, nd, spatial, k, s, p):
         np.testing.assert_array_equal(f(x, k, s, p, **options).view("u4"), r(x, k, s, p, **options).view("u4"))
 
 
-# average pooling's backward by phases (1D and 2D windows regular along H and W, any overlap and padding):
-# strides that differ per axis, windows wider than their stride, clipped ceil_mode windows
-AVG_BACK = dict(AVG, **{
-    "k5s2p2ceil": dict(kernel_size=5, stride=2, padding=2, ceil_mode=True),
-    "k(3,2)s(2,1)p(1,0)ceil": dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), ceil_mode=True),
-    "k(4,3)s(3,2)p(2,1)ceil": dict(kernel_size=(4, 3), stride=(3, 2), padding=(2, 1), ceil_mode=True),
-})
-
-
-@pytest.mark.parametrize("geometry", list(AVG_BACK))
+@pytest.mark.parametrize("geometry", list(AVG))
 @pytest.mark.parametrize("options", [{}, dict(count_include_pad=False), dict(divisor_override=3)], ids=str)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int16"])
 def test_small_planes_average_backward_every_width(build, geometry, options, dtype):
     """Average pooling's backward, every width from 1 to 40: bit for bit with the reference's np.add.at (each
     element's shares added from +0 in the scatter's order); signed zeros among the gradients."""
-    kw = dict(AVG_BACK[geometry], **options)
+    kw = dict(AVG[geometry], **options)
     rng = np.random.default_rng(abs(hash((geometry, str(options), dtype, "back"))) % 2**32)
     for h in (1, 2, 3, 5, 8):
         for w in range(1, 41):
