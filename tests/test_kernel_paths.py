@@ -181,23 +181,31 @@ def test_small_planes_average_every_width(build, geometry, options, dtype):
     (the same row-major summation from +0, the same divisors); signed zeros and infinities among the values."""
     kw = dict(AVG[geometry], **options)
     rng = np.random.default_rng(abs(hash((geometry, str(options), dtype))) % 2**32)
-    for h in (1, 2, 3, 5, 7):
+    for shape, _ in _avg_planes(kw, (1, 2, 3, 5, 7)):
+        if np.dtype(dtype).kind == "f":
+            x = rng.standard_normal(shape).astype(dtype)
+            x[rng.random(shape) < 0.1] = -0.0
+            x[rng.random(shape) < 0.02] = np.inf
+        else:
+            x = rng.integers(0, 100, shape).astype(dtype)
+        _same_bits(sp.avg_pool2d(x, **kw), ref.avg_pool2d(x, **kw), f"{geometry} {options} {shape} {dtype} ({build})")
+
+
+def _avg_planes(kw, heights):
+    """(input shape, output shape) of every plane of the given heights and of widths 1 to 40 that the average
+    pooling ``kw`` takes (the reference refuses the others)."""
+    for h in heights:
         for w in range(1, 41):
             shape = (3, 2, h, w)
-            if np.dtype(dtype).kind == "f":
-                x = rng.standard_normal(shape).astype(dtype)
-                x[rng.random(shape) < 0.1] = -0.0
-                x[rng.random(shape) < 0.02] = np.inf
-            else:
-                x = rng.integers(0, 100, shape).astype(dtype)
             try:
-                want = ref.avg_pool2d(x, **kw)
+                yield shape, ref.avg_pool2d(np.zeros(shape, np.float32), **kw).shape
             except ValueError:  # no such pooling for this size
                 continue
-            got = sp.avg_pool2d(x, **kw)
-            where = f"{geometry} {options} {h}x{w} {dtype} ({build})"
-            assert got.dtype == want.dtype, where
-            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"), err_msg=where)
+
+
+def _same_bits(got, want, where):
+    assert got.dtype == want.dtype, where
+    np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"), err_msg=where)
 
 
 @pytest.mark.parametrize("nd,spatial,k,s,p", [c for c in CASES if c[2] * c[3] < 60] + [(1, (3000,), 3, 2, 1)], ids=str)
@@ -217,23 +225,14 @@ def test_small_planes_average_backward_every_width(build, geometry, options, dty
     element's shares added from +0 in the scatter's order); signed zeros among the gradients."""
     kw = dict(AVG[geometry], **options)
     rng = np.random.default_rng(abs(hash((geometry, str(options), dtype, "back"))) % 2**32)
-    for h in (1, 2, 3, 5, 8):
-        for w in range(1, 41):
-            shape = (2, 3, h, w)
-            try:
-                out_shape = ref.avg_pool2d(np.zeros(shape, np.float32), **kw).shape
-            except ValueError:  # no such pooling for this size
-                continue
-            if np.dtype(dtype).kind == "f":
-                g = rng.standard_normal(out_shape).astype(dtype)
-                g[rng.random(out_shape) < 0.1] = -0.0
-            else:
-                g = rng.integers(-50, 50, out_shape).astype(dtype)
-            want = ref.avg_pool2d_backward(g, shape, **kw)
-            got = sp.avg_pool2d_backward(g, shape, **kw)
-            where = f"{geometry} {options} {h}x{w} {dtype} ({build})"
-            assert got.dtype == want.dtype, where
-            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"), err_msg=where)
+    for shape, out_shape in _avg_planes(kw, (1, 2, 3, 5, 8)):
+        if np.dtype(dtype).kind == "f":
+            g = rng.standard_normal(out_shape).astype(dtype)
+            g[rng.random(out_shape) < 0.1] = -0.0
+        else:
+            g = rng.integers(-50, 50, out_shape).astype(dtype)
+        _same_bits(sp.avg_pool2d_backward(g, shape, **kw), ref.avg_pool2d_backward(g, shape, **kw),
+                   f"{geometry} {options} {shape} {dtype} ({build})")
 
 
 def test_average_backward_worked_by_hand(build):

@@ -54,7 +54,11 @@ def _empty_result(shape: Ax, dtype: DTypeLike, out: Array | None) -> Array:
 
 
 def _finish(result: Array, ax: Ax, out: Array | None) -> Array:
-    result = _from_last(result, ax)
+    return _into(_from_last(result, ax), out)
+
+
+def _into(result: Array, out: Array | None) -> Array:
+    """``result``, or ``out`` with ``result`` written into it."""
     if out is None:
         return result
     out[...] = result
@@ -207,10 +211,7 @@ def run_block_sum(x: Array, ax: Ax, block: Ax, dtype: np.dtype[Any], out: Array 
     y: Array = split.sum(axis=tuple(range(1, 2 * x.ndim, 2)), dtype=dtype)
     if dtype.kind == "f":
         y = y / math.prod(block)
-    if out is None:
-        return y
-    out[...] = y
-    return out
+    return _into(y, out)
 
 
 def run_block_extreme(x: Array, ax: Ax, block: Ax, op: str, out: Array | None = None) -> Array:
@@ -218,11 +219,8 @@ def run_block_extreme(x: Array, ax: Ax, block: Ax, op: str, out: Array | None = 
     validated array ``x`` along the axes ``ax``: max pooling of the blocks (of ``-x`` or ``~x`` for minima,
     flipped back), NaN ignored for the nan- forms (``stridepool._variants``' composition)."""
     cut, geo = _whole_blocks(x, ax, block)
-    y = cast("Array", V.run_max(_SELF, cut, ax, geo, False, flipped=op.endswith("min"), omit=op.startswith("nan")))
-    if out is None:
-        return y
-    out[...] = y
-    return out
+    return cast("Array", V.run_max(_SELF, cut, ax, geo, False, out, flipped=op.endswith("min"),
+                                   omit=op.startswith("nan")))
 
 
 def run_block_nansum(x: Array, ax: Ax, block: Ax, mean: bool, out: Array | None = None) -> Array:
@@ -230,11 +228,7 @@ def run_block_nansum(x: Array, ax: Ax, block: Ax, mean: bool, out: Array | None 
     ``x`` along the axes ``ax``: NaN-ignoring average pooling (``stridepool._variants``' composition; divisor 1
     for sums, whose blocks of NaN only give 0)."""
     cut, geo = _whole_blocks(x, ax, block)
-    y = V.run_avg(_SELF, cut, ax, geo, True, 0 if mean else 1, omit=True, empty=np.nan if mean else 0.0)
-    if out is None:
-        return y
-    out[...] = y
-    return out
+    return V.run_avg(_SELF, cut, ax, geo, True, 0 if mean else 1, out, omit=True, empty=np.nan if mean else 0.0)
 
 
 def _whole_blocks(x: Array, ax: Ax, block: Ax) -> tuple[Array, Geometry]:
