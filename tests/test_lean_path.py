@@ -93,3 +93,60 @@ def test_repeated_calls_take_the_lean_path(nd, monkeypatch):
         got = c()
         for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
             np.testing.assert_array_equal(a, b)
+
+
+def test_calls_sharing_a_recent_slot_keep_their_own_answers(assert_same):
+    """The kernels remember, per slot of (input bytes, operation, pooled axes), the plan that ran last, and
+    recognise a call by what that plan's key holds. Inputs of the same byte count in another shape or dtype,
+    and the same input with other parameters, flags or axes, alternate here: each call must still get its
+    own answer, the reference's."""
+    a = RNG.standard_normal((2, 1, 8, 8)).astype(np.float32)
+    other_shape = a.reshape(2, 1, 4, 16)
+    other_dtype = RNG.standard_normal((1, 1, 8, 8))  # float64: a's byte count
+    g = RNG.standard_normal((2, 1, 4, 4)).astype(np.float32)
+    calls = [
+        lambda m: m.max_pool2d(a, 2),
+        lambda m: m.max_pool2d(other_shape, 2),
+        lambda m: m.max_pool2d(other_dtype, 2),
+        lambda m: m.max_pool2d(a, 3, 1, 1),
+        lambda m: m.max_pool2d(a, 3, 2, 1, ceil_mode=True),
+        lambda m: m.max_pool2d(a, 3, 2, 1, ceil_mode=False),
+        lambda m: m.max_pool2d(a, 2, return_indices=True),
+        lambda m: m.max_pool2d(a, (2, 1), axes=(-1, -2)),
+        lambda m: m.max_pool2d(a, (2, 1)),
+        lambda m: m.max_pool1d(a, 2),
+        lambda m: m.avg_pool2d(a, 2),
+        lambda m: m.avg_pool2d(a, 3, 2, 1, count_include_pad=False),
+        lambda m: m.avg_pool2d_backward(g, a.shape, 2),
+        lambda m: m.avg_pool2d_backward(g, a.shape, 3, 2, 1),
+        lambda m: m.avg_pool2d_backward(g, (2, 1, 7, 7), 3, 2, 1),
+    ]
+    for _ in range(3):
+        for call in calls:
+            got, want = call(sp), call(ref)
+            for x, y in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+                assert_same(x, y)
+
+
+def test_recent_backward_takes_only_its_own_indices(assert_same):
+    """A max backward recognised from its recent slot still reads only native int64 C-contiguous indices of
+    the plan's shape: others (int32, uint64, strided, another shape of the same size) take the full path and
+    give the reference's answer; a bad index is still refused, naming the argument."""
+    x = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    y, idx = sp.max_pool2d(x, 2, return_indices=True)
+    g = RNG.standard_normal(y.shape).astype(np.float32)
+    want = ref.max_pool2d_backward(g, idx, x.shape)
+    for _ in range(2):
+        assert_same(sp.max_pool2d_backward(g, idx, x.shape), want)
+    wide = np.zeros(idx.shape[:-1] + (2 * idx.shape[-1],), np.int64)
+    wide[..., ::2] = idx
+    for other in (idx.astype(np.int32), idx.astype(np.uint64), wide[..., ::2]):
+        assert_same(sp.max_pool2d_backward(g, other, x.shape), want)
+        assert_same(sp.max_pool2d_backward(g, idx, x.shape), want)
+    with pytest.raises(ValueError, match="indices"):
+        sp.max_pool2d_backward(g, idx.reshape(2, 3, 16, 1), x.shape)
+    bad = idx.copy()
+    bad[1, 2, 3, 3] = -1
+    with pytest.raises(ValueError, match="indices"):
+        sp.max_pool2d_backward(g, bad, x.shape)
+    assert bad[1, 2, 3, 3] == -1

@@ -55,7 +55,8 @@ PROPAGATE: NanPolicy = "propagate"
 
 
 def _propagates(nan_policy: object) -> bool:
-    """True for ``nan_policy="propagate"``: the call goes straight to the core (the lean path)."""
+    """True for ``nan_policy="propagate"``: the call goes straight to the core (the lean path). The functions
+    test ``nan_policy is PROPAGATE`` inline first: a call that leaves it out pays no call of this."""
     return nan_policy is PROPAGATE or type(nan_policy) is str and nan_policy == "propagate"
 
 
@@ -64,7 +65,8 @@ def _extreme_pool(op: str, nd: int, core: Core, module: str, flipped: bool) -> M
     def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
           dilation: SizeArg = 1, ceil_mode: bool = False, return_indices: bool = False, *,
           nan_policy: NanPolicy = PROPAGATE, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
-        if not flipped and _propagates(nan_policy):  # max pooling by default: straight to the core
+        # max pooling by default: straight to the core (the identity test first spares the default a call)
+        if not flipped and (nan_policy is PROPAGATE or _propagates(nan_policy)):
             return core.max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out)
         return _variants.max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                                   nan_policy, axes, out, flipped=flipped)
@@ -101,7 +103,7 @@ def _index_backward(op: str, nd: int, core: Core, module: str) -> MaxPoolBackwar
     """The backward of max or min pooling (``op``): a scatter-add by index, for both."""
     def f(grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *, nan_policy: NanPolicy = PROPAGATE,
           axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
-        if _propagates(nan_policy):
+        if nan_policy is PROPAGATE or _propagates(nan_policy):
             return core.max_pool_backward(nd, grad_output, indices, input_shape, axes, out)
         return _variants.max_pool_backward(core, nd, grad_output, indices, input_shape, nan_policy, axes, out)
     return _named(f, op, nd, module)
@@ -143,7 +145,7 @@ def avg_pool(nd: int, core: Core, module: str) -> AvgPoolFunction[Any, Any, Any]
     def f(x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None = None, padding: PaddingArg = 0,
           ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None, *,
           nan_policy: NanPolicy = PROPAGATE, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
-        if _propagates(nan_policy):
+        if nan_policy is PROPAGATE or _propagates(nan_policy):
             return core.avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
                                  axes, out)
         return _variants.avg_pool(core, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -167,7 +169,7 @@ def avg_pool_backward(nd: int, core: Core, module: str) -> AvgPoolBackwardFuncti
           padding: PaddingArg = 0, ceil_mode: bool = False, count_include_pad: bool = True,
           divisor_override: int | None = None, *, nan_policy: NanPolicy = PROPAGATE, x: ArrayLike | None = None,
           axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
-        if x is None and _propagates(nan_policy):
+        if x is None and (nan_policy is PROPAGATE or _propagates(nan_policy)):
             return core.avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                                           count_include_pad, divisor_override, axes, out)
         return _variants.avg_pool_backward(core, nd, grad_output, input_shape, kernel_size, stride, padding,

@@ -174,6 +174,7 @@ def use_kernels(name: str) -> str:
     _BLOCK_EXTREME.update({dt: K.block_extreme[n] for dt, n in _NAMES.items()})
     _BLOCK_NANSUM.update({dt: K.block_nansum[n] for dt, n in _NAMES.items() if dt.kind == "f"})
     _PLANS.clear()  # plans hold the kernels of the build that made them
+    K.forget()
     return before
 _INT64 = np.dtype(np.int64)
 
@@ -309,8 +310,9 @@ def _remember(key: Key, op: int, dtype: np.dtype[Any], geo: Geometry | None, dim
         return
     if len(_PLANS) >= _MAX_PLANS:
         _PLANS.clear()
+        K.forget()
     table = _NO_TABLE if geo is None else P.window_table(geo)
-    _PLANS[key] = K.Plan(op, dtype, table, dims, include, div, in_shape, out_shape, work >= PARALLEL_MIN_WORK,
+    _PLANS[key] = K.Plan(key, op, dtype, table, dims, include, div, in_shape, out_shape, work >= PARALLEL_MIN_WORK,
                          np.empty, _INT64, get_num_threads, functools.partial(P.check_indices, nd=key[0]))
 
 

@@ -2637,10 +2637,15 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const
 # allocates the result and runs the kernel with no more than a buffer request per array, which is what
 # makes small calls in training loops cheap. stridepool._compiled makes plans and looks them up.
 
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.long cimport PyLong_CheckExact
 from cpython.tuple cimport PyTuple_CheckExact
 from cpython.unicode cimport PyUnicode_CheckExact
+
+cdef enum:
+    RECENT_SLOTS = 64  # the plans that ran last, one per slot of (input bytes, operation, pooled axes)
+    KEY_DIMS = 16  # the most array dimensions a plan compares as C integers (more: its key is never recent)
+    NOGIL_MIN_ELEMENTS = 16384  # a replay with fewer elements in and out keeps the GIL: releasing it costs more
 
 
 def plain(obj):
@@ -2659,6 +2664,25 @@ cdef bint _plain(object obj):
     return False
 
 
+cdef bint _same(object a, object b):
+    """a is the plain value b: equal, with the same exact types all the way down (True is not 1, 2.0 is not 2).
+    b is plain (a plan's parameters); so is a, then."""
+    cdef Py_ssize_t i, n
+    if a is b:
+        return True
+    if PyTuple_CheckExact(a) and PyTuple_CheckExact(b):
+        n = len(<tuple>a)
+        if n != len(<tuple>b):
+            return False
+        for i in range(n):
+            if not _same((<tuple>a)[i], (<tuple>b)[i]):
+                return False
+        return True
+    if (PyLong_CheckExact(a) and PyLong_CheckExact(b)) or (PyUnicode_CheckExact(a) and PyUnicode_CheckExact(b)):
+        return a == b
+    return False
+
+
 cdef int _acquire(object a, Py_buffer* view, Py_ssize_t nbytes, bint writable) except -1:
     PyObject_GetBuffer(a, view, PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0))
     if view.len != nbytes:  # never happens for a key hit; never read or write past a buffer either
@@ -2670,17 +2694,44 @@ cdef int _acquire(object a, Py_buffer* view, Py_ssize_t nbytes, bint writable) e
     return 0
 
 
+cdef bint _shape_is(const Py_buffer* v, int ndim, const Py_ssize_t* shape) noexcept:
+    cdef int i
+    if v.ndim != ndim:
+        return False
+    for i in range(ndim):
+        if v.shape[i] != shape[i]:
+            return False
+    return True
+
+
+cdef int _dims_of(tuple shape, Py_ssize_t* dims) except -2:
+    """shape's length, its sizes copied to dims; -1 (never equal to an array's) beyond KEY_DIMS."""
+    cdef int i
+    if len(shape) > KEY_DIMS:
+        return -1
+    for i in range(len(shape)):
+        dims[i] = shape[i]
+    return len(shape)
+
+
 cdef class Plan:
     """One validated planar operation, replayed: 0 max, 1 max with indices, 2 max backward, 3 avg,
-    4 avg backward."""
+    4 avg backward. It knows the key it was stored under (stridepool._compiled._key), to recognise the call
+    again from its input's buffer and its arguments (``_matches``) without making the key."""
     cdef readonly int op
-    cdef bint dbl, multi, incl
+    cdef bint dbl, multi, incl, release
     cdef Dims g
     cdef Py_ssize_t divisor, itemsize, n_in, n_out
     cdef object table, out_shape, in_shape, dtype, idx_dtype, empty, threads, check_indices
+    cdef int k_nd, k_ndim, i_ndim
+    cdef char k_format
+    cdef object k_op, k_flags, k_params
+    cdef Py_ssize_t k_shape[KEY_DIMS]
+    cdef Py_ssize_t i_shape[KEY_DIMS]
 
-    def __init__(self, int op, dtype, const int64_t[:, :, ::1] table not None, tuple dims, bint count_include_pad,
-                 Py_ssize_t divisor, in_shape, out_shape, bint multi, empty, idx_dtype, threads, check_indices):
+    def __init__(self, tuple key, int op, dtype, const int64_t[:, :, ::1] table not None, tuple dims,
+                 bint count_include_pad, Py_ssize_t divisor, in_shape, out_shape, bint multi, empty, idx_dtype,
+                 threads, check_indices):
         cdef Py_ssize_t B, D, H, W, C, OD, OH, OW
         B, D, H, W, C, OD, OH, OW = dims[:8]
         if C != 1 or B < 1:
@@ -2697,6 +2748,26 @@ cdef class Plan:
         self.in_shape, self.out_shape = in_shape, out_shape
         self.multi, self.empty, self.threads, self.check_indices = multi, empty, threads, check_indices
         self.idx_dtype = idx_dtype
+        self.release = multi or self.n_in + self.n_out >= NOGIL_MIN_ELEMENTS
+        # the key: (nd, op, shape, dtype, extra, flags, params), extra = (the indices' shape, dtype) or ()
+        self.k_nd, self.k_op, self.k_flags, self.k_params = key[0], key[1], key[5], key[6]
+        self.k_ndim = _dims_of(key[2], self.k_shape)
+        self.i_ndim = _dims_of(key[4][0], self.i_shape) if key[4] else 0
+        self.k_format = b'd' if self.dbl else b'f'
+
+    cdef bint _matches(self, const Py_buffer* v, int nd, str op, tuple flags, tuple params):
+        """The call (nd, op, an input whose buffer is v, flags, params) is this plan's key."""
+        cdef Py_ssize_t i
+        if nd != self.k_nd or v.itemsize != self.itemsize or not _shape_is(v, self.k_ndim, self.k_shape):
+            return False
+        if v.format == NULL or v.format[0] != self.k_format or v.format[1] != 0:  # native float32 / float64
+            return False
+        if not (op is self.k_op or op == self.k_op) or len(flags) != len(<tuple>self.k_flags):
+            return False
+        for i in range(len(flags)):
+            if flags[i] is not (<tuple>self.k_flags)[i]:  # a key's flags are exactly bools
+                return False
+        return _same(params, self.k_params)
 
     cdef int _nt(self) except -1:
         return self.threads() if self.multi else 1
@@ -2707,115 +2778,153 @@ cdef class Plan:
             return self.empty(shape, dtype)
         return _ndarray(shape, dtype, Block(nbytes))
 
-    def forward(self, x):
-        """max (op 0, 1) or avg (op 3) of x; None if x is not C-contiguous (the caller takes the full path)."""
-        cdef Py_buffer bx, by, bi
+    cdef object _run(self, const Py_buffer* v, idx):
+        """The plan on its input (x, or the gradient of a backward: buffer v) and idx (max backward); None where
+        an array is not what the plan reads (size, alignment, layout of idx): the caller takes the full path."""
+        cdef Py_ssize_t n = self.n_out if self.op == 2 or self.op == 4 else self.n_in
+        if v.len != n * self.itemsize or (<size_t>v.buf) % <size_t>self.itemsize:
+            return None
+        if self.op == 2 or self.op == 4:
+            return self._backward(v.buf, idx)
+        return self._forward(v.buf)
+
+    cdef int _forward_kernel(self, const void* x, void* y, int64_t* idx, int nt) noexcept nogil:
+        if self.op == 3:
+            if self.dbl:
+                return _avg_run[double, double](<const double*>x, <double*>y, &self.g, self.incl, self.divisor, nt)
+            return _avg_run[float, float](<const float*>x, <float*>y, &self.g, self.incl, self.divisor, nt)
+        if self.dbl:
+            return _max_run[double](<const double*>x, <double*>y, idx, &self.g, nt)
+        return _max_run[float](<const float*>x, <float*>y, idx, &self.g, nt)
+
+    cdef object _forward(self, const void* x):
+        cdef Py_buffer by, bi
         cdef int nt = self._nt()
         cdef int failed = 0
-        try:
-            _acquire(x, &bx, self.n_in * self.itemsize, False)
-        except (BufferError, ValueError):  # not C-contiguous: the full path
-            return None
         y = self._new(self.out_shape, self.dtype, self.n_out * self.itemsize)
         idx = self._new(self.out_shape, self.idx_dtype, self.n_out * 8) if self.op == 1 else None
+        _acquire(y, &by, self.n_out * self.itemsize, True)
         try:
-            _acquire(y, &by, self.n_out * self.itemsize, True)
             if idx is not None:
                 _acquire(idx, &bi, self.n_out * 8, True)
-            with nogil:
-                if self.op == 3:
-                    if self.dbl:
-                        failed = _avg_run[double, double](<const double*>bx.buf, <double*>by.buf, &self.g,
-                                                          self.incl, self.divisor, nt)
-                    else:
-                        failed = _avg_run[float, float](<const float*>bx.buf, <float*>by.buf, &self.g,
-                                                        self.incl, self.divisor, nt)
-                elif self.dbl:
-                    failed = _max_run[double](<const double*>bx.buf, <double*>by.buf,
-                                              <int64_t*>bi.buf if self.op == 1 else NULL, &self.g, nt)
-                else:
-                    failed = _max_run[float](<const float*>bx.buf, <float*>by.buf,
-                                             <int64_t*>bi.buf if self.op == 1 else NULL, &self.g, nt)
+            if self.release:
+                with nogil:
+                    failed = self._forward_kernel(x, by.buf, <int64_t*>bi.buf if idx is not None else NULL, nt)
+            else:
+                failed = self._forward_kernel(x, by.buf, <int64_t*>bi.buf if idx is not None else NULL, nt)
             if idx is not None:
                 PyBuffer_Release(&bi)
-            PyBuffer_Release(&by)
         finally:
-            PyBuffer_Release(&bx)
+            PyBuffer_Release(&by)
         if failed:
             raise MemoryError()
         return (y, idx) if idx is not None else y
 
-    def backward(self, g, idx=None):
-        """max backward (op 2, with idx) or avg backward (op 4); None if an array is not C-contiguous."""
-        cdef Py_buffer bg, bi, bx
+    cdef int _backward_kernel(self, const void* g, const int64_t* idx, void* gx, int nt) noexcept nogil:
+        if self.op == 2:
+            if self.dbl:
+                return _scatter_run[double](<const double*>g, idx, <double*>gx, self.g.B, self.n_in // self.g.B, 1,
+                                            self.n_out // self.g.B, True, 1, nt)
+            return _scatter_run[float](<const float*>g, idx, <float*>gx, self.g.B, self.n_in // self.g.B, 1,
+                                       self.n_out // self.g.B, True, 1, nt)
+        if self.dbl:
+            return _avg_back_run[double, double](<const double*>g, <double*>gx, &self.g, self.incl, self.divisor,
+                                                 1, nt)
+        return _avg_back_run[float, float](<const float*>g, <float*>gx, &self.g, self.incl, self.divisor, 1, nt)
+
+    cdef object _backward(self, const void* g, idx):
+        cdef Py_buffer bi, bx
         cdef int nt = self._nt()
-        cdef int bad = 0
-        cdef int failed = 0
+        cdef int status = 0
+        if self.op == 2:  # the indices: exactly the key's shape, native int64, C-contiguous
+            if type(idx) is not _ndarray:
+                return None
+            try:
+                PyObject_GetBuffer(idx, &bi, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            except (BufferError, ValueError):
+                return None
+            if (bi.itemsize != 8 or bi.format == NULL or bi.format[1] != 0 or bi.format[0] not in b'lq'
+                    or not _shape_is(&bi, self.i_ndim, self.i_shape) or (<size_t>bi.buf) % 8):
+                PyBuffer_Release(&bi)
+                return None
         try:
-            _acquire(g, &bg, self.n_out * self.itemsize, False)
-        except (BufferError, ValueError):  # not C-contiguous: the full path
-            return None
-        try:
-            if self.op == 2:
-                try:
-                    _acquire(idx, &bi, self.n_out * 8, False)
-                except (BufferError, ValueError):  # not C-contiguous: the full path
-                    return None
             gx = self._new(self.in_shape, self.dtype, self.n_in * self.itemsize)
             _acquire(gx, &bx, self.n_in * self.itemsize, True)
-            with nogil:
-                if self.op == 2:
-                    if self.dbl:
-                        bad = _scatter_run[double](<const double*>bg.buf, <const int64_t*>bi.buf,
-                                                   <double*>bx.buf, self.g.B, self.n_in // self.g.B, 1,
-                                                   self.n_out // self.g.B, True, 1, nt)
-                    else:
-                        bad = _scatter_run[float](<const float*>bg.buf, <const int64_t*>bi.buf, <float*>bx.buf,
-                                                  self.g.B, self.n_in // self.g.B, 1, self.n_out // self.g.B,
-                                                  True, 1, nt)
-                elif self.dbl:
-                    failed = _avg_back_run[double, double](<const double*>bg.buf, <double*>bx.buf, &self.g,
-                                                           self.incl, self.divisor, 1, nt)
-                else:
-                    failed = _avg_back_run[float, float](<const float*>bg.buf, <float*>bx.buf, &self.g,
-                                                         self.incl, self.divisor, 1, nt)
+            if self.release:
+                with nogil:
+                    status = self._backward_kernel(g, <const int64_t*>bi.buf if self.op == 2 else NULL, bx.buf, nt)
+            else:
+                status = self._backward_kernel(g, <const int64_t*>bi.buf if self.op == 2 else NULL, bx.buf, nt)
             PyBuffer_Release(&bx)
+        finally:
             if self.op == 2:
                 PyBuffer_Release(&bi)
-        finally:
-            PyBuffer_Release(&bg)
-        if bad:
+        if status and self.op == 2:  # a bad index
             self.check_indices(idx, self.n_in // self.g.B)  # raises the reference's ValueError
             raise AssertionError("the kernel met an index outside the block that the check did not find")
-        if failed:
+        if status:
             raise MemoryError()
         return gx
 
-def lean(dict plans, int nd, str op, x, tuple flags, tuple params, idx=None):
-    """The lean path of a repeated call, in C: the result of the plan remembered in ``plans`` under the key
-    stridepool._compiled._key makes, ``(nd, op, x.shape, x.dtype, extra, flags, params)`` (extra: the
-    indices' shape and dtype for a max backward, else ()), run on x (and idx); or None: x (or idx) not an
-    exact ndarray, a flag not exactly a bool, no plan, parameters that are not plain (True == 1, so only
-    plain keys may hit), or an array the plan cannot take."""
-    cdef Plan plan
-    if type(x) is not _ndarray:
-        return None
+
+cdef list _recent = [None] * RECENT_SLOTS
+
+
+cdef inline Py_ssize_t _slot(Py_ssize_t nbytes, int nd, str op) except -1:
+    """The recent slot of a call: its input's byte count, operation and pooled axes, mixed."""
+    cdef size_t h = (<size_t>nbytes * <size_t>0x9E3779B97F4A7C15) ^ <size_t>hash(op) ^ <size_t>nd
+    return <Py_ssize_t>((h ^ (h >> 29)) % RECENT_SLOTS)
+
+
+cdef object _lookup(dict plans, int nd, str op, x, tuple flags, tuple params, idx):
+    """The plan stored under the call's key in plans, or None (a flag not exactly a bool, parameters that are
+    not plain: True == 1, so only plain keys may hit; an unhashable argument)."""
     for f in flags:
         if type(f) is not bool:
             return None
-    if idx is None:
-        extra = ()
-    elif type(idx) is _ndarray:
-        extra = (idx.shape, idx.dtype)
-    else:
-        return None
+    extra = () if idx is None else (idx.shape, idx.dtype)
     try:
         found = plans.get((nd, op, x.shape, x.dtype, extra, flags, params))
     except TypeError:  # an unhashable argument (a list, an array): the full path
         return None
     if found is None or not _plain(params):
         return None
-    plan = <Plan>found
-    if plan.op == 2 or plan.op == 4:
-        return plan.backward(x, idx)
-    return plan.forward(x)
+    return found
+
+
+def forget():
+    """Drop the recent plans (the store they came from was cleared)."""
+    for i in range(RECENT_SLOTS):
+        _recent[i] = None
+
+
+def lean(dict plans, int nd, str op, x, tuple flags, tuple params, idx=None):
+    """The lean path of a repeated call, in C: the result of the plan remembered in ``plans`` under the key
+    stridepool._compiled._key makes, ``(nd, op, x.shape, x.dtype, extra, flags, params)`` (extra: the
+    indices' shape and dtype for a max backward, else ()), run on x (and idx); or None: x (or idx) not an
+    exact ndarray, a flag not exactly a bool, no plan, parameters that are not plain (True == 1, so only
+    plain keys may hit), or an array the plan cannot take.
+
+    A call recognised from its input's buffer and its arguments by the plan that last ran in its slot (a
+    plan compares what its key holds) skips making and hashing the key; the slots hold any plan of
+    ``plans`` that ran, and ``forget`` empties them when ``plans`` is cleared."""
+    cdef Py_buffer bx
+    cdef Py_ssize_t slot
+    if type(x) is not _ndarray or (idx is not None and type(idx) is not _ndarray):
+        return None
+    try:
+        PyObject_GetBuffer(x, &bx, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    except (BufferError, ValueError):  # not C-contiguous: the full path
+        return None
+    try:
+        slot = _slot(bx.len, nd, op)
+        found = _recent[slot]
+        if found is None or not (<Plan>found)._matches(&bx, nd, op, flags, params):
+            found = _lookup(plans, nd, op, x, flags, params, idx)
+            if found is None:
+                return None
+            if (<Plan>found)._matches(&bx, nd, op, flags, params):
+                _recent[slot] = found
+        return (<Plan>found)._run(&bx, idx)
+    finally:
+        PyBuffer_Release(&bx)
