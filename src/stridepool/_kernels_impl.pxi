@@ -2645,7 +2645,6 @@ from cpython.unicode cimport PyUnicode_CheckExact
 cdef enum:
     RECENT_SLOTS = 64  # the plans that ran last, one per slot of (input bytes, operation, pooled axes)
     KEY_DIMS = 16  # the most array dimensions a plan compares as C integers (more: its key is never recent)
-    NOGIL_MIN_ELEMENTS = 16384  # a replay with fewer elements in and out keeps the GIL: releasing it costs more
 
 
 def plain(obj):
@@ -2719,7 +2718,7 @@ cdef class Plan:
     4 avg backward. It knows the key it was stored under (stridepool._compiled._key), to recognise the call
     again from its input's buffer and its arguments (``_matches``) without making the key."""
     cdef readonly int op
-    cdef bint dbl, multi, incl, release
+    cdef bint dbl, multi, incl
     cdef Dims g
     cdef Py_ssize_t divisor, itemsize, n_in, n_out
     cdef object table, out_shape, in_shape, dtype, idx_dtype, empty, threads, check_indices
@@ -2748,7 +2747,6 @@ cdef class Plan:
         self.in_shape, self.out_shape = in_shape, out_shape
         self.multi, self.empty, self.threads, self.check_indices = multi, empty, threads, check_indices
         self.idx_dtype = idx_dtype
-        self.release = multi or self.n_in + self.n_out >= NOGIL_MIN_ELEMENTS
         # the key: (nd, op, shape, dtype, extra, flags, params), extra = (the indices' shape, dtype) or ()
         self.k_nd, self.k_op, self.k_flags, self.k_params = key[0], key[1], key[5], key[6]
         self.k_ndim = _dims_of(key[2], self.k_shape)
@@ -2807,10 +2805,7 @@ cdef class Plan:
         try:
             if idx is not None:
                 _acquire(idx, &bi, self.n_out * 8, True)
-            if self.release:
-                with nogil:
-                    failed = self._forward_kernel(x, by.buf, <int64_t*>bi.buf if idx is not None else NULL, nt)
-            else:
+            with nogil:
                 failed = self._forward_kernel(x, by.buf, <int64_t*>bi.buf if idx is not None else NULL, nt)
             if idx is not None:
                 PyBuffer_Release(&bi)
@@ -2850,10 +2845,7 @@ cdef class Plan:
         try:
             gx = self._new(self.in_shape, self.dtype, self.n_in * self.itemsize)
             _acquire(gx, &bx, self.n_in * self.itemsize, True)
-            if self.release:
-                with nogil:
-                    status = self._backward_kernel(g, <const int64_t*>bi.buf if self.op == 2 else NULL, bx.buf, nt)
-            else:
+            with nogil:
                 status = self._backward_kernel(g, <const int64_t*>bi.buf if self.op == 2 else NULL, bx.buf, nt)
             PyBuffer_Release(&bx)
         finally:
