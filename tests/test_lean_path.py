@@ -61,6 +61,11 @@ def test_replay_with_other_memory():
     assert idx[0, 0, 0, 0] != 64  # the caller's arrays are untouched
 
 
+def _arrays(result):
+    """A function's result as a tuple of arrays (values, or values and indices)."""
+    return result if isinstance(result, tuple) else (result,)
+
+
 class _NoFullPath:
     def __getattr__(self, name):
         raise AssertionError(f"the full path ran (_params.{name}) where the lean path should have")
@@ -91,7 +96,7 @@ def test_repeated_calls_take_the_lean_path(nd, monkeypatch):
     monkeypatch.setattr(C, "P", _NoFullPath())
     for c, want in zip(calls, first):
         got = c()
-        for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        for a, b in zip(_arrays(got), _arrays(want)):
             np.testing.assert_array_equal(a, b)
 
 
@@ -124,7 +129,7 @@ def test_calls_sharing_a_recent_slot_keep_their_own_answers(assert_same):
     for _ in range(3):
         for call in calls:
             got, want = call(sp), call(ref)
-            for x, y in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+            for x, y in zip(_arrays(got), _arrays(want)):
                 assert_same(x, y)
 
 

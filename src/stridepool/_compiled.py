@@ -173,8 +173,7 @@ def use_kernels(name: str) -> str:
                        for rt, r in ((np.dtype(np.uint64), "uint64_t"), (np.dtype(np.float64), "double"))})
     _BLOCK_EXTREME.update({dt: K.block_extreme[n] for dt, n in _NAMES.items()})
     _BLOCK_NANSUM.update({dt: K.block_nansum[n] for dt, n in _NAMES.items() if dt.kind == "f"})
-    _PLANS.clear()  # plans hold the kernels of the build that made them
-    K.forget()
+    _forget_plans()  # plans hold the kernels of the build that made them
     return before
 _INT64 = np.dtype(np.int64)
 
@@ -292,6 +291,14 @@ def _chunks(B: int, C: int, threads: int) -> int:
 _PLANS: dict[Key, Plan] = {}
 _PLAN_DTYPES = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
 _MAX_PLANS = 256
+
+
+def _forget_plans() -> None:
+    """Empty the table of plans and the kernels' recent slots, which hold plans of it."""
+    _PLANS.clear()
+    K.forget()
+
+
 use_kernels(KERNELS)  # bind the build picked above
 
 
@@ -309,8 +316,7 @@ def _remember(key: Key, op: int, dtype: np.dtype[Any], geo: Geometry | None, dim
             or not K.plain(key[-1])):
         return
     if len(_PLANS) >= _MAX_PLANS:
-        _PLANS.clear()
-        K.forget()
+        _forget_plans()
     table = _NO_TABLE if geo is None else P.window_table(geo)
     _PLANS[key] = K.Plan(key, op, dtype, table, dims, include, div, in_shape, out_shape, work >= PARALLEL_MIN_WORK,
                          np.empty, _INT64, get_num_threads, functools.partial(P.check_indices, nd=key[0]))
