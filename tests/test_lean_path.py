@@ -1,6 +1,8 @@
 """The lean path: a call repeated with the same shapes, dtypes and parameters replays a remembered plan
-(stridepool._compiled._PLANS, run by the kernels' ``replay``). A replay must give what the full path gives,
+(stridepool._compiled._PLANS, run by the kernels' ``lean``, which the public functions ask first). A replay must give what the full path gives,
 and must never let through an argument the full path rejects (``True == 1`` and ``2.0 == 2`` hash alike)."""
+import weakref
+
 import numpy as np
 import pytest
 
@@ -71,10 +73,22 @@ class _NoFullPath:
         raise AssertionError(f"the full path ran (_params.{name}) where the lean path should have")
 
 
+#: the operations of the compiled core that remember plans (their full paths)
+_OPERATIONS = ("max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward", "adaptive_max_pool",
+               "adaptive_avg_pool", "adaptive_avg_pool_backward")
+
+
+def _full_path(op):
+    def ran(*args, **kwargs):
+        raise AssertionError(f"the core's {op} ran where the public function's lean path should have answered")
+    return ran
+
+
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_repeated_calls_take_the_lean_path(nd, monkeypatch):
-    """After one call, the same call again runs without the validation module: a hit of the plan's key, the
-    key stridepool._compiled._key makes and the kernels' ``lean`` rebuilds."""
+    """After one call, the same call again runs without the validation module or the core's operation: a hit
+    of the plan's key, the key stridepool._compiled._key makes and the kernels' ``lean`` rebuilds from the
+    flags and parameters the public function passes."""
     from stridepool import _compiled as C
 
     x = RNG.standard_normal((2, 3) + (8,) * nd).astype(np.float32)
@@ -91,9 +105,11 @@ def test_repeated_calls_take_the_lean_path(nd, monkeypatch):
         lambda: f("adaptive_avg_poolNd")(x, 3),
         lambda: f("adaptive_avg_poolNd_backward")(ay, x.shape),
     ]
-    monkeypatch.setattr(C, "_PLANS", {})  # room for these plans (a full table is cleared, not evicted in part)
+    C._forget_plans()  # room for these plans (a full table is cleared, not evicted in part)
     first = [c() for c in calls]
     monkeypatch.setattr(C, "P", _NoFullPath())
+    for op in _OPERATIONS:  # the public function's lean path answers: the core's operation is never called
+        monkeypatch.setattr(C, op, _full_path(op))
     for c, want in zip(calls, first):
         got = c()
         for a, b in zip(_arrays(got), _arrays(want)):
@@ -155,3 +171,62 @@ def test_recent_backward_takes_only_its_own_indices(assert_same):
     with pytest.raises(ValueError, match="indices"):
         sp.max_pool2d_backward(g, bad, x.shape)
     assert bad[1, 2, 3, 3] == -1
+
+
+def _holds(kind, a):
+    """What a caller keeps of result a, of each kind the reuse of small results must respect (None: nothing,
+    and ``a`` is then changed in place first, as a caller may before letting it go)."""
+    if kind == "array":
+        return a
+    if kind == "view":
+        return a[..., :1]
+    if kind == "memoryview":
+        return memoryview(a)
+    if kind == "weakref":
+        return weakref.ref(a)
+    if kind == "reshaped":
+        a.shape = (-1,)
+    elif kind == "retyped":
+        a.dtype = np.int32 if a.dtype.itemsize == 4 else np.int64
+    elif kind == "read-only":
+        a.flags.writeable = False
+    return None
+
+
+_SMALL_CALLS = {
+    "max": lambda m, x, g: m.max_pool2d(x, 3, 1, 1),
+    "max with indices": lambda m, x, g: m.max_pool2d(x, 2, return_indices=True),
+    "max backward": lambda m, x, g: m.max_pool2d_backward(g, m.max_pool2d(x, 2, return_indices=True)[1], x.shape),
+    "avg": lambda m, x, g: m.avg_pool2d(x, 3, 1, 1),
+    "avg backward": lambda m, x, g: m.avg_pool2d_backward(g, x.shape, 2),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("call", sorted(_SMALL_CALLS))
+@pytest.mark.parametrize("kind", ["array", "view", "memoryview", "weakref", "reshaped", "retyped", "read-only",
+                                  "nothing"])
+def test_small_results_are_reused_only_when_let_go(kind, call, dtype, assert_same):
+    """A plan writes a small result again only when the caller let it go: a result the caller still holds
+    (the array, a view, a memoryview, a weak reference) keeps its values through the next calls, and a
+    result the caller reshaped, retyped or made read-only before letting it go is not handed out again as
+    it is. Every call gives the reference's answer, with a fresh, writable array of its own shape and dtype."""
+    f = _SMALL_CALLS[call]
+    xs = [RNG.standard_normal((2, 3, 6, 6)).astype(dtype) for _ in range(3)]
+    g = RNG.standard_normal((2, 3, 3, 3)).astype(dtype)
+    for x in xs:  # the plans made, the small results kept
+        f(sp, x, g)
+    held = []
+    for x in xs * 2:
+        got = f(sp, x, g)
+        want = f(ref, x, g)
+        for a, b in zip(_arrays(got), _arrays(want)):
+            assert_same(a, b)
+            assert a.flags.writeable and a.flags.c_contiguous and a.flags.owndata
+            held.append((_holds(kind, a), b.copy()))
+        del got, a
+        for h, b in held:  # what the caller holds, or can still reach, is untouched by the calls after it
+            if isinstance(h, weakref.ref):
+                h = h()
+            if h is not None:
+                np.testing.assert_array_equal(np.asarray(h), b[..., :1] if kind == "view" else b)

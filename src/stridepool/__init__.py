@@ -75,8 +75,10 @@ def release_memory() -> int:
     freed, so that a training loop pooling the same shapes every step reuses them instead of having the
     operating system map and zero fresh pages (``STRIDEPOOL_CACHE_MB``, default 1024, bounds the cache; see the
     user guide's "Threads, memory and backends"). After a large computation the process therefore keeps up to
-    that much memory; this hands it back (and asks the C library to return its free memory too). Arrays still
-    in use are not touched, and the cache fills again as results are freed. Safe to call from any thread.
+    that much memory; this hands it back (and asks the C library to return its free memory too). It also
+    drops the small results (16 KiB at most) that repeated calls keep to write again once the caller lets them
+    go. Arrays still in use are not touched, and the cache fills again as results are freed. Safe to call from
+    any thread.
 
     Returns
     -------

@@ -6,6 +6,10 @@ so that both backends share one definition of every signature and one docstring 
 (``stridepool._docs``). ``stridepool`` binds them to the active core, ``stridepool.reference`` to the
 reference core.
 
+A pooling function asks the core's ``lean`` first (a repeated call replays its remembered plan: one Python
+frame, this one, between the caller and the kernel) and calls the core's operation, the full path, when
+that gives None. Its flags and parameters are the ones the core's operation remembers a plan under.
+
 Types: each factory is overloaded on ``nd`` and returns a protocol of :mod:`stridepool._typing` parametrised
 with that number of axes' argument forms (``max_pool(2, ...)`` is a ``MaxPoolFunction[Size2, Padding2,
 Axes2]``); the closures themselves take the forms of any number of axes.
@@ -55,8 +59,9 @@ PROPAGATE: NanPolicy = "propagate"
 
 
 def _propagates(nan_policy: object) -> bool:
-    """True for ``nan_policy="propagate"``: the call goes straight to the core (the lean path). The functions
-    test ``nan_policy is PROPAGATE`` inline first: a call that leaves it out pays no call of this."""
+    """True for ``nan_policy="propagate"``: the call goes straight to the core (its lean path, then its full
+    path). The functions test ``nan_policy is PROPAGATE`` inline first: a call that leaves it out pays no call
+    of this."""
     return nan_policy is PROPAGATE or type(nan_policy) is str and nan_policy == "propagate"
 
 
@@ -67,6 +72,11 @@ def _extreme_pool(op: str, nd: int, core: Core, module: str, flipped: bool) -> M
           nan_policy: NanPolicy = PROPAGATE, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array | Indexed:
         # max pooling by default: straight to the core (the identity test first spares the default a call)
         if not flipped and (nan_policy is PROPAGATE or _propagates(nan_policy)):
+            if out is None:
+                r: Array | Indexed | None = core.lean(nd, "max", x, (ceil_mode, return_indices),
+                                                      (kernel_size, stride, padding, dilation, axes))
+                if r is not None:
+                    return r
             return core.max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, axes, out)
         return _variants.max_pool(core, nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                                   nan_policy, axes, out, flipped=flipped)
@@ -104,6 +114,10 @@ def _index_backward(op: str, nd: int, core: Core, module: str) -> MaxPoolBackwar
     def f(grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, *, nan_policy: NanPolicy = PROPAGATE,
           axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         if nan_policy is PROPAGATE or _propagates(nan_policy):
+            if out is None:
+                r: Array | None = core.lean(nd, "maxbw", grad_output, (), (input_shape, axes), indices)
+                if r is not None:
+                    return r
             return core.max_pool_backward(nd, grad_output, indices, input_shape, axes, out)
         return _variants.max_pool_backward(core, nd, grad_output, indices, input_shape, nan_policy, axes, out)
     return _named(f, op, nd, module)
@@ -146,6 +160,11 @@ def avg_pool(nd: int, core: Core, module: str) -> AvgPoolFunction[Any, Any, Any]
           ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None, *,
           nan_policy: NanPolicy = PROPAGATE, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         if nan_policy is PROPAGATE or _propagates(nan_policy):
+            if out is None:
+                r: Array | None = core.lean(nd, "avg", x, (ceil_mode, count_include_pad),
+                                            (kernel_size, stride, padding, divisor_override, axes))
+                if r is not None:
+                    return r
             return core.avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
                                  axes, out)
         return _variants.avg_pool(core, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -170,6 +189,11 @@ def avg_pool_backward(nd: int, core: Core, module: str) -> AvgPoolBackwardFuncti
           divisor_override: int | None = None, *, nan_policy: NanPolicy = PROPAGATE, x: ArrayLike | None = None,
           axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
         if x is None and (nan_policy is PROPAGATE or _propagates(nan_policy)):
+            if out is None:
+                r: Array | None = core.lean(nd, "avgbw", grad_output, (ceil_mode, count_include_pad),
+                                            (input_shape, kernel_size, stride, padding, divisor_override, axes))
+                if r is not None:
+                    return r
             return core.avg_pool_backward(nd, grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                                           count_include_pad, divisor_override, axes, out)
         return _variants.avg_pool_backward(core, nd, grad_output, input_shape, kernel_size, stride, padding,
@@ -188,6 +212,10 @@ def adaptive_max_pool(nd: Literal[3], core: Core, module: str) -> AdaptiveMaxPoo
 def adaptive_max_pool(nd: int, core: Core, module: str) -> AdaptiveMaxPoolFunction[Any, Any]:
     def f(x: ArrayLike, output_size: OutputSizeArg, return_indices: bool = False, *, axes: AxesArg = AXES[nd],
           out: Array | None = None) -> Array | Indexed:
+        if out is None:
+            r: Array | Indexed | None = core.lean(nd, "amax", x, (return_indices,), (output_size, axes))
+            if r is not None:
+                return r
         return core.adaptive_max_pool(nd, x, output_size, return_indices, axes, out)
     # the core returns the pair exactly when return_indices is true: what the protocol's overloads say
     return cast("AdaptiveMaxPoolFunction[Any, Any]", _named(f, "adaptive_max_pool", nd, module))
@@ -203,6 +231,10 @@ def adaptive_avg_pool(nd: Literal[3], core: Core, module: str) -> AdaptiveAvgPoo
 
 def adaptive_avg_pool(nd: int, core: Core, module: str) -> AdaptiveAvgPoolFunction[Any, Any]:
     def f(x: ArrayLike, output_size: OutputSizeArg, *, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
+        if out is None:
+            r: Array | None = core.lean(nd, "aavg", x, (), (output_size, axes))
+            if r is not None:
+                return r
         return core.adaptive_avg_pool(nd, x, output_size, axes, out)
     return _named(f, "adaptive_avg_pool", nd, module)
 
@@ -220,6 +252,10 @@ def adaptive_avg_pool_backward(nd: Literal[3], core: Core, module: str) -> Adapt
 
 def adaptive_avg_pool_backward(nd: int, core: Core, module: str) -> AdaptiveAvgPoolBackwardFunction[Any]:
     def f(grad_output: ArrayLike, input_shape: Shape, *, axes: AxesArg = AXES[nd], out: Array | None = None) -> Array:
+        if out is None:
+            r: Array | None = core.lean(nd, "aavgbw", grad_output, (), (input_shape, axes))
+            if r is not None:
+                return r
         return core.adaptive_avg_pool_backward(nd, grad_output, input_shape, axes, out)
     return _named(f, "adaptive_avg_pool_backward", nd, module)
 

@@ -100,6 +100,8 @@ def _pick_kernels() -> tuple[str, _Module]:
 
 
 KERNELS, K = _pick_kernels()
+#: the lean path of the bound build (``K.lean``): the public functions (``stridepool._api``) try it first
+lean = K.lean
 _SELF: ModuleType = sys.modules[__name__]
 
 
@@ -121,7 +123,9 @@ CACHE_MIN_BYTES: int = K.CACHE_MIN_BYTES
 
 def release_memory() -> int:
     """Free the cache of result buffers (of every build of the kernels loaded) and hand the memory back to the
-    operating system; returns the bytes of buffers freed. See :func:`stridepool.release_memory`."""
+    operating system, and drop the plans of repeated calls with the small results they keep; returns the bytes
+    of buffers freed. See :func:`stridepool.release_memory`."""
+    _forget_plans()
     freed = 0
     for name in BUILDS.values():
         module = sys.modules.get(f"{__package__}.{name}")
@@ -159,9 +163,9 @@ def use_kernels(name: str) -> str:
     """Run the build ``name`` of the kernels from now on (ImportError if this CPU cannot); returns the build
     that ran before. For tests and benchmarks, which compare the builds in one process; the package picks
     one at import (``STRIDEPOOL_CPU``)."""
-    global K, KERNELS
+    global K, KERNELS, lean
     module = K if name == KERNELS else load_kernels(name)
-    before, K, KERNELS = KERNELS, module, name
+    before, K, KERNELS, lean = KERNELS, module, name, module.lean
     K.set_cache_limit(_cache_limit())
     K.set_ndarray(np.ndarray)
     _MAX.update({dt: K.max_pool[n] for dt, n in _NAMES.items()})
@@ -173,7 +177,8 @@ def use_kernels(name: str) -> str:
                        for rt, r in ((np.dtype(np.uint64), "uint64_t"), (np.dtype(np.float64), "double"))})
     _BLOCK_EXTREME.update({dt: K.block_extreme[n] for dt, n in _NAMES.items()})
     _BLOCK_NANSUM.update({dt: K.block_nansum[n] for dt, n in _NAMES.items() if dt.kind == "f"})
-    _forget_plans()  # plans hold the kernels of the build that made them
+    _PLANS.clear()  # plans hold the kernels of the build that made them
+    K.bind(_PLANS)
     return before
 _INT64 = np.dtype(np.int64)
 
@@ -287,6 +292,11 @@ def _chunks(B: int, C: int, threads: int) -> int:
 # array shapes and dtypes and the parameters; the same call again (a training loop) skips validation and
 # layout work. Only plain parameters (exact ints, None, strings, tuples of them; flags exactly bool) make
 # keys, so a key hit can never turn an argument the full path rejects (2.0, True for an int) into a result.
+#
+# The public functions ask ``lean`` (the kernels' lean path, reading _PLANS) before they call the operation
+# here, which is the full path: validation, layout, the kernel, and the plan remembered. One Python frame
+# fewer per repeated call; the public function and the operation make the same flags and parameters
+# (tests/test_lean_path.py checks that every repeated call skips the operation).
 
 _PLANS: dict[Key, Plan] = {}
 _PLAN_DTYPES = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
@@ -500,8 +510,9 @@ def run_fold(w: Array, shape: Ax, ax: Ax, geo: Geometry, out: Array | None = Non
 
 # ------------------------------------------------------------------------------------ the operations
 #
-# One function per operation for every number of pooled axes. Each first tries the lean path (a remembered
-# plan), hands dask arrays to the dask path, validates, and runs.
+# One function per operation for every number of pooled axes: the full path of a call the lean path did not
+# take (the public functions try it first). Each hands dask arrays to the dask path, validates, runs, and
+# remembers the plan of a call that can have one.
 
 
 def _key(nd: int, op: str, x: object, flags: tuple[object, ...], params: tuple[Hashable, ...],
@@ -532,9 +543,6 @@ def max_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None
              dilation: SizeArg, ceil_mode: bool, return_indices: bool, axes: AxesArg,
              out: Array | None) -> Array | Indexed:
     flags, params = (ceil_mode, return_indices), (kernel_size, stride, padding, dilation, axes)
-    result: Array | Indexed | None = None if out is not None else K.lean(_PLANS, nd, "max", x, flags, params)
-    if result is not None:
-        return result
     key = _plan_key(nd, "max", x, flags, params, out)
     if key is None and _lazy.is_dask(x):
         return _lazy.dask().max_pool(_SELF, nd, x, kernel_size, stride, padding, dilation, ceil_mode,
@@ -548,9 +556,6 @@ def max_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None
 def adaptive_max_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, return_indices: bool, axes: AxesArg,
                       out: Array | None) -> Array | Indexed:
     flags, params = (return_indices,), (output_size, axes)
-    result: Array | Indexed | None = None if out is not None else K.lean(_PLANS, nd, "amax", x, flags, params)
-    if result is not None:
-        return result
     key = _plan_key(nd, "amax", x, flags, params, out)
     if key is None and _lazy.is_dask(x):
         return _lazy.dask().adaptive_max_pool(_SELF, nd, x, output_size, return_indices, axes, out=out)
@@ -563,10 +568,6 @@ def adaptive_max_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, return_
 def max_pool_backward(nd: int, grad_output: ArrayLike, indices: ArrayLike, input_shape: Shape, axes: AxesArg,
                       out: Array | None) -> Array:
     params = (input_shape, axes)
-    result: Array | None = (None if out is not None
-                            else K.lean(_PLANS, nd, "maxbw", grad_output, (), params, indices))
-    if result is not None:
-        return result
     key = _plan_key(nd, "maxbw", grad_output, (), params, out, indices)
     if key is None and _lazy.is_dask(grad_output, indices):
         return _lazy.dask().max_pool_backward(_SELF, nd, grad_output, indices, input_shape, axes, out=out)
@@ -579,9 +580,6 @@ def avg_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None
              ceil_mode: bool, count_include_pad: bool, divisor_override: int | None, axes: AxesArg,
              out: Array | None) -> Array:
     flags, params = (ceil_mode, count_include_pad), (kernel_size, stride, padding, divisor_override, axes)
-    result: Array | None = None if out is not None else K.lean(_PLANS, nd, "avg", x, flags, params)
-    if result is not None:
-        return result
     key = _plan_key(nd, "avg", x, flags, params, out)
     if key is None and _lazy.is_dask(x):
         return _lazy.dask().avg_pool(_SELF, nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -596,9 +594,6 @@ def avg_pool(nd: int, x: ArrayLike, kernel_size: SizeArg, stride: SizeArg | None
 def adaptive_avg_pool(nd: int, x: ArrayLike, output_size: OutputSizeArg, axes: AxesArg,
                       out: Array | None) -> Array:
     flags, params = (), (output_size, axes)
-    result: Array | None = None if out is not None else K.lean(_PLANS, nd, "aavg", x, flags, params)
-    if result is not None:
-        return result
     key = _plan_key(nd, "aavg", x, flags, params, out)
     if key is None and _lazy.is_dask(x):
         return _lazy.dask().adaptive_avg_pool(_SELF, nd, x, output_size, axes, out=out)
@@ -612,9 +607,6 @@ def avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, kerne
                       divisor_override: int | None, axes: AxesArg, out: Array | None) -> Array:
     flags = (ceil_mode, count_include_pad)
     params = (input_shape, kernel_size, stride, padding, divisor_override, axes)
-    result: Array | None = None if out is not None else K.lean(_PLANS, nd, "avgbw", grad_output, flags, params)
-    if result is not None:
-        return result
     key = _plan_key(nd, "avgbw", grad_output, flags, params, out)
     if key is None and _lazy.is_dask(grad_output):
         return _lazy.dask().avg_pool_backward(_SELF, nd, grad_output, input_shape, kernel_size, stride,
@@ -631,9 +623,6 @@ def avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, kerne
 def adaptive_avg_pool_backward(nd: int, grad_output: ArrayLike, input_shape: Shape, axes: AxesArg,
                                out: Array | None) -> Array:
     flags, params = (), (input_shape, axes)
-    result: Array | None = None if out is not None else K.lean(_PLANS, nd, "aavgbw", grad_output, flags, params)
-    if result is not None:
-        return result
     key = _plan_key(nd, "aavgbw", grad_output, flags, params, out)
     if key is None and _lazy.is_dask(grad_output):
         return _lazy.dask().adaptive_avg_pool_backward(_SELF, nd, grad_output, input_shape, axes, out=out)

@@ -2246,6 +2246,8 @@ cdef int _avg_back_run(const num_t* gyp, real_t* gxp, const Dims* g, bint count_
 
 cdef enum:
     PHASE_CELLS = 1 << 17            # cells of one block's shares and phases at most (larger: the row loop)
+    PHASE_SMALL = 4096               # bytes of divisors and scratch that a one-thread run keeps on its stack
+    PHASE_SMALL_DOUBLES = 512        # the same, in doubles
 
 
 cdef struct Phased:
@@ -2319,7 +2321,10 @@ cdef int _phase_run(const num_t* src, real_t* dst, const Dims* g, const Phased* 
     # per thread, forward: the input's phases, then the windows' sums; backward: zeros, the shares, the phases
     cdef size_t n = ((f.nph * f.ps * sizeof(num_t) + 63) // 64 * 64 + g.OH * f.Tw * sizeof(real_t) if forward
                      else (f.M + f.tsize + f.nph * f.tsize) * sizeof(real_t))
-    cdef real_t* dv = <real_t*>malloc(g.OH * g.OW * sizeof(real_t))  # every window's divisor, shared
+    cdef size_t dvn = (g.OH * g.OW * sizeof(real_t) + 63) // 64 * 64
+    cdef double small[PHASE_SMALL_DOUBLES]  # a small block's scratch, on one thread: no allocation
+    cdef bint on_stack = (num_threads <= 1 or g.B == 1) and dvn + n <= PHASE_SMALL
+    cdef real_t* dv = <real_t*>small if on_stack else <real_t*>malloc(dvn)  # every window's divisor, shared
     cdef char* buf = NULL
     cdef int failed[1]
     failed[0] = 0
@@ -2329,6 +2334,12 @@ cdef int _phase_run(const num_t* src, real_t* dst, const Dims* g, const Phased* 
         rdiv = _row_divisor(g, 0, oh, count_include_pad)
         for ow in range(g.OW):
             dv[oh * g.OW + ow] = <real_t>_divisor(g, rdiv, ow, count_include_pad, divisor_override)
+    if on_stack:
+        buf = <char*>small + dvn
+        memset(buf, 0, n)
+        for b in range(g.B):
+            _phase_block(src, dst, g, f, dv, buf, b, forward)
+        return 0
     if num_threads <= 1 or g.B == 1:
         buf = <char*>calloc(n, 1)
         if buf == NULL:
@@ -2640,11 +2651,31 @@ cdef inline void _fold_unit(const num_t* win, num_t* gx, Py_ssize_t* rows, const
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.long cimport PyLong_CheckExact
 from cpython.tuple cimport PyTuple_CheckExact
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_CheckExact
 
 cdef enum:
     RECENT_SLOTS = 64  # the plans that ran last, one per slot of (input bytes, operation, pooled axes)
     KEY_DIMS = 16  # the most array dimensions a plan compares as C integers (more: its key is never recent)
+    KEEP_BYTES = 16384  # a plan keeps its last results up to this size, to reuse once the caller lets them go
+
+cdef extern from *:
+    """
+    /* Only the plan holds o (one reference) and no weak reference to it is alive: the caller let its
+       result go, and nothing can tell the array was written again. Never under free-threading, where a
+       reference count does not say that, nor for a type whose weak references are not in a slot. */
+    static inline int sp_only_holder(PyObject* o) {
+    #ifdef Py_GIL_DISABLED
+        return 0;
+    #else
+        Py_ssize_t off = Py_TYPE(o)->tp_weaklistoffset;
+        if (Py_REFCNT(o) != 1 || off < 0)
+            return 0;
+        return off == 0 || *(PyObject**)((char*)o + off) == NULL;
+    #endif
+    }
+    """
+    bint sp_only_holder(PyObject* o) noexcept
 
 
 def plain(obj):
@@ -2716,7 +2747,13 @@ cdef int _dims_of(tuple shape, Py_ssize_t* dims) except -2:
 cdef class Plan:
     """One validated planar operation, replayed: 0 max, 1 max with indices, 2 max backward, 3 avg,
     4 avg backward. It knows the key it was stored under (stridepool._compiled._key), to recognise the call
-    again from its input's buffer and its arguments (``_matches``) without making the key."""
+    again from its input's buffer and its arguments (``_matches``) without making the key.
+
+    A small result (KEEP_BYTES at most) stays on the plan after it is returned; the next run writes into it
+    again instead of allocating, but only when the plan is the array's only holder (the caller let it go,
+    no view, buffer or weak reference of it is alive) and the array is still what the plan made:
+    C-contiguous, writable, of the result's shape and dtype. No one can see the reuse: no one else holds
+    the array, or can reach it."""
     cdef readonly int op
     cdef bint dbl, multi, incl
     cdef Dims g
@@ -2727,6 +2764,9 @@ cdef class Plan:
     cdef object k_op, k_flags, k_params
     cdef Py_ssize_t k_shape[KEY_DIMS]
     cdef Py_ssize_t i_shape[KEY_DIMS]
+    cdef int r_ndim  # the results' shape (out_shape for a forward, in_shape for a backward)
+    cdef Py_ssize_t r_shape[KEY_DIMS]
+    cdef object kept_values, kept_indices  # the last small results, or None
 
     def __init__(self, tuple key, int op, dtype, const int64_t[:, :, ::1] table not None, tuple dims,
                  bint count_include_pad, Py_ssize_t divisor, in_shape, out_shape, bint multi, empty, idx_dtype,
@@ -2751,7 +2791,9 @@ cdef class Plan:
         self.k_nd, self.k_op, self.k_flags, self.k_params = key[0], key[1], key[5], key[6]
         self.k_ndim = _dims_of(key[2], self.k_shape)
         self.i_ndim = _dims_of(key[4][0], self.i_shape) if key[4] else 0
+        self.r_ndim = _dims_of(in_shape if op == 2 or op == 4 else out_shape, self.r_shape)
         self.k_format = b'd' if self.dbl else b'f'
+        self.kept_values = self.kept_indices = None
 
     cdef bint _matches(self, const Py_buffer* v, int nd, str op, tuple flags, tuple params):
         """The call (nd, op, an input whose buffer is v, flags, params) is this plan's key."""
@@ -2770,11 +2812,48 @@ cdef class Plan:
     cdef int _nt(self) except -1:
         return self.threads() if self.multi else 1
 
-    cdef object _new(self, shape, dtype, Py_ssize_t nbytes):
-        """A result: np.empty, or for a large one an array on a cached Block (as stridepool._compiled._alloc)."""
-        if nbytes < CACHE_MIN_BYTES:
-            return self.empty(shape, dtype)
-        return _ndarray(shape, dtype, Block(nbytes))
+    cdef object _new(self, shape, dtype, Py_ssize_t nbytes, bint indices, Py_buffer* view):
+        """A result with its buffer acquired in view (writable): the kept one when it may be reused (see the
+        class), else np.empty, or for a large one an array on a cached Block (as stridepool._compiled._alloc)."""
+        kept = self.kept_indices if indices else self.kept_values
+        if kept is not None:
+            if indices:
+                self.kept_indices = None
+            else:
+                self.kept_values = None
+            # the plan's field is gone: the local is the only holder of an array the caller let go
+            if sp_only_holder(<PyObject*>kept) and self._reusable(kept, nbytes, indices, view):
+                return kept
+            kept = None
+        if nbytes >= CACHE_MIN_BYTES:
+            a = _ndarray(shape, dtype, Block(nbytes))
+        else:
+            a = self.empty(shape, dtype)
+        _acquire(a, view, nbytes, True)
+        return a
+
+    cdef bint _reusable(self, a, Py_ssize_t nbytes, bint indices, Py_buffer* view):
+        """a (a kept result) is still C-contiguous, aligned, writable and of the result's shape and dtype
+        (nothing reshaped or retyped it in place); its buffer acquired in view if so."""
+        try:
+            PyObject_GetBuffer(a, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT)
+        except (BufferError, ValueError):
+            return False
+        if (view.len == nbytes and view.format != NULL and view.format[1] == 0
+                and (view.format[0] in b'lq' and view.itemsize == 8 if indices
+                     else view.format[0] == self.k_format and view.itemsize == self.itemsize)
+                and _shape_is(view, self.r_ndim, self.r_shape) and (<size_t>view.buf) % <size_t>view.itemsize == 0):
+            return True
+        PyBuffer_Release(view)
+        return False
+
+    cdef void _keep(self, a, Py_ssize_t nbytes, bint indices):
+        """Keep a small result for the next run."""
+        if nbytes <= KEEP_BYTES:
+            if indices:
+                self.kept_indices = a
+            else:
+                self.kept_values = a
 
     cdef object _run(self, const Py_buffer* v, idx):
         """The plan on its input (x, or the gradient of a backward: buffer v) and idx (max backward); None where
@@ -2799,12 +2878,11 @@ cdef class Plan:
         cdef Py_buffer by, bi
         cdef int nt = self._nt()
         cdef int failed = 0
-        y = self._new(self.out_shape, self.dtype, self.n_out * self.itemsize)
-        idx = self._new(self.out_shape, self.idx_dtype, self.n_out * 8) if self.op == 1 else None
-        _acquire(y, &by, self.n_out * self.itemsize, True)
+        y = self._new(self.out_shape, self.dtype, self.n_out * self.itemsize, False, &by)
+        idx = None
         try:
-            if idx is not None:
-                _acquire(idx, &bi, self.n_out * 8, True)
+            if self.op == 1:
+                idx = self._new(self.out_shape, self.idx_dtype, self.n_out * 8, True, &bi)
             with nogil:
                 failed = self._forward_kernel(x, by.buf, <int64_t*>bi.buf if idx is not None else NULL, nt)
             if idx is not None:
@@ -2813,7 +2891,11 @@ cdef class Plan:
             PyBuffer_Release(&by)
         if failed:
             raise MemoryError()
-        return (y, idx) if idx is not None else y
+        self._keep(y, self.n_out * self.itemsize, False)
+        if idx is None:
+            return y
+        self._keep(idx, self.n_out * 8, True)
+        return (y, idx)
 
     cdef int _backward_kernel(self, const void* g, const int64_t* idx, void* gx, int nt) noexcept nogil:
         if self.op == 2:
@@ -2843,8 +2925,7 @@ cdef class Plan:
                 PyBuffer_Release(&bi)
                 return None
         try:
-            gx = self._new(self.in_shape, self.dtype, self.n_in * self.itemsize)
-            _acquire(gx, &bx, self.n_in * self.itemsize, True)
+            gx = self._new(self.in_shape, self.dtype, self.n_in * self.itemsize, False, &bx)
             with nogil:
                 status = self._backward_kernel(g, <const int64_t*>bi.buf if self.op == 2 else NULL, bx.buf, nt)
             PyBuffer_Release(&bx)
@@ -2856,6 +2937,7 @@ cdef class Plan:
             raise AssertionError("the kernel met an index outside the block that the check did not find")
         if status:
             raise MemoryError()
+        self._keep(gx, self.n_in * self.itemsize, False)
         return gx
 
 
@@ -2884,22 +2966,32 @@ cdef object _lookup(dict plans, int nd, str op, x, tuple flags, tuple params, id
     return found
 
 
+cdef dict _plans = {}  # the table of plans that lean reads (stridepool._compiled._PLANS, given by bind)
+
+
+def bind(dict plans):
+    """Read plans from now on (stridepool._compiled._PLANS, when it picks this build), none recent."""
+    global _plans
+    _plans = plans
+    forget()
+
+
 def forget():
-    """Drop the recent plans (the store they came from was cleared)."""
+    """Drop the recent plans (the table they came from was cleared)."""
     for i in range(RECENT_SLOTS):
         _recent[i] = None
 
 
-def lean(dict plans, int nd, str op, x, tuple flags, tuple params, idx=None):
-    """The lean path of a repeated call, in C: the result of the plan remembered in ``plans`` under the key
+def lean(int nd, str op, x, tuple flags, tuple params, idx=None):
+    """The lean path of a repeated call, in C: the result of the plan remembered in the bound table under the key
     stridepool._compiled._key makes, ``(nd, op, x.shape, x.dtype, extra, flags, params)`` (extra: the
     indices' shape and dtype for a max backward, else ()), run on x (and idx); or None: x (or idx) not an
     exact ndarray, a flag not exactly a bool, no plan, parameters that are not plain (True == 1, so only
     plain keys may hit), or an array the plan cannot take.
 
     A call recognised from its input's buffer and its arguments by the plan that last ran in its slot (a
-    plan compares what its key holds) skips making and hashing the key; the slots hold any plan of
-    ``plans`` that ran, and ``forget`` empties them when ``plans`` is cleared."""
+    plan compares what its key holds) skips making and hashing the key; the slots hold any plan of the
+    table that ran, and ``forget`` empties them when the table is cleared."""
     cdef Py_buffer bx
     cdef Py_ssize_t slot
     if type(x) is not _ndarray or (idx is not None and type(idx) is not _ndarray):
@@ -2912,7 +3004,7 @@ def lean(dict plans, int nd, str op, x, tuple flags, tuple params, idx=None):
         slot = _slot(bx.len, nd, op)
         found = _recent[slot]
         if found is None or not (<Plan>found)._matches(&bx, nd, op, flags, params):
-            found = _lookup(plans, nd, op, x, flags, params, idx)
+            found = _lookup(_plans, nd, op, x, flags, params, idx)
             if found is None:
                 return None
             if (<Plan>found)._matches(&bx, nd, op, flags, params):

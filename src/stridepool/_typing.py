@@ -262,6 +262,11 @@ class Core(Protocol):
 
     def release_memory(self) -> int: ...
 
+    # the lean path: the result of a call remembered by its operation (``"max"``, ``"maxbw"``, ``"avg"``,
+    # ``"avgbw"``, ``"amax"``, ``"aavg"``, ``"aavgbw"``), input, flags and parameters, or None (the full path)
+    def lean(self, nd: int, op: str, x: object, flags: tuple[object, ...], params: tuple[Any, ...],
+             idx: object = None) -> Any: ...
+
 
 class DaskPath(Protocol):
     """``stridepool._dask``, loaded when a dask array arrives: every operation of a core for dask arrays.
