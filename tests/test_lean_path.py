@@ -230,3 +230,20 @@ def test_small_results_are_reused_only_when_let_go(kind, call, dtype, assert_sam
                 h = h()
             if h is not None:
                 np.testing.assert_array_equal(np.asarray(h), b[..., :1] if kind == "view" else b)
+
+
+def test_a_small_result_let_go_is_written_again():
+    """The reuse happens (what the test above guards): a repeated call writes the array its previous result
+    was, once the caller let it go, even with a fresh allocation of that size made in between, which a
+    freed block would have gone to. A result still held gets a new array."""
+    x = RNG.standard_normal((1, 1, 6, 6)).astype(np.float32)
+    for _ in range(2):
+        sp.avg_pool2d(x, 3, 1)
+    y = sp.avg_pool2d(x, 3, 1)
+    address = y.ctypes.data
+    del y
+    between = np.empty((1, 1, 4, 4), np.float32)
+    y = sp.avg_pool2d(x, 3, 1)
+    assert y.ctypes.data == address != between.ctypes.data
+    assert sp.avg_pool2d(x, 3, 1).ctypes.data != address  # y is held
+    np.testing.assert_array_equal(y, ref.avg_pool2d(x, 3, 1))
