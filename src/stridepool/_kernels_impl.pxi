@@ -2713,14 +2713,18 @@ cdef bint _same(object a, object b):
     return False
 
 
+cdef inline bint _fits(const Py_buffer* v, Py_ssize_t nbytes) noexcept:
+    """The buffer holds exactly nbytes (a plan never reads or writes past a buffer) and its items are aligned
+    (an unaligned array takes the full path, which copies it)."""
+    return v.len == nbytes and (v.itemsize <= 0 or (<size_t>v.buf) % <size_t>v.itemsize == 0)
+
+
 cdef int _acquire(object a, Py_buffer* view, Py_ssize_t nbytes, bint writable) except -1:
+    """A new result's buffer (np.empty's or a Block's: it always fits)."""
     PyObject_GetBuffer(a, view, PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0))
-    if view.len != nbytes:  # never happens for a key hit; never read or write past a buffer either
+    if not _fits(view, nbytes):
         PyBuffer_Release(view)
-        raise ValueError("array size does not match the plan")
-    if view.itemsize > 0 and (<size_t>view.buf) % <size_t>view.itemsize:  # unaligned: the full path copies it
-        PyBuffer_Release(view)
-        raise ValueError("array not aligned")
+        raise ValueError("array size or alignment does not match the plan")
     return 0
 
 
@@ -2839,10 +2843,10 @@ cdef class Plan:
             PyObject_GetBuffer(a, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT)
         except (BufferError, ValueError):
             return False
-        if (view.len == nbytes and view.format != NULL and view.format[1] == 0
+        if (_fits(view, nbytes) and view.format != NULL and view.format[1] == 0
                 and (view.format[0] in b'lq' and view.itemsize == 8 if indices
                      else view.format[0] == self.k_format and view.itemsize == self.itemsize)
-                and _shape_is(view, self.r_ndim, self.r_shape) and (<size_t>view.buf) % <size_t>view.itemsize == 0):
+                and _shape_is(view, self.r_ndim, self.r_shape)):
             return True
         PyBuffer_Release(view)
         return False
@@ -2859,7 +2863,7 @@ cdef class Plan:
         """The plan on its input (x, or the gradient of a backward: buffer v) and idx (max backward); None where
         an array is not what the plan reads (size, alignment, layout of idx): the caller takes the full path."""
         cdef Py_ssize_t n = self.n_out if self.op == 2 or self.op == 4 else self.n_in
-        if v.len != n * self.itemsize or (<size_t>v.buf) % <size_t>self.itemsize:
+        if not _fits(v, n * self.itemsize):
             return None
         if self.op == 2 or self.op == 4:
             return self._backward(v.buf, idx)
@@ -2921,7 +2925,7 @@ cdef class Plan:
             except (BufferError, ValueError):
                 return None
             if (bi.itemsize != 8 or bi.format == NULL or bi.format[1] != 0 or bi.format[0] not in b'lq'
-                    or not _shape_is(&bi, self.i_ndim, self.i_shape) or (<size_t>bi.buf) % 8):
+                    or not _shape_is(&bi, self.i_ndim, self.i_shape) or not _fits(&bi, self.n_out * 8)):
                 PyBuffer_Release(&bi)
                 return None
         try:
