@@ -165,6 +165,7 @@ def use_kernels(name: str) -> str:
     one at import (``STRIDEPOOL_CPU``)."""
     global K, KERNELS, lean
     module = K if name == KERNELS else load_kernels(name)
+    _forget_plans()  # plans hold the kernels of the build that made them; its recent slots, their results
     before, K, KERNELS, lean = KERNELS, module, name, module.lean
     K.set_cache_limit(_cache_limit())
     K.set_ndarray(np.ndarray)
@@ -177,7 +178,6 @@ def use_kernels(name: str) -> str:
                        for rt, r in ((np.dtype(np.uint64), "uint64_t"), (np.dtype(np.float64), "double"))})
     _BLOCK_EXTREME.update({dt: K.block_extreme[n] for dt, n in _NAMES.items()})
     _BLOCK_NANSUM.update({dt: K.block_nansum[n] for dt, n in _NAMES.items() if dt.kind == "f"})
-    _PLANS.clear()  # plans hold the kernels of the build that made them
     K.bind(_PLANS)
     return before
 _INT64 = np.dtype(np.int64)

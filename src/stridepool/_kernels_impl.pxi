@@ -2719,9 +2719,9 @@ cdef inline bint _fits(const Py_buffer* v, Py_ssize_t nbytes) noexcept:
     return v.len == nbytes and (v.itemsize <= 0 or (<size_t>v.buf) % <size_t>v.itemsize == 0)
 
 
-cdef int _acquire(object a, Py_buffer* view, Py_ssize_t nbytes, bint writable) except -1:
-    """A new result's buffer (np.empty's or a Block's: it always fits)."""
-    PyObject_GetBuffer(a, view, PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0))
+cdef int _acquire(object a, Py_buffer* view, Py_ssize_t nbytes) except -1:
+    """A new result's buffer, writable (np.empty's or a Block's: it always fits)."""
+    PyObject_GetBuffer(a, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
     if not _fits(view, nbytes):
         PyBuffer_Release(view)
         raise ValueError("array size or alignment does not match the plan")
@@ -2816,9 +2816,15 @@ cdef class Plan:
     cdef int _nt(self) except -1:
         return self.threads() if self.multi else 1
 
-    cdef object _new(self, shape, dtype, Py_ssize_t nbytes, bint indices, Py_buffer* view):
-        """A result with its buffer acquired in view (writable): the kept one when it may be reused (see the
-        class), else np.empty, or for a large one an array on a cached Block (as stridepool._compiled._alloc)."""
+    cdef Py_ssize_t _nbytes(self, bint indices) noexcept:
+        """The bytes of a result: the indices of a max forward (indices), else the values or the gradient."""
+        return (self.n_in if self.op == 2 or self.op == 4 else self.n_out) * (8 if indices else self.itemsize)
+
+    cdef object _new(self, bint indices, Py_buffer* view):
+        """A result (see _nbytes) with its buffer acquired in view (writable): the kept one when it may be reused
+        (see the class), else np.empty, or for a large one an array on a cached Block (as
+        stridepool._compiled._alloc)."""
+        cdef Py_ssize_t nbytes = self._nbytes(indices)
         kept = self.kept_indices if indices else self.kept_values
         if kept is not None:
             if indices:
@@ -2829,11 +2835,13 @@ cdef class Plan:
             if sp_only_holder(<PyObject*>kept) and self._reusable(kept, nbytes, indices, view):
                 return kept
             kept = None
+        shape = self.in_shape if self.op == 2 or self.op == 4 else self.out_shape
+        dtype = self.idx_dtype if indices else self.dtype
         if nbytes >= CACHE_MIN_BYTES:
             a = _ndarray(shape, dtype, Block(nbytes))
         else:
             a = self.empty(shape, dtype)
-        _acquire(a, view, nbytes, True)
+        _acquire(a, view, nbytes)
         return a
 
     cdef bint _reusable(self, a, Py_ssize_t nbytes, bint indices, Py_buffer* view):
@@ -2851,9 +2859,9 @@ cdef class Plan:
         PyBuffer_Release(view)
         return False
 
-    cdef void _keep(self, a, Py_ssize_t nbytes, bint indices):
+    cdef void _keep(self, a, bint indices):
         """Keep a small result for the next run."""
-        if nbytes <= KEEP_BYTES:
+        if self._nbytes(indices) <= KEEP_BYTES:
             if indices:
                 self.kept_indices = a
             else:
@@ -2882,11 +2890,11 @@ cdef class Plan:
         cdef Py_buffer by, bi
         cdef int nt = self._nt()
         cdef int failed = 0
-        y = self._new(self.out_shape, self.dtype, self.n_out * self.itemsize, False, &by)
+        y = self._new(False, &by)
         idx = None
         try:
             if self.op == 1:
-                idx = self._new(self.out_shape, self.idx_dtype, self.n_out * 8, True, &bi)
+                idx = self._new(True, &bi)
             with nogil:
                 failed = self._forward_kernel(x, by.buf, <int64_t*>bi.buf if idx is not None else NULL, nt)
             if idx is not None:
@@ -2895,10 +2903,10 @@ cdef class Plan:
             PyBuffer_Release(&by)
         if failed:
             raise MemoryError()
-        self._keep(y, self.n_out * self.itemsize, False)
+        self._keep(y, False)
         if idx is None:
             return y
-        self._keep(idx, self.n_out * 8, True)
+        self._keep(idx, True)
         return (y, idx)
 
     cdef int _backward_kernel(self, const void* g, const int64_t* idx, void* gx, int nt) noexcept nogil:
@@ -2929,7 +2937,7 @@ cdef class Plan:
                 PyBuffer_Release(&bi)
                 return None
         try:
-            gx = self._new(self.in_shape, self.dtype, self.n_in * self.itemsize, False, &bx)
+            gx = self._new(False, &bx)
             with nogil:
                 status = self._backward_kernel(g, <const int64_t*>bi.buf if self.op == 2 else NULL, bx.buf, nt)
             PyBuffer_Release(&bx)
@@ -2941,7 +2949,7 @@ cdef class Plan:
             raise AssertionError("the kernel met an index outside the block that the check did not find")
         if status:
             raise MemoryError()
-        self._keep(gx, self.n_in * self.itemsize, False)
+        self._keep(gx, False)
         return gx
 
 
