@@ -362,10 +362,10 @@ def test_block_nan_ignoring_worked_by_hand():
     np.testing.assert_array_equal(_compiled.run_block_nansum(x, (0, 1), (2, 2), False), [[3.0, 0.0]])
 
 
-@pytest.mark.parametrize("spatial,C", [((7, 7), 256), ((14, 14), 64), ((28, 28), 32), ((64, 64), 32)], ids=str)
+@pytest.mark.parametrize("spatial,C", [((7, 7), 256), ((14, 14), 64), ((28, 28), 32), ((64, 64), 72)], ids=str)
 @pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 1, 1)])
 def test_channels_last_scatter_blocks_small_and_large(build, spatial, C, k, s, p):
-    """Max pooling's channels-last backward zeroes a block that stays in cache (up to 256 KiB) before the
+    """Max pooling's channels-last backward zeroes a block that stays in cache (up to 1 MiB) before the
     scatter and checks each index as it uses it, a larger one progressively (one check pass per position):
     both give the reference's sums (overlapping windows add in row-major order), and both refuse an index
     outside the block, however far (negative, just past the end, past 2**32)."""
