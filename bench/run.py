@@ -222,9 +222,9 @@ def measure(fns, cfg, before=None):
         prep()
         t = _time(fn, 1)  # warm-up (also the calibration of a slow call)
         first = [t] if t > budget else []  # a call longer than the whole budget is its own first sample
-        for _ in range(2 if t < cfg.sample else 0):  # calibrated twice, each time on the calls the last estimate
-            t = min(t, _time(fn, max(1, int(cfg.sample / 10 / t))))  # gives: a cold first call must not set the
-            # calls per sample (a sample of a few calls carries the cold start of each round)
+        if t < cfg.sample:  # twice more, each on the calls the last estimate gives, keeping the lowest: a cold
+            for _ in range(2):  # first call must not set the calls per sample (a sample of few calls carries
+                t = min(t, _time(fn, max(1, int(cfg.sample / 10 / t))))  # the cold start of each round)
         number = max(1, int(cfg.sample / t))
         reps = min(max(int(budget / (t * number)), cfg.ref_reps if slow else cfg.min_reps), cfg.max_reps)
         plan[name] = SimpleNamespace(fn=fn, prep=prep, number=number, reps=max(0, reps - len(first)),

@@ -362,6 +362,7 @@ def test_block_nan_ignoring_worked_by_hand():
     np.testing.assert_array_equal(_compiled.run_block_nansum(x, (0, 1), (2, 2), False), [[3.0, 0.0]])
 
 
+# float32 blocks of 49, 49, 98 and 1 152 KiB: the last above the 1 MiB that are zeroed at once
 @pytest.mark.parametrize("spatial,C", [((7, 7), 256), ((14, 14), 64), ((28, 28), 32), ((64, 64), 72)], ids=str)
 @pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 1, 1)])
 def test_channels_last_scatter_blocks_small_and_large(build, spatial, C, k, s, p):

@@ -2766,16 +2766,17 @@ cdef class Plan:
     C-contiguous, writable, of the result's shape and dtype. No one can see the reuse: no one else holds
     the array, or can reach it."""
     cdef readonly int op
+    cdef bint back                   # a backward (2, 4): its result is the gradient, of the input's shape
     cdef bint dbl, multi, incl
     cdef Dims g
     cdef Py_ssize_t divisor, itemsize, n_in, n_out
-    cdef object table, out_shape, in_shape, dtype, idx_dtype, empty, threads, check_indices
+    cdef object table, res_shape, dtype, idx_dtype, empty, threads, check_indices
     cdef int k_nd, k_ndim, i_ndim
     cdef char k_format
     cdef object k_op, k_flags, k_params
     cdef Py_ssize_t k_shape[KEY_DIMS]
     cdef Py_ssize_t i_shape[KEY_DIMS]
-    cdef int r_ndim  # the results' shape (out_shape for a forward, in_shape for a backward)
+    cdef int r_ndim  # the results' shape (res_shape)
     cdef Py_ssize_t r_shape[KEY_DIMS]
     cdef object kept_values, kept_indices  # the last small results, or None
 
@@ -2792,17 +2793,18 @@ cdef class Plan:
         else:
             _set_dims(&self.g, dims, table, self.n_in, self.n_out, True)
         self.op, self.dtype, self.incl, self.divisor = op, dtype, count_include_pad, divisor
+        self.back = op == 2 or op == 4
         self.dbl = dtype.itemsize == 8
         self.itemsize = dtype.itemsize
         self.table = table.base if table.base is not None else table  # keeps the table's memory alive
-        self.in_shape, self.out_shape = in_shape, out_shape
+        self.res_shape = in_shape if self.back else out_shape
         self.multi, self.empty, self.threads, self.check_indices = multi, empty, threads, check_indices
         self.idx_dtype = idx_dtype
         # the key: (nd, op, shape, dtype, extra, flags, params), extra = (the indices' shape, dtype) or ()
         self.k_nd, self.k_op, self.k_flags, self.k_params = key[0], key[1], key[5], key[6]
         self.k_ndim = _dims_of(key[2], self.k_shape)
         self.i_ndim = _dims_of(key[4][0], self.i_shape) if key[4] else 0
-        self.r_ndim = _dims_of(in_shape if op == 2 or op == 4 else out_shape, self.r_shape)
+        self.r_ndim = _dims_of(self.res_shape, self.r_shape)
         self.k_format = b'd' if self.dbl else b'f'
         self.kept_values = self.kept_indices = None
 
@@ -2825,7 +2827,7 @@ cdef class Plan:
 
     cdef Py_ssize_t _nbytes(self, bint indices) noexcept:
         """The bytes of a result: the indices of a max forward (indices), else the values or the gradient."""
-        return (self.n_in if self.op == 2 or self.op == 4 else self.n_out) * (8 if indices else self.itemsize)
+        return (self.n_in if self.back else self.n_out) * (8 if indices else self.itemsize)
 
     cdef object _new(self, bint indices, Py_buffer* view):
         """A result (see _nbytes) with its buffer acquired in view (writable): the kept one when it may be reused
@@ -2842,12 +2844,11 @@ cdef class Plan:
             if sp_only_holder(<PyObject*>kept) and self._reusable(kept, nbytes, indices, view):
                 return kept
             kept = None
-        shape = self.in_shape if self.op == 2 or self.op == 4 else self.out_shape
         dtype = self.idx_dtype if indices else self.dtype
         if nbytes >= CACHE_MIN_BYTES:
-            a = _ndarray(shape, dtype, Block(nbytes))
+            a = _ndarray(self.res_shape, dtype, Block(nbytes))
         else:
-            a = self.empty(shape, dtype)
+            a = self.empty(self.res_shape, dtype)
         _acquire(a, view, nbytes)
         return a
 
@@ -2877,10 +2878,10 @@ cdef class Plan:
     cdef object _run(self, const Py_buffer* v, idx):
         """The plan on its input (x, or the gradient of a backward: buffer v) and idx (max backward); None where
         an array is not what the plan reads (size, alignment, layout of idx): the caller takes the full path."""
-        cdef Py_ssize_t n = self.n_out if self.op == 2 or self.op == 4 else self.n_in
+        cdef Py_ssize_t n = self.n_out if self.back else self.n_in
         if not _fits(v, n * self.itemsize):
             return None
-        if self.op == 2 or self.op == 4:
+        if self.back:
             return self._backward(v.buf, idx)
         return self._forward(v.buf)
 
